@@ -1,0 +1,909 @@
+/*
+ * tradeflow-produce - validates customs / investment feeds (CSV, JSON Lines,
+ * files or a live stream on stdin) and publishes them to Kafka as Avro, each
+ * record exactly once per run (idempotent producer, acks=all), a whole file
+ * atomically in one Kafka transaction by default.
+ *
+ * See docs/produce.md and --help. Exit statuses are listed in usage().
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tf_buf.h"
+#include "tf_codec.h"
+#include "tf_input.h"
+#include "tf_kafka.h"
+#include "tf_log.h"
+#include "tf_produce_pub.h"
+#include "tf_record.h"
+
+#ifndef TF_VERSION
+#define TF_VERSION "0.0.0"
+#endif
+
+#define PROG "tradeflow-produce"
+
+/* Exit statuses (documented in usage() and docs/produce.md). When several
+ * apply, the most serious wins, in this order: 2, 66, 65, 3, 1. */
+enum {
+    EXIT_ALL_GOOD = 0,
+    EXIT_SOME_REJECTED = 1,
+    EXIT_DELIVERY = 2,
+    EXIT_STRICT = 3,
+    EXIT_USAGE = 64,
+    EXIT_DATAERR = 65, /* an input was unusable (bad header, read error) */
+    EXIT_NOINPUT = 66, /* an input could not be opened */
+};
+
+static int exit_rank(int code)
+{
+    switch (code) {
+    case EXIT_DELIVERY: return 6;
+    case EXIT_NOINPUT: return 5;
+    case EXIT_DATAERR: return 4;
+    case EXIT_STRICT: return 3;
+    case EXIT_SOME_REJECTED: return 2;
+    default: return 0;
+    }
+}
+
+#define TXN_TIMEOUT_MS 60000     /* init / commit / abort calls */
+#define FLUSH_TIMEOUT_MS 30000   /* waiting for acknowledgements at the end */
+#define MAX_FAILURES_SHOWN 20    /* per run; the rest are only counted */
+
+/* Set by the SIGINT/SIGTERM handler. */
+static volatile sig_atomic_t g_stop;
+/* The input descriptor being read, and /dev/null to put in its place: the
+ * handler dup2()s /dev/null over the input so that a reader blocked on (or
+ * about to call) read() sees end of input at once. */
+static volatile sig_atomic_t g_input_fd = -1;
+static int g_devnull = -1;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+    int fd = g_input_fd;
+    if (fd >= 0 && g_devnull >= 0)
+        dup2(g_devnull, fd);
+}
+
+/* A -X or -F argument, applied in command-line order as kcat does. */
+typedef struct kconf_arg {
+    char kind; /* 'X' or 'F' */
+    const char *arg;
+} kconf_arg_t;
+
+typedef struct opts {
+    tf_dataset_t kind;
+    bool kind_set;
+    bool format_set;
+    tf_format_t format;
+    const char *brokers;
+    kconf_arg_t *kconf;
+    int nkconf;
+    const char *topic;
+    int partitions;
+    int replication_factor;
+    const char *rejects_path;
+    bool strict;
+    bool no_transaction;
+    const char *transactional_id;
+    int linger_ms; /* -1: default */
+    bool quiet;
+    int log_level;
+    tf_log_format_t log_format;
+    const char *schema_dir;
+    const char *registry_url;
+    long crash_after; /* TF_TEST_CRASH_AFTER: test hook, 0 = off */
+} opts_t;
+
+typedef struct counts {
+    uint64_t read, published, rejected, failed;
+} counts_t;
+
+typedef struct run {
+    opts_t *o;
+    char topic[256];
+    tf_codec_t *codec;
+    tf_buf_t value;
+    rd_kafka_conf_t *base_conf; /* template duplicated for each producer */
+    tf_pub_t *live_pub;         /* non-transactional, shared by live inputs */
+    tf_pub_t *txn_pub;          /* the transactional producer of the current id */
+    bool topic_ready;
+    FILE *rejects;
+    bool progress;              /* stderr is a terminal and not --quiet */
+    bool progress_shown;        /* a progress line is on screen */
+    const char *cur_name;       /* input shown in messages */
+    int failures_shown;
+    counts_t total;
+    int status;
+    int files;
+} run_t;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void set_status(run_t *run, int code)
+{
+    if (exit_rank(code) > exit_rank(run->status))
+        run->status = code;
+}
+
+static void clear_progress(run_t *run)
+{
+    if (run->progress_shown) {
+        fputs("\r\033[K", stderr);
+        run->progress_shown = false;
+    }
+}
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+"Usage: " PROG " --kind customs|investment [options] FILE... | -\n"
+"\n"
+"Validates customs or investment records (CSV with a header row, or JSON Lines)\n"
+"and publishes them to Kafka as Avro (key \"reporter|partner\"), with an\n"
+"idempotent producer and acks=all. A regular file is published atomically in\n"
+"one Kafka transaction: read_committed consumers see all of its good records or\n"
+"none. '-' (stdin), pipes and FIFOs are live streams: records go out as they\n"
+"arrive (no transaction), within linger.ms.\n"
+"\n"
+"Options:\n"
+"  -k, --kind KIND            customs or investment (required)\n"
+"  -f, --format FMT           csv or jsonl (also json, ndjson); default from\n"
+"                             the file extension; required for '-'\n"
+"  -b, --brokers LIST         bootstrap servers (default $TRADEFLOW_BROKERS)\n"
+"  -X KEY=VALUE               librdkafka property (repeatable; -X list shows all)\n"
+"  -F FILE                    librdkafka properties file (key=value, # comments)\n"
+"  -t, --topic TOPIC          default tradeflow.customs / tradeflow.investment\n"
+"      --partitions N         partitions when the topic is created (default 6)\n"
+"      --replication-factor N replication factor when the topic is created\n"
+"                             (default -1: the broker's default)\n"
+"      --rejects FILE         also write rejected records to FILE, in the input's\n"
+"                             format plus a reason column ('-' = stdout)\n"
+"      --strict               publish nothing from a file with any bad record\n"
+"                             (live input: stop at the first bad record)\n"
+"      --no-transaction       publish files without a transaction (records are\n"
+"                             visible as they are acknowledged)\n"
+"      --transactional-id ID  use ID for every file instead of the derived\n"
+"                             tradeflow-produce-KIND-HOST-HASH(topic, real path)\n"
+"      --linger-ms N          batching delay (default 5; bounds live latency)\n"
+"  -q, --quiet                no progress, no summary (rejects are still shown)\n"
+"      --log-level LEVEL      emerg..debug or 0..7 (default info)\n"
+"      --log-format FMT       text or json (default text)\n"
+"      --schema-dir DIR       Avro schemas (default $TRADEFLOW_SCHEMA_DIR or the\n"
+"                             installed ones)\n"
+"      --registry-url URL     Confluent-compatible schema registry: frame messages\n"
+"                             with its schema id (user:password from\n"
+"                             $TRADEFLOW_REGISTRY_USERINFO); default: Avro\n"
+"                             single-object encoding\n"
+"  -h, --help                 this help\n"
+"  -V, --version              version\n"
+"\n"
+"Bad records are reported on stderr as FILE:LINE: column: reason and never\n"
+"published; a summary (read, published, rejected, failed, rate) ends the run.\n"
+"Progress is shown when stderr is a terminal. SIGINT/SIGTERM: stop reading,\n"
+"flush what was read (a file's open transaction is aborted), report what was\n"
+"not delivered, exit; a second signal exits at once.\n"
+"\n"
+"Exit status (if several apply, the first in this list wins):\n"
+"  2   delivery or transaction failed: not every good record was acknowledged\n"
+"      (for a transactional file: nothing from it is visible)\n"
+"  66  an input could not be opened\n"
+"  65  an input was unusable (unknown/missing column in the header, read error);\n"
+"      nothing from a transactional file is published\n"
+"  3   --strict refused a file that had bad records (nothing from it published)\n"
+"  1   some records were rejected; all good ones were published\n"
+"  0   every record was valid and acknowledged\n"
+"  64  usage error\n");
+}
+
+static int parse_int(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, opts_t *o)
+{
+    enum {
+        O_PARTITIONS = 256,
+        O_RF,
+        O_REJECTS,
+        O_STRICT,
+        O_NOTXN,
+        O_TXNID,
+        O_LINGER,
+        O_LOGLEVEL,
+        O_LOGFMT,
+        O_SCHEMADIR,
+        O_REGISTRY,
+    };
+    static const struct option lopts[] = {
+        {"kind", required_argument, NULL, 'k'},
+        {"format", required_argument, NULL, 'f'},
+        {"brokers", required_argument, NULL, 'b'},
+        {"topic", required_argument, NULL, 't'},
+        {"partitions", required_argument, NULL, O_PARTITIONS},
+        {"replication-factor", required_argument, NULL, O_RF},
+        {"rejects", required_argument, NULL, O_REJECTS},
+        {"strict", no_argument, NULL, O_STRICT},
+        {"no-transaction", no_argument, NULL, O_NOTXN},
+        {"transactional-id", required_argument, NULL, O_TXNID},
+        {"linger-ms", required_argument, NULL, O_LINGER},
+        {"quiet", no_argument, NULL, 'q'},
+        {"log-level", required_argument, NULL, O_LOGLEVEL},
+        {"log-format", required_argument, NULL, O_LOGFMT},
+        {"schema-dir", required_argument, NULL, O_SCHEMADIR},
+        {"registry-url", required_argument, NULL, O_REGISTRY},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    o->kconf = calloc((size_t)argc, sizeof(*o->kconf));
+    if (!o->kconf)
+        return -1;
+    int c;
+    long v;
+    while ((c = getopt_long(argc, argv, "k:f:b:X:F:t:qhV", lopts, NULL)) != -1) {
+        switch (c) {
+        case 'k':
+            if (tf_dataset_parse(optarg, &o->kind) != 0) {
+                fprintf(stderr, PROG ": --kind must be customs or investment, not \"%s\"\n",
+                        optarg);
+                return -1;
+            }
+            o->kind_set = true;
+            break;
+        case 'f':
+            if (tf_format_parse(optarg, &o->format) != 0) {
+                fprintf(stderr, PROG ": unknown format \"%s\" (csv or jsonl)\n", optarg);
+                return -1;
+            }
+            o->format_set = true;
+            break;
+        case 'b': o->brokers = optarg; break;
+        case 'X':
+            if (strcmp(optarg, "list") == 0) {
+                rd_kafka_conf_properties_show(stdout);
+                exit(0);
+            }
+            /* fall through */
+        case 'F':
+            o->kconf[o->nkconf].kind = (char)c;
+            o->kconf[o->nkconf++].arg = optarg;
+            break;
+        case 't': o->topic = optarg; break;
+        case O_PARTITIONS:
+            if (parse_int(optarg, 1, 100000, &v)) {
+                fprintf(stderr, PROG ": --partitions must be 1..100000\n");
+                return -1;
+            }
+            o->partitions = (int)v;
+            break;
+        case O_RF:
+            if (parse_int(optarg, -1, 1000, &v) || v == 0) {
+                fprintf(stderr, PROG ": --replication-factor must be -1 or 1..1000\n");
+                return -1;
+            }
+            o->replication_factor = (int)v;
+            break;
+        case O_REJECTS: o->rejects_path = optarg; break;
+        case O_STRICT: o->strict = true; break;
+        case O_NOTXN: o->no_transaction = true; break;
+        case O_TXNID: o->transactional_id = optarg; break;
+        case O_LINGER:
+            if (parse_int(optarg, 0, 900000, &v)) {
+                fprintf(stderr, PROG ": --linger-ms must be 0..900000\n");
+                return -1;
+            }
+            o->linger_ms = (int)v;
+            break;
+        case 'q': o->quiet = true; break;
+        case O_LOGLEVEL:
+            if ((o->log_level = tf_log_level_parse(optarg)) < 0) {
+                fprintf(stderr, PROG ": unknown log level \"%s\"\n", optarg);
+                return -1;
+            }
+            break;
+        case O_LOGFMT:
+            if (strcmp(optarg, "text") == 0)
+                o->log_format = TF_LOG_TEXT;
+            else if (strcmp(optarg, "json") == 0)
+                o->log_format = TF_LOG_JSON;
+            else {
+                fprintf(stderr, PROG ": --log-format must be text or json\n");
+                return -1;
+            }
+            break;
+        case O_SCHEMADIR: o->schema_dir = optarg; break;
+        case O_REGISTRY: o->registry_url = optarg; break;
+        case 'h': usage(stdout); exit(0);
+        case 'V':
+            printf(PROG " %s (librdkafka %s)\n", TF_VERSION, rd_kafka_version_str());
+            exit(0);
+        default: return -1;
+        }
+    }
+    if (!o->kind_set) {
+        fprintf(stderr, PROG ": --kind customs|investment is required\n");
+        return -1;
+    }
+    if (optind >= argc) {
+        fprintf(stderr, PROG ": no input: give FILE... or - for stdin\n");
+        return -1;
+    }
+    int dashes = 0;
+    for (int i = optind; i < argc; i++) {
+        tf_format_t f;
+        if (strcmp(argv[i], "-") == 0) {
+            dashes++;
+            if (!o->format_set) {
+                fprintf(stderr, PROG ": stdin needs --format csv|jsonl\n");
+                return -1;
+            }
+        } else if (!o->format_set && tf_format_from_path(argv[i], &f) != 0) {
+            fprintf(stderr, PROG ": %s: cannot tell the format from the name; give --format\n",
+                    argv[i]);
+            return -1;
+        }
+    }
+    if (dashes > 1) {
+        fprintf(stderr, PROG ": '-' given more than once\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* FNV-1a, 64 bits: a stable hash for the derived transactional id. */
+static uint64_t fnv1a64(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* The transactional id of a file: stable across runs for the same topic and
+ * file (so a re-run fences a crashed run's zombie producer and aborts its
+ * open transaction), different for different files (so they can be
+ * published concurrently). The host is part of it because paths are per
+ * host. */
+static void derive_txn_id(const run_t *run, const char *path, char *out, size_t outlen)
+{
+    char real[PATH_MAX];
+    if (!realpath(path, real))
+        snprintf(real, sizeof(real), "%s", path);
+    char host[65] = "localhost";
+    if (gethostname(host, sizeof(host) - 1) != 0)
+        snprintf(host, sizeof(host), "localhost");
+    host[sizeof(host) - 1] = '\0';
+    uint64_t h = 0xcbf29ce484222325ULL;
+    h = fnv1a64(h, run->topic, strlen(run->topic) + 1);
+    h = fnv1a64(h, real, strlen(real));
+    snprintf(out, outlen, "tradeflow-produce-%s-%s-%016llx", tf_dataset_name(run->o->kind), host,
+             (unsigned long long)h);
+}
+
+static void on_delivery_failure(void *opaque, long line, const char *reason)
+{
+    run_t *run = opaque;
+    if (run->failures_shown < MAX_FAILURES_SHOWN) {
+        clear_progress(run);
+        fprintf(stderr, "%s:%ld: -: not delivered: %s\n", run->cur_name, line, reason);
+        if (++run->failures_shown == MAX_FAILURES_SHOWN)
+            fprintf(stderr, PROG ": further delivery failures are only counted\n");
+    }
+}
+
+/* Creates the topic (once per run) with the first producer handle. */
+static int ensure_topic(run_t *run, tf_pub_t *p)
+{
+    if (run->topic_ready)
+        return 0;
+    char err[512], err2[512];
+    rd_kafka_t *rk = tf_pub_handle(p);
+    if (tf_kafka_create_topic(rk, run->topic, run->o->partitions, run->o->replication_factor,
+                              30000, err, sizeof(err)) != 0) {
+        /* Creating may be forbidden (ACLs) for a topic that exists anyway. */
+        int ex = tf_kafka_topic_exists(rk, run->topic, 10000, err2, sizeof(err2));
+        if (ex != 1) {
+            TF_LOG(TF_LOG_ERR, "produce", "%s", err);
+            return -1;
+        }
+        TF_LOG(TF_LOG_DEBUG, "produce", "%s (the topic exists: going on)", err);
+    }
+    run->topic_ready = true;
+    return 0;
+}
+
+static tf_pub_t *new_pub(run_t *run, const char *txn_id)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_dup(run->base_conf);
+    tf_pub_t *p = tf_pub_new(conf, run->topic, txn_id, TXN_TIMEOUT_MS, on_delivery_failure, run,
+                             err, sizeof(err));
+    if (!p) {
+        TF_LOG(TF_LOG_ERR, "produce", "%s", err);
+        return NULL;
+    }
+    if (ensure_topic(run, p) != 0) {
+        tf_pub_destroy(p);
+        return NULL;
+    }
+    return p;
+}
+
+static tf_pub_t *get_live_pub(run_t *run)
+{
+    if (!run->live_pub)
+        run->live_pub = new_pub(run, NULL);
+    return run->live_pub;
+}
+
+static tf_pub_t *get_txn_pub(run_t *run, const char *txn_id)
+{
+    if (run->txn_pub && strcmp(tf_pub_transactional_id(run->txn_pub), txn_id) == 0)
+        return run->txn_pub;
+    tf_pub_destroy(run->txn_pub);
+    run->txn_pub = new_pub(run, txn_id);
+    if (run->txn_pub)
+        TF_LOG(TF_LOG_DEBUG, "produce", "transactional.id %s", txn_id);
+    return run->txn_pub;
+}
+
+static void show_progress(run_t *run, const counts_t *c, double t0, uint64_t bytes, off_t size)
+{
+    double el = now_s() - t0;
+    double rate = el > 0 ? (double)c->read / el : 0;
+    if (size > 0 && bytes > 0) {
+        double frac = (double)bytes / (double)size;
+        double eta = frac > 0 ? el / frac - el : 0;
+        fprintf(stderr, "\r\033[K%s: %llu records, %.0f/s, %.0f%%, ETA %.0f s", run->cur_name,
+                (unsigned long long)c->read, rate, frac * 100, eta < 0 ? 0 : eta);
+    } else {
+        fprintf(stderr, "\r\033[K%s: %llu records, %.0f/s", run->cur_name,
+                (unsigned long long)c->read, rate);
+    }
+    run->progress_shown = true;
+}
+
+/* Reports a rejected record on stderr and in the rejects file. */
+static void reject(run_t *run, tf_reader_t *r, const char *msg, const char *reason)
+{
+    clear_progress(run);
+    fprintf(stderr, "%s\n", msg);
+    if (run->rejects && tf_reader_write_reject(r, run->rejects, reason) != 0)
+        TF_LOG(TF_LOG_ERR, "produce", "cannot write rejects: %s", strerror(errno));
+}
+
+/* One pass over an input. With pub == NULL records are only validated (the
+ * --strict pre-pass for files published without a transaction). Returns the
+ * reader's last status (TF_READ_EOF or TF_READ_FATAL), or -2 when a send
+ * failed; *c is updated. *bad_seen tells whether a bad record was met. */
+enum { PASS_SEND_FAILED = -2 };
+
+static int read_pass(run_t *run, int fd, const char *name, tf_format_t fmt, off_t size,
+                     tf_pub_t *pub, bool live, counts_t *c, bool *bad_seen, char *err,
+                     size_t errlen)
+{
+    tf_reader_t *r = tf_reader_new(fd, name, fmt, run->o->kind, err, errlen);
+    if (!r)
+        return TF_READ_FATAL;
+    int result = TF_READ_EOF;
+    double t0 = now_s(), next_progress = t0 + 0.5;
+    tf_record_t rec;
+    char key[2 * TF_CODE_MAX + 2];
+    char why[512];
+    for (;;) {
+        tf_read_status_t st = tf_reader_next(r, &rec);
+        if (st == TF_READ_EOF)
+            break;
+        if (st == TF_READ_FATAL) {
+            clear_progress(run);
+            snprintf(err, errlen, "%s", tf_reader_error(r));
+            result = TF_READ_FATAL;
+            break;
+        }
+        c->read++;
+        if (st == TF_READ_BAD) {
+            c->rejected++;
+            *bad_seen = true;
+            reject(run, r, tf_reader_error(r), tf_reader_reason(r));
+            if (run->o->strict && live)
+                break; /* a stream cannot be refused as a whole: stop here */
+            continue;
+        }
+        if (!pub || (run->o->strict && *bad_seen))
+            continue; /* validating only, or the file is already refused */
+        tf_buf_reset(&run->value);
+        if (tf_codec_encode_record(run->codec, run->topic, &rec, &run->value, why,
+                                   sizeof(why)) != 0) {
+            char msg[768];
+            snprintf(msg, sizeof(msg), "%s:%ld: -: cannot encode: %s", name, tf_reader_line(r),
+                     why);
+            c->rejected++;
+            *bad_seen = true;
+            reject(run, r, msg, why);
+            continue;
+        }
+        /* Key "reporter|partner": one partner's records stay in order in one
+         * partition. Both codes are validated [A-Z0-9], at most 16 bytes. */
+        size_t rl = strlen(rec.reporter), pl = strlen(rec.partner);
+        memcpy(key, rec.reporter, rl);
+        key[rl] = '|';
+        memcpy(key + rl + 1, rec.partner, pl);
+        if (tf_pub_send(pub, key, rl + 1 + pl, run->value.data, run->value.len,
+                        tf_reader_line(r), (volatile int *)&g_stop, err, errlen) != 0) {
+            result = PASS_SEND_FAILED;
+            break;
+        }
+        if (run->o->crash_after > 0 && tf_pub_sent(pub) == (uint64_t)run->o->crash_after) {
+            /* Test hook: die in the middle of the transaction, after the
+             * records so far have reached the broker, as a crash would. */
+            tf_pub_flush(pub, 10000);
+            _exit(99);
+        }
+        if (run->progress && (c->read & 1023) == 0) {
+            double t = now_s();
+            if (t >= next_progress) {
+                show_progress(run, c, t0, tf_reader_bytes(r), size);
+                next_progress = t + 0.5;
+            }
+        }
+    }
+    clear_progress(run);
+    tf_reader_destroy(r);
+    return result;
+}
+
+static void summary(run_t *run, const char *name, const counts_t *c, double secs,
+                    const char *note)
+{
+    TF_LOG(TF_LOG_NOTICE, "produce",
+           "%s: read %llu, published %llu, rejected %llu, failed %llu in %.2f s "
+           "(%.0f records/s)%s%s",
+           name, (unsigned long long)c->read, (unsigned long long)c->published,
+           (unsigned long long)c->rejected, (unsigned long long)c->failed, secs,
+           secs > 0 ? (double)c->read / secs : 0.0, note && *note ? "; " : "", note ? note : "");
+}
+
+static void process_input(run_t *run, const char *path)
+{
+    opts_t *o = run->o;
+    bool is_stdin = strcmp(path, "-") == 0;
+    const char *name = is_stdin ? "<stdin>" : path;
+    run->cur_name = name;
+    run->files++;
+    counts_t c = {0};
+    char err[1024] = "", note[1200] = "";
+    double t0 = now_s();
+
+    int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        TF_LOG(TF_LOG_ERR, "produce", "%s: %s", path, strerror(errno));
+        set_status(run, EXIT_NOINPUT);
+        return;
+    }
+    struct stat sb;
+    bool regular = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
+    off_t size = regular ? sb.st_size : 0;
+    bool live = !regular;
+    bool txn = regular && !o->no_transaction;
+    tf_format_t fmt = o->format;
+    if (!o->format_set)
+        tf_format_from_path(path, &fmt); /* checked in parse_args */
+
+    g_input_fd = fd;
+    bool bad_seen = false;
+    int rc;
+
+    if (o->strict && regular && !txn) {
+        /* Without a transaction nothing can be taken back: validate the
+         * whole file first, publish only if it is clean. */
+        rc = read_pass(run, fd, name, fmt, size, NULL, false, &c, &bad_seen, err, sizeof(err));
+        if (rc == TF_READ_EOF && !bad_seen && !g_stop) {
+            if (lseek(fd, 0, SEEK_SET) != 0) {
+                snprintf(err, sizeof(err), "%s: cannot rewind: %s", name, strerror(errno));
+                rc = TF_READ_FATAL;
+            } else {
+                c = (counts_t){0};
+            }
+        }
+        if (rc != TF_READ_EOF || bad_seen || g_stop)
+            goto finish_unsent;
+    }
+
+    tf_pub_t *pub;
+    if (txn) {
+        char id[256];
+        if (o->transactional_id)
+            snprintf(id, sizeof(id), "%s", o->transactional_id);
+        else
+            derive_txn_id(run, path, id, sizeof(id));
+        pub = get_txn_pub(run, id);
+    } else {
+        pub = get_live_pub(run);
+    }
+    if (!pub) {
+        set_status(run, EXIT_DELIVERY);
+        snprintf(note, sizeof(note), "not published: no producer");
+        goto done;
+    }
+    tf_pub_reset_counts(pub);
+    if (txn && tf_pub_begin(pub, err, sizeof(err)) != 0) {
+        TF_LOG(TF_LOG_ERR, "produce", "%s: %s", name, err);
+        tf_pub_destroy(run->txn_pub);
+        run->txn_pub = NULL;
+        set_status(run, EXIT_DELIVERY);
+        snprintf(note, sizeof(note), "not published: %s", err);
+        goto done;
+    }
+
+    rc = read_pass(run, fd, name, fmt, size, pub, live, &c, &bad_seen, err, sizeof(err));
+    uint64_t valid = c.read - c.rejected;
+
+    if (txn) {
+        const char *why = NULL;
+        char abort_err[512];
+        if (rc == TF_READ_FATAL)
+            why = "input unusable";
+        else if (rc == PASS_SEND_FAILED)
+            why = "send failed";
+        else if (g_stop)
+            why = "interrupted";
+        else if (o->strict && bad_seen)
+            why = "refused by --strict";
+        if (why) {
+            if (tf_pub_abort(pub, TXN_TIMEOUT_MS, abort_err, sizeof(abort_err)) != 0) {
+                TF_LOG(TF_LOG_ERR, "produce", "%s: %s", name, abort_err);
+                /* The broker aborts it after transaction.timeout.ms anyway;
+                 * this producer is unusable. */
+                tf_pub_destroy(run->txn_pub);
+                run->txn_pub = NULL;
+            }
+            if (o->strict && bad_seen && rc == TF_READ_EOF && !g_stop) {
+                snprintf(note, sizeof(note), "refused (--strict): nothing published");
+            } else {
+                c.failed = valid;
+                snprintf(note, sizeof(note), "transaction aborted (%s%s%s): nothing published",
+                         why, *err ? ": " : "", err);
+            }
+        } else if (tf_pub_commit(pub, TXN_TIMEOUT_MS, err, sizeof(err)) != 0) {
+            c.failed = valid;
+            snprintf(note, sizeof(note), "transaction failed: %s: nothing published", err);
+            char ferr[512];
+            if (tf_pub_fatal(pub, ferr, sizeof(ferr))) {
+                tf_pub_destroy(run->txn_pub);
+                run->txn_pub = NULL;
+            }
+        } else {
+            c.published = tf_pub_acked(pub);
+            snprintf(note, sizeof(note), "committed");
+        }
+    } else {
+        int left = tf_pub_flush(pub, FLUSH_TIMEOUT_MS);
+        c.published = tf_pub_acked(pub);
+        c.failed = tf_pub_failed(pub) + (uint64_t)left;
+        /* Records read but never handed to librdkafka (a send error). */
+        uint64_t unsent = valid - tf_pub_sent(pub);
+        if (rc == PASS_SEND_FAILED) {
+            c.failed += unsent;
+            snprintf(note, sizeof(note), "%s", err);
+        } else if (o->strict && bad_seen) {
+            snprintf(note, sizeof(note), "stopped at the first bad record (--strict)");
+        }
+        if (left > 0) {
+            size_t n = strlen(note);
+            snprintf(note + n, sizeof(note) - n, "%s%d not acknowledged within %d ms",
+                     n ? "; " : "", left, FLUSH_TIMEOUT_MS);
+        }
+        if (g_stop) {
+            size_t n = strlen(note);
+            snprintf(note + n, sizeof(note) - n, "%sinterrupted", n ? "; " : "");
+        }
+    }
+    if (rc == TF_READ_FATAL)
+        TF_LOG(TF_LOG_ERR, "produce", "%s", err);
+    goto status;
+
+finish_unsent:
+    /* The --strict pre-pass found a problem: nothing was sent. */
+    if (rc == TF_READ_FATAL)
+        TF_LOG(TF_LOG_ERR, "produce", "%s", err);
+    else if (bad_seen)
+        snprintf(note, sizeof(note), "refused (--strict): nothing published");
+    else if (g_stop)
+        snprintf(note, sizeof(note), "interrupted before publishing");
+
+status:
+    if (c.failed > 0 || rc == PASS_SEND_FAILED || (g_stop && txn))
+        set_status(run, EXIT_DELIVERY);
+    if (rc == TF_READ_FATAL)
+        set_status(run, EXIT_DATAERR);
+    if (o->strict && bad_seen)
+        set_status(run, EXIT_STRICT);
+    if (c.rejected > 0)
+        set_status(run, EXIT_SOME_REJECTED);
+done:
+    g_input_fd = -1;
+    if (!is_stdin)
+        close(fd);
+    summary(run, name, &c, now_s() - t0, note);
+    run->total.read += c.read;
+    run->total.published += c.published;
+    run->total.rejected += c.rejected;
+    run->total.failed += c.failed;
+}
+
+/* The librdkafka settings every producer starts from; -F and -X come after
+ * them (so they can override any), --linger-ms last. */
+static rd_kafka_conf_t *build_conf(const opts_t *o, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf = tf_kafka_conf_new(o->brokers, err, errlen);
+    if (!conf)
+        return NULL;
+    static const char *const defaults[][2] = {
+        {"client.id", PROG},
+        /* Java's partitioner, so that every client maps a key to the same
+         * partition as Java producers do. */
+        {"partitioner", "murmur2_random"},
+        {"linger.ms", "5"},
+        /* Room for large batches in flight: files are read much faster
+         * than one broker round trip. */
+        {"queue.buffering.max.messages", "1000000"},
+        {"queue.buffering.max.kbytes", "1048576"},
+        {"batch.num.messages", "10000"},
+        /* A whole file is one transaction: allow 5 minutes (brokers
+         * accept up to transaction.max.timeout.ms, 15 min by default). */
+        {"transaction.timeout.ms", "300000"},
+        {"message.timeout.ms", "300000"},
+    };
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+        if (rd_kafka_conf_set(conf, defaults[i][0], defaults[i][1], err, errlen) !=
+            RD_KAFKA_CONF_OK) {
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+    }
+    for (int i = 0; i < o->nkconf; i++) {
+        char why[512];
+        int rc = o->kconf[i].kind == 'F'
+                     ? tf_kafka_conf_file(conf, o->kconf[i].arg, why, sizeof(why))
+                     : tf_kafka_conf_set(conf, o->kconf[i].arg, why, sizeof(why));
+        if (rc != 0) {
+            snprintf(err, errlen, "-%c %s: %s", o->kconf[i].kind, o->kconf[i].arg, why);
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+    }
+    if (o->linger_ms >= 0) {
+        char v[32];
+        snprintf(v, sizeof(v), "%d", o->linger_ms);
+        if (rd_kafka_conf_set(conf, "linger.ms", v, err, errlen) != RD_KAFKA_CONF_OK) {
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+    }
+    return conf;
+}
+
+int main(int argc, char **argv)
+{
+    opts_t o = {
+        .partitions = 6,
+        .replication_factor = -1,
+        .linger_ms = -1,
+        .log_level = TF_LOG_INFO,
+        .log_format = TF_LOG_TEXT,
+    };
+    if (parse_args(argc, argv, &o) != 0) {
+        fprintf(stderr, "Try '" PROG " --help'.\n");
+        free(o.kconf);
+        return EXIT_USAGE;
+    }
+    /* --quiet keeps warnings and errors only; an explicit --log-level wins. */
+    int level = o.log_level;
+    if (o.quiet && level == TF_LOG_INFO)
+        level = TF_LOG_WARNING;
+    tf_log_init(PROG, level, o.log_format);
+    const char *crash = getenv("TF_TEST_CRASH_AFTER");
+    if (crash && *crash)
+        o.crash_after = strtol(crash, NULL, 10);
+
+    run_t run = {.o = &o, .status = EXIT_ALL_GOOD};
+    snprintf(run.topic, sizeof(run.topic), "%s",
+             o.topic ? o.topic : (o.kind == TF_DATASET_CUSTOMS ? "tradeflow.customs"
+                                                               : "tradeflow.investment"));
+    run.progress = !o.quiet && isatty(STDERR_FILENO);
+    int rc = EXIT_USAGE;
+    char err[1024];
+
+    run.base_conf = build_conf(&o, err, sizeof(err));
+    if (!run.base_conf) {
+        fprintf(stderr, PROG ": %s\n", err);
+        goto out;
+    }
+    run.codec = tf_codec_new(o.schema_dir, NULL, err, sizeof(err));
+    if (!run.codec) {
+        fprintf(stderr, PROG ": schemas: %s\n", err);
+        rc = EXIT_DATAERR;
+        goto out;
+    }
+    if (o.registry_url &&
+        tf_codec_use_registry(run.codec, o.registry_url, getenv("TRADEFLOW_REGISTRY_USERINFO"),
+                              NULL, err, sizeof(err)) != 0) {
+        fprintf(stderr, PROG ": registry: %s\n", err);
+        goto out;
+    }
+    if (o.rejects_path) {
+        run.rejects = strcmp(o.rejects_path, "-") == 0 ? stdout : fopen(o.rejects_path, "w");
+        if (!run.rejects) {
+            fprintf(stderr, PROG ": %s: %s\n", o.rejects_path, strerror(errno));
+            rc = EXIT_NOINPUT;
+            goto out;
+        }
+    }
+
+    g_devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    /* No SA_RESTART, so a blocked read() returns; SA_RESETHAND, so a second
+     * signal ends the program at once. */
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    double t0 = now_s();
+    int i;
+    for (i = optind; i < argc && !g_stop; i++)
+        process_input(&run, argv[i]);
+    if (i < argc) {
+        TF_LOG(TF_LOG_WARNING, "produce", "interrupted: %d input(s) not read", argc - i);
+        set_status(&run, EXIT_DELIVERY);
+    }
+    if (run.files > 1)
+        summary(&run, "total", &run.total, now_s() - t0, NULL);
+    rc = run.status;
+
+out:
+    if (run.rejects && run.rejects != stdout)
+        fclose(run.rejects);
+    else if (run.rejects)
+        fflush(stdout);
+    tf_pub_destroy(run.txn_pub);
+    tf_pub_destroy(run.live_pub);
+    if (run.base_conf)
+        rd_kafka_conf_destroy(run.base_conf);
+    tf_codec_destroy(run.codec);
+    tf_buf_free(&run.value);
+    if (g_devnull >= 0)
+        close(g_devnull);
+    free(o.kconf);
+    return rc;
+}
