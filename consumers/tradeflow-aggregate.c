@@ -1,0 +1,619 @@
+/*
+ * tradeflow-aggregate - consumes customs and investment records from Kafka
+ * and maintains exact totals, YTD, rankings, YoY and shares in PostgreSQL
+ * with an exactly-once effect: every batch is one PostgreSQL transaction that
+ * also stores the Kafka offsets it consumed; on assignment the consumer seeks
+ * to the stored offsets. Poison messages go to a dead-letter topic.
+ *
+ *   tradeflow-aggregate [options]            run (daemon; SIGINT/SIGTERM stop)
+ *   tradeflow-aggregate --exit-at-end        stop once caught up and committed
+ *   tradeflow-aggregate migrate              apply the SQL migrations and exit
+ *   tradeflow-aggregate rebuild              recompute the group level + rankings
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "tf_agg.h"
+#include "tf_codec.h"
+#include "tf_kafka.h"
+#include "tf_log.h"
+#include "tf_pg.h"
+
+#define EXIT_USAGE 64
+
+typedef struct app {
+    /* options */
+    const char *brokers, *group, *pg, *dlq_topic, *schema_dir, *registry_url, *registry_user,
+        *registry_ca;
+    char *topics[16];
+    int ntopics;
+    int exit_at_end, no_migrate;
+    long batch_size, batch_ms;
+    const char *xprops[64];
+    int nxprops;
+    const char *fprops[8];
+    int nfprops;
+    /* state */
+    rd_kafka_t *rk, *dlq;
+    tf_agg_t *agg;
+    tf_codec_t *codec;
+    rd_kafka_topic_partition_list_t *assigned; /* .offset used as the EOF flag */
+    int64_t batch_started_ms;
+    uint64_t consumed, dead_lettered, dlq_failed;
+    int fatal;
+} app_t;
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "Usage: tradeflow-aggregate [OPTIONS]\n"
+        "       tradeflow-aggregate migrate [--pg CONNINFO]\n"
+        "       tradeflow-aggregate rebuild [--pg CONNINFO]\n"
+        "\n"
+        "Consumes tradeflow records from Kafka and maintains totals, YTD, rankings,\n"
+        "YoY and shares in PostgreSQL, exactly once (offsets are stored in PostgreSQL\n"
+        "in the transaction of each batch).\n"
+        "\n"
+        "Kafka:\n"
+        "  -b, --brokers LIST     bootstrap servers (default: $TRADEFLOW_BROKERS)\n"
+        "  -g, --group ID         consumer group (default: tradeflow-aggregate)\n"
+        "  -t, --topic TOPIC      topic to consume; repeatable (default:\n"
+        "                         tradeflow.customs and tradeflow.investment)\n"
+        "  -X KEY=VALUE           librdkafka property; repeatable\n"
+        "  -F FILE                librdkafka properties file (key=value lines)\n"
+        "      --dlq-topic TOPIC  dead-letter topic (default: tradeflow.dlq)\n"
+        "      --schema-dir DIR   Avro schemas (default: the installed ones)\n"
+        "      --registry-url URL Confluent-compatible schema registry (Confluent framing)\n"
+        "      --registry-user U:P  basic auth for the registry\n"
+        "      --registry-ca FILE CA certificate for the registry's TLS\n"
+        "PostgreSQL:\n"
+        "      --pg CONNINFO      libpq conninfo or URI (default: the PG* variables)\n"
+        "      --no-migrate       do not apply migrations at start\n"
+        "Batching:\n"
+        "      --batch-size N     records per transaction, at most (default: 5000)\n"
+        "      --batch-ms N       commit a partial batch after N ms (default: 500)\n"
+        "Running:\n"
+        "      --exit-at-end      exit 0 once every assigned partition is at its end\n"
+        "                         and everything is committed (like kcat -e)\n"
+        "      --log-level L      emerg..debug or 0..7 (default: info)\n"
+        "      --log-format F     text or json (default: text)\n"
+        "  -h, --help             this help\n"
+        "      --version          print the version\n"
+        "\n"
+        "Exit status: 0 success, 1 runtime failure (see the log), 64 usage error.\n");
+}
+
+/* ---- dead letters ------------------------------------------------------- */
+
+static void dlq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    app_t *app = opaque;
+    if (m->err) {
+        app->dlq_failed++;
+        TF_LOG(TF_LOG_ERR, "dlq", "dead letter not delivered: %s", rd_kafka_err2str(m->err));
+    }
+}
+
+static int dead_letter(app_t *app, const rd_kafka_message_t *m, const char *reason)
+{
+    char part[16], off[24];
+    snprintf(part, sizeof(part), "%d", (int)m->partition);
+    snprintf(off, sizeof(off), "%lld", (long long)m->offset);
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    TF_LOG(TF_LOG_WARNING, "dlq", "%s [%d] @%lld: %s", topic, (int)m->partition,
+           (long long)m->offset, reason);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        app->dlq, RD_KAFKA_V_TOPIC(app->dlq_topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
+        RD_KAFKA_V_HEADER("tf.reason", reason, -1),
+        RD_KAFKA_V_HEADER("tf.source.topic", topic, -1),
+        RD_KAFKA_V_HEADER("tf.source.partition", part, -1),
+        RD_KAFKA_V_HEADER("tf.source.offset", off, -1), RD_KAFKA_V_END);
+    if (err) {
+        TF_LOG(TF_LOG_ERR, "dlq", "cannot queue dead letter: %s", rd_kafka_err2str(err));
+        return -1;
+    }
+    app->dead_lettered++;
+    return 0;
+}
+
+/* ---- partitions ------------------------------------------------------- */
+
+static void mark_eof(app_t *app, const char *topic, int32_t partition, int eof)
+{
+    rd_kafka_topic_partition_t *tp =
+        rd_kafka_topic_partition_list_find(app->assigned, topic, partition);
+    if (tp)
+        tp->offset = eof;
+}
+
+static int all_eof(const app_t *app)
+{
+    if (app->assigned->cnt == 0)
+        return 0;
+    for (int i = 0; i < app->assigned->cnt; i++)
+        if (!app->assigned->elems[i].offset)
+            return 0;
+    return 1;
+}
+
+static int flush_batch(app_t *app);
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    app_t *app = opaque;
+    char errstr[512];
+    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        int backoff = 200;
+        while (tf_agg_load_offsets(app->agg, parts, errstr, sizeof(errstr)) != 0) {
+            TF_LOG(TF_LOG_WARNING, "pg", "cannot load stored offsets (retrying in %d ms): %s",
+                   backoff, errstr);
+            if (stop_requested)
+                break;
+            usleep((useconds_t)backoff * 1000);
+            if (backoff < 10000)
+                backoff *= 2;
+        }
+        for (int i = 0; i < parts->cnt; i++) {
+            TF_LOG(TF_LOG_INFO, "kafka", "assigned %s [%d] from offset %s%lld",
+                   parts->elems[i].topic, (int)parts->elems[i].partition,
+                   parts->elems[i].offset < 0 ? "(beginning) " : "",
+                   (long long)parts->elems[i].offset);
+            rd_kafka_topic_partition_list_add(app->assigned, parts->elems[i].topic,
+                                              parts->elems[i].partition)
+                ->offset = 0;
+        }
+        rd_kafka_error_t *e = NULL;
+        if (cooperative)
+            e = rd_kafka_incremental_assign(rk, parts);
+        else
+            rd_kafka_assign(rk, parts);
+        if (e) {
+            TF_LOG(TF_LOG_ERR, "kafka", "assign failed: %s", rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+            app->fatal = 1;
+        }
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        /* Commit what was read from these partitions before giving them up;
+         * if PostgreSQL is unreachable, drop it: the next owner re-reads it
+         * from the stored offsets. */
+        if (tf_agg_pending(app->agg) && flush_batch(app) != 0)
+            tf_agg_forget(app->agg, parts);
+        for (int i = 0; i < parts->cnt; i++) {
+            TF_LOG(TF_LOG_INFO, "kafka", "revoked %s [%d]", parts->elems[i].topic,
+                   (int)parts->elems[i].partition);
+            rd_kafka_topic_partition_list_del(app->assigned, parts->elems[i].topic,
+                                              parts->elems[i].partition);
+        }
+        if (cooperative) {
+            rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+            if (e)
+                rd_kafka_error_destroy(e);
+        } else {
+            rd_kafka_assign(rk, NULL);
+        }
+    } else {
+        TF_LOG(TF_LOG_ERR, "kafka", "rebalance error: %s", rd_kafka_err2str(err));
+        if (cooperative) {
+            rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+            if (e)
+                rd_kafka_error_destroy(e);
+        } else {
+            rd_kafka_assign(rk, NULL);
+        }
+    }
+}
+
+/* ---- batches ---------------------------------------------------------- */
+
+/* Commits the current batch. Dead letters of the batch are delivered first,
+ * so that a committed offset never skips a message that is in neither place. */
+static int flush_batch(app_t *app)
+{
+    char errstr[1024];
+    if (tf_agg_pending(app->agg) == 0)
+        return 0;
+    if (app->dead_lettered) {
+        rd_kafka_flush(app->dlq, 30000);
+        if (rd_kafka_outq_len(app->dlq) > 0 || app->dlq_failed) {
+            TF_LOG(TF_LOG_CRIT, "dlq",
+                   "dead letters could not be delivered; stopping without committing "
+                   "(the batch will be read again)");
+            app->fatal = 1;
+            return -1;
+        }
+    }
+    const rd_kafka_topic_partition_list_t *committed = NULL;
+    if (tf_agg_flush(app->agg, &committed, errstr, sizeof(errstr)) != 0) {
+        TF_LOG(TF_LOG_WARNING, "pg", "batch not committed: %s", errstr);
+        return -1;
+    }
+    app->batch_started_ms = 0;
+    /* Also tell Kafka (asynchronously), so that lag tools see our progress.
+     * PostgreSQL stays the source of truth for where to resume. */
+    if (committed && committed->cnt)
+        rd_kafka_commit(app->rk, committed, 1);
+    return 0;
+}
+
+static void handle_message(app_t *app, rd_kafka_message_t *m)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        mark_eof(app, topic, m->partition, 1);
+        return;
+    }
+    if (m->err) {
+        int level = m->err == RD_KAFKA_RESP_ERR__FATAL ? TF_LOG_CRIT : TF_LOG_WARNING;
+        TF_LOG(level, "kafka", "%s: %s", topic ? topic : "-", rd_kafka_message_errstr(m));
+        if (m->err == RD_KAFKA_RESP_ERR__FATAL)
+            app->fatal = 1;
+        return;
+    }
+    mark_eof(app, topic, m->partition, 0);
+    app->consumed++;
+    if (app->batch_started_ms == 0)
+        app->batch_started_ms = now_ms();
+
+    tf_record_t rec;
+    char errstr[512], reason[640];
+    const char *column = NULL;
+    if (tf_codec_decode_record(app->codec, m->payload, m->len, &rec, errstr, sizeof(errstr))) {
+        snprintf(reason, sizeof(reason), "undecodable: %s", errstr);
+    } else if (tf_record_validate(&rec, &column, errstr, sizeof(errstr))) {
+        snprintf(reason, sizeof(reason), "invalid %s: %s", column, errstr);
+    } else {
+        if (tf_agg_add(app->agg, &rec, topic, m->partition, m->offset)) {
+            TF_LOG(TF_LOG_CRIT, "agg", "out of memory");
+            app->fatal = 1;
+        }
+        return;
+    }
+    if (dead_letter(app, m, reason) != 0 ||
+        tf_agg_skip(app->agg, topic, m->partition, m->offset) != 0)
+        app->fatal = 1;
+}
+
+/* ---- setup ------------------------------------------------------------ */
+
+static int apply_props(app_t *app, rd_kafka_conf_t *conf, char *errstr, size_t errlen)
+{
+    for (int i = 0; i < app->nfprops; i++)
+        if (tf_kafka_conf_file(conf, app->fprops[i], errstr, errlen))
+            return -1;
+    for (int i = 0; i < app->nxprops; i++)
+        if (tf_kafka_conf_set(conf, app->xprops[i], errstr, errlen))
+            return -1;
+    return 0;
+}
+
+static int setup_kafka(app_t *app, char *errstr, size_t errlen)
+{
+    static const char *defaults[] = {
+        "enable.auto.commit=false",        "enable.auto.offset.store=false",
+        "isolation.level=read_committed",  "auto.offset.reset=earliest",
+        "enable.partition.eof=true",       "partition.assignment.strategy=cooperative-sticky",
+        "session.timeout.ms=10000",        NULL};
+    rd_kafka_conf_t *conf = tf_kafka_conf_new(app->brokers, errstr, errlen);
+    if (!conf)
+        return -1;
+    char kv[512];
+    snprintf(kv, sizeof(kv), "group.id=%s", app->group);
+    if (tf_kafka_conf_set(conf, kv, errstr, errlen))
+        goto fail;
+    for (int i = 0; defaults[i]; i++)
+        if (tf_kafka_conf_set(conf, defaults[i], errstr, errlen))
+            goto fail;
+    if (apply_props(app, conf, errstr, errlen))
+        goto fail;
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, app);
+    app->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errlen);
+    if (!app->rk)
+        goto fail;
+    conf = NULL;
+    rd_kafka_poll_set_consumer(app->rk);
+
+    /* The dead-letter producer: idempotent, acks=all. */
+    conf = tf_kafka_conf_new(app->brokers, errstr, errlen);
+    if (!conf)
+        return -1;
+    if (tf_kafka_conf_set(conf, "enable.idempotence=true", errstr, errlen) ||
+        apply_props(app, conf, errstr, errlen))
+        goto fail;
+    /* Consumer-only properties given with -X are harmless here. */
+    rd_kafka_conf_set_dr_msg_cb(conf, dlq_dr_cb);
+    rd_kafka_conf_set_opaque(conf, app);
+    app->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errlen);
+    if (!app->dlq)
+        goto fail;
+    conf = NULL;
+
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(app->ntopics);
+    for (int i = 0; i < app->ntopics; i++)
+        rd_kafka_topic_partition_list_add(sub, app->topics[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(app->rk, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (err) {
+        snprintf(errstr, errlen, "subscribe: %s", rd_kafka_err2str(err));
+        return -1;
+    }
+    return 0;
+fail:
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    return -1;
+}
+
+static int run_admin(app_t *app, const char *cmd)
+{
+    char errstr[1024];
+    PGconn *c = tf_pg_connect(app->pg, "tradeflow-aggregate", errstr, sizeof(errstr));
+    if (!c) {
+        TF_LOG(TF_LOG_ERR, "pg", "%s", errstr);
+        return 1;
+    }
+    int rc = 1, n = 0;
+    if (tf_pg_migrate(c, NULL, &n, errstr, sizeof(errstr)) != 0) {
+        TF_LOG(TF_LOG_ERR, "pg", "%s", errstr);
+        goto out;
+    }
+    if (strcmp(cmd, "migrate") == 0) {
+        TF_LOG(TF_LOG_NOTICE, "pg", "%d migration(s) applied; schema is up to date", n);
+        rc = 0;
+    } else {
+        PGresult *r = PQexec(c, "SELECT tradeflow.rebuild_groups()");
+        if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+            TF_LOG(TF_LOG_NOTICE, "pg", "rebuilt the group level and %s scope-years",
+                   PQgetvalue(r, 0, 0));
+            rc = 0;
+        } else {
+            TF_LOG(TF_LOG_ERR, "pg", "rebuild failed: %s", PQresultErrorMessage(r));
+        }
+        PQclear(r);
+    }
+out:
+    PQfinish(c);
+    return rc;
+}
+
+static long parse_long(const char *s, const char *opt, long min, long max)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < min || v > max) {
+        fprintf(stderr, "tradeflow-aggregate: %s: expected an integer %ld..%ld, got \"%s\"\n",
+                opt, min, max, s);
+        exit(EXIT_USAGE);
+    }
+    return v;
+}
+
+int main(int argc, char **argv)
+{
+    app_t app = {.group = "tradeflow-aggregate",
+                 .dlq_topic = "tradeflow.dlq",
+                 .batch_size = 5000,
+                 .batch_ms = 500};
+    int log_level = TF_LOG_INFO;
+    tf_log_format_t log_format = TF_LOG_TEXT;
+    enum { O_PG = 256, O_EXIT, O_BSIZE, O_BMS, O_DLQ, O_SCHEMA, O_REG, O_REGUSER, O_REGCA,
+           O_LOGL, O_LOGF, O_VERSION, O_NOMIG };
+    static const struct option opts[] = {
+        {"brokers", required_argument, 0, 'b'},   {"group", required_argument, 0, 'g'},
+        {"topic", required_argument, 0, 't'},     {"pg", required_argument, 0, O_PG},
+        {"exit-at-end", no_argument, 0, O_EXIT},  {"batch-size", required_argument, 0, O_BSIZE},
+        {"batch-ms", required_argument, 0, O_BMS}, {"dlq-topic", required_argument, 0, O_DLQ},
+        {"schema-dir", required_argument, 0, O_SCHEMA},
+        {"registry-url", required_argument, 0, O_REG},
+        {"registry-user", required_argument, 0, O_REGUSER},
+        {"registry-ca", required_argument, 0, O_REGCA},
+        {"log-level", required_argument, 0, O_LOGL},
+        {"log-format", required_argument, 0, O_LOGF},
+        {"no-migrate", no_argument, 0, O_NOMIG},  {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, O_VERSION},   {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "b:g:t:X:F:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'b': app.brokers = optarg; break;
+        case 'g': app.group = optarg; break;
+        case 't':
+            if (app.ntopics == 16) {
+                fprintf(stderr, "tradeflow-aggregate: at most 16 topics\n");
+                return EXIT_USAGE;
+            }
+            app.topics[app.ntopics++] = optarg;
+            break;
+        case 'X':
+            if (app.nxprops == 64) {
+                fprintf(stderr, "tradeflow-aggregate: at most 64 -X options\n");
+                return EXIT_USAGE;
+            }
+            app.xprops[app.nxprops++] = optarg;
+            break;
+        case 'F':
+            if (app.nfprops == 8) {
+                fprintf(stderr, "tradeflow-aggregate: at most 8 -F options\n");
+                return EXIT_USAGE;
+            }
+            app.fprops[app.nfprops++] = optarg;
+            break;
+        case O_PG: app.pg = optarg; break;
+        case O_EXIT: app.exit_at_end = 1; break;
+        case O_BSIZE: app.batch_size = parse_long(optarg, "--batch-size", 1, 1000000); break;
+        case O_BMS: app.batch_ms = parse_long(optarg, "--batch-ms", 1, 3600000); break;
+        case O_DLQ: app.dlq_topic = optarg; break;
+        case O_SCHEMA: app.schema_dir = optarg; break;
+        case O_REG: app.registry_url = optarg; break;
+        case O_REGUSER: app.registry_user = optarg; break;
+        case O_REGCA: app.registry_ca = optarg; break;
+        case O_NOMIG: app.no_migrate = 1; break;
+        case O_LOGL:
+            if ((log_level = tf_log_level_parse(optarg)) < 0) {
+                fprintf(stderr, "tradeflow-aggregate: --log-level: unknown level \"%s\"\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case O_LOGF:
+            if (strcmp(optarg, "json") == 0)
+                log_format = TF_LOG_JSON;
+            else if (strcmp(optarg, "text") == 0)
+                log_format = TF_LOG_TEXT;
+            else {
+                fprintf(stderr, "tradeflow-aggregate: --log-format: text or json\n");
+                return EXIT_USAGE;
+            }
+            break;
+        case O_VERSION: printf("tradeflow-aggregate %s\n", TF_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    tf_log_init("tradeflow-aggregate", log_level, log_format);
+    if (optind < argc) {
+        const char *cmd = argv[optind];
+        if ((strcmp(cmd, "migrate") == 0 || strcmp(cmd, "rebuild") == 0) && optind + 1 == argc)
+            return run_admin(&app, cmd);
+        fprintf(stderr, "tradeflow-aggregate: unknown command \"%s\" (try --help)\n", cmd);
+        return EXIT_USAGE;
+    }
+    if (app.ntopics == 0) {
+        app.topics[app.ntopics++] = "tradeflow.customs";
+        app.topics[app.ntopics++] = "tradeflow.investment";
+    }
+
+    char errstr[1024];
+    int rc = 1;
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    app.assigned = rd_kafka_topic_partition_list_new(16);
+    if (!(app.codec = tf_codec_new(app.schema_dir, NULL, errstr, sizeof(errstr)))) {
+        TF_LOG(TF_LOG_ERR, "codec", "%s", errstr);
+        goto out;
+    }
+    if (app.registry_url &&
+        tf_codec_use_registry(app.codec, app.registry_url, app.registry_user, app.registry_ca,
+                              errstr, sizeof(errstr))) {
+        TF_LOG(TF_LOG_ERR, "codec", "%s", errstr);
+        goto out;
+    }
+    if (!(app.agg = tf_agg_new(app.pg, app.group, app.no_migrate, errstr, sizeof(errstr)))) {
+        TF_LOG(TF_LOG_ERR, "pg", "%s", errstr);
+        goto out;
+    }
+    if (setup_kafka(&app, errstr, sizeof(errstr))) {
+        TF_LOG(TF_LOG_ERR, "kafka", "%s", errstr);
+        goto out;
+    }
+    if (tf_kafka_create_topic(app.dlq, app.dlq_topic, 1, -1, 10000, errstr, sizeof(errstr)))
+        TF_LOG(TF_LOG_WARNING, "dlq", "cannot create the dead-letter topic %s: %s",
+               app.dlq_topic, errstr);
+
+    TF_LOG(TF_LOG_NOTICE, "main", "consuming as group %s; batches of up to %ld records / %ld ms",
+           app.group, app.batch_size, app.batch_ms);
+    int64_t last_report = now_ms(), backoff_ms = 0, retry_at = 0;
+    int paused = 0;
+    while (!stop_requested && !app.fatal) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(app.rk, paused ? 100 : 50);
+        if (m) {
+            handle_message(&app, m);
+            rd_kafka_message_destroy(m);
+        }
+        rd_kafka_poll(app.dlq, 0);
+        size_t pending = tf_agg_pending(app.agg);
+        int64_t t = now_ms();
+        int due = pending >= (size_t)app.batch_size ||
+                  (pending && t - app.batch_started_ms >= app.batch_ms) ||
+                  (pending && all_eof(&app));
+        if (due && t >= retry_at) {
+            if (flush_batch(&app) == 0) {
+                if (paused) {
+                    rd_kafka_resume_partitions(app.rk, app.assigned);
+                    TF_LOG(TF_LOG_NOTICE, "pg", "PostgreSQL is back; resumed consuming");
+                    paused = 0;
+                }
+                backoff_ms = 0;
+            } else if (!app.fatal) {
+                /* Keep the batch, stop fetching, retry with backoff. */
+                backoff_ms = backoff_ms ? (backoff_ms < 15000 ? backoff_ms * 2 : 30000) : 250;
+                retry_at = t + backoff_ms;
+                if (!paused) {
+                    rd_kafka_pause_partitions(app.rk, app.assigned);
+                    paused = 1;
+                }
+                TF_LOG(TF_LOG_WARNING, "pg", "retrying in %lld ms", (long long)backoff_ms);
+            }
+        }
+        if (t - last_report >= 10000) {
+            const tf_agg_stats_t *s = tf_agg_stats(app.agg);
+            TF_LOG(TF_LOG_INFO, "stats",
+                   "consumed %llu, applied %llu (superseding %llu), duplicates %llu, "
+                   "dead-lettered %llu, batches %llu",
+                   (unsigned long long)app.consumed, (unsigned long long)s->applied,
+                   (unsigned long long)s->superseded, (unsigned long long)s->duplicates,
+                   (unsigned long long)app.dead_lettered, (unsigned long long)s->batches);
+            last_report = t;
+        }
+        if (app.exit_at_end && all_eof(&app) && tf_agg_pending(app.agg) == 0)
+            break;
+    }
+    rc = app.fatal ? 1 : 0;
+    if (tf_agg_pending(app.agg) && flush_batch(&app) != 0)
+        rc = 1;
+
+out:
+    if (app.rk) {
+        rd_kafka_consumer_close(app.rk);
+        rd_kafka_destroy(app.rk);
+    }
+    if (app.dlq) {
+        rd_kafka_flush(app.dlq, 10000);
+        rd_kafka_destroy(app.dlq);
+    }
+    if (app.agg) {
+        const tf_agg_stats_t *s = tf_agg_stats(app.agg);
+        TF_LOG(TF_LOG_NOTICE, "stats",
+               "done: consumed %llu, applied %llu (superseding %llu), duplicates %llu, "
+               "dead-lettered %llu, batches %llu, retries %llu",
+               (unsigned long long)app.consumed, (unsigned long long)s->applied,
+               (unsigned long long)s->superseded, (unsigned long long)s->duplicates,
+               (unsigned long long)app.dead_lettered, (unsigned long long)s->batches,
+               (unsigned long long)s->retries);
+    }
+    tf_agg_destroy(app.agg);
+    tf_codec_destroy(app.codec);
+    rd_kafka_topic_partition_list_destroy(app.assigned);
+    return rc;
+}
