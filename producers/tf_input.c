@@ -125,7 +125,9 @@ struct tf_reader {
     /* Input chunk and position in it. */
     char chunk[TF_INPUT_CHUNK];
     size_t cpos, clen;
-    bool eof, started, done;
+    bool eof, done;
+    bool bom_done;   /* the start of input was checked for a byte order mark */
+    int bom_pos;     /* bytes of the mark matched so far */
     tf_read_status_t done_status;
     uint64_t bytes;
     long next_line; /* physical line of the next byte to scan */
@@ -418,6 +420,19 @@ static size_t scan(tf_reader_t *r, bool *end)
     return n;
 }
 
+/* The input began with part of a byte order mark and then differed: those
+ * bytes were data after all (invalid UTF-8, so the record will be rejected). */
+static int unbom(tf_reader_t *r)
+{
+    if (raw_append(r, "\xEF\xBB\xBF", r->bom_pos)) {
+        set_error(r, r->line, NULL, "out of memory");
+        return -1;
+    }
+    if (r->qs == Q_FIELD_START)
+        r->qs = Q_UNQUOTED;
+    return 0;
+}
+
 /* Reads the next raw record into r->raw. Returns 1 with a record, 0 at end of
  * input, -1 on I/O error. Blank lines are skipped. */
 static int next_raw(tf_reader_t *r)
@@ -439,16 +454,23 @@ static int next_raw(tf_reader_t *r)
                     return -1;
                 if (f == 0)
                     break;
-                if (!r->started) {
-                    r->started = true;
-                    /* A UTF-8 byte order mark at the very start is skipped. */
-                    if (r->clen >= 3 && memcmp(r->chunk, "\xEF\xBB\xBF", 3) == 0) {
-                        r->cpos = 3;
-                        r->bytes += 3;
-                    }
-                    if (r->cpos == r->clen)
-                        continue;
+            }
+            if (!r->bom_done) {
+                /* A UTF-8 byte order mark at the very start is skipped. It may
+                 * arrive split over several reads from a pipe. */
+                static const char bom[3] = {'\xEF', '\xBB', '\xBF'};
+                while (r->cpos < r->clen && r->bom_pos < 3 && r->chunk[r->cpos] == bom[r->bom_pos]) {
+                    r->bom_pos++;
+                    r->cpos++;
+                    r->bytes++;
                 }
+                if (r->bom_pos < 3 && r->cpos == r->clen)
+                    continue; /* undecided: read more */
+                r->bom_done = true;
+                if (r->bom_pos < 3 && r->bom_pos > 0 && unbom(r))
+                    return -1;
+                if (r->cpos == r->clen)
+                    continue;
             }
             size_t used = scan(r, &end);
             any = true;
@@ -459,6 +481,13 @@ static int next_raw(tf_reader_t *r)
             }
             r->cpos += used;
             r->bytes += used;
+        }
+        if (!r->bom_done && r->eof) {
+            /* Input ended inside what looked like a byte order mark. */
+            r->bom_done = true;
+            if (r->bom_pos > 0 && unbom(r))
+                return -1;
+            any = any || r->bom_pos > 0;
         }
         if (r->fmt == TF_FORMAT_JSONL && end)
             r->next_line++;
@@ -696,6 +725,10 @@ static int build_record(tf_reader_t *r, tf_record_t *out)
         if (!r->view[c].present || c == C_REASON)
             continue;
         const char *s = val(r, (enum col)c);
+        if (memchr(s, '\0', r->view[c].len)) {
+            set_error(r, r->line, col_names[c], "contains a NUL byte");
+            return -1;
+        }
         if (!tf_utf8_valid(s, r->view[c].len)) {
             set_error(r, r->line, col_names[c], "invalid UTF-8");
             return -1;

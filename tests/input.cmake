@@ -1,0 +1,14 @@
+# Input readers (producers/tf_input.c, issue 4) and the common record helpers.
+tf_unit_test(test_input SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_input.c LIBS tfinput TIMEOUT 60)
+tf_unit_test(test_record SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_record.c TIMEOUT 30)
+
+# libFuzzer targets (clang only): run by tests/fuzz/run-fuzzers.sh.
+if(TF_FUZZ)
+  foreach(_fz fuzz_csv fuzz_jsonl)
+    add_executable(${_fz} ${CMAKE_SOURCE_DIR}/tests/fuzz/${_fz}.c)
+    target_compile_options(${_fz} PRIVATE -fsanitize=fuzzer,address,undefined)
+    target_link_options(${_fz} PRIVATE -fsanitize=fuzzer,address,undefined)
+    target_link_libraries(${_fz} PRIVATE tfinput)
+    set_target_properties(${_fz} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz)
+  endforeach()
+endif()
