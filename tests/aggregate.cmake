@@ -1,0 +1,6 @@
+# tradeflow-aggregate (issue 5): integration tests on the real stack.
+foreach(_t semantics crash group poison migrate)
+  tf_integration_test(aggregate_${_t}
+    COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/test_aggregate_${_t}.sh
+    TIMEOUT 400)
+endforeach()

@@ -1,0 +1,80 @@
+# agg_lib.sh - helpers for the tradeflow-aggregate integration tests.
+# Source after tests/integration/lib.sh (tf_require_stack, tf_new_db, tf_topic,
+# tf_bin, $TF_PYTHON).
+
+TF_ORACLE="$TF_SOURCE_DIR/tests/oracle/tf_oracle.py"
+TF_COMPARE="$TF_SOURCE_DIR/tests/oracle/compare.py"
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+# produce KIND TOPIC FILE... : publishes files to TOPIC (6 partitions).
+produce() {
+    local kind="$1" topic="$2"
+    shift 2
+    "$(tf_bin tradeflow-produce)" --kind "$kind" --topic "$topic" --partitions 6 --quiet "$@" ||
+        fail "tradeflow-produce $kind $* exited $?"
+}
+
+# aggregate GROUP TOPIC... [-- extra args]: runs the consumer until caught up.
+aggregate() {
+    local group="$1"
+    shift
+    local args=()
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+        args+=(-t "$1")
+        shift
+    done
+    [ "${1:-}" = "--" ] && shift
+    timeout "${TF_AGG_TIMEOUT:-180}" "$(tf_bin tradeflow-aggregate)" --exit-at-end -g "$group" \
+        --log-level "${TF_AGG_LOG:-notice}" "${args[@]}" "$@" ||
+        fail "tradeflow-aggregate exited $?"
+}
+
+# dump_reporting DIR: writes DIR/actual_ranking.csv and DIR/actual_monthly.csv
+# in the oracle's format (see tests/oracle/compare.py).
+dump_reporting() {
+    local dir="$1"
+    psql -X -At -v ON_ERROR_STOP=1 -c "copy (select dataset, reporter, flow, basis,
+        to_char(period, 'YYYY-MM-DD'), level, partner, rank, value_usd,
+        share_pct, prev_year_value_usd, yoy_pct, share_change_pp
+        from reporting.partner_ranking
+        order by dataset, reporter, flow, basis, period, level, partner)
+        to stdout with (format csv)" >"$dir/actual_ranking.csv" || fail "dump ranking"
+    psql -X -At -v ON_ERROR_STOP=1 -c "copy (select dataset, reporter, partner, flow,
+        to_char(period, 'YYYY-MM-DD'), value_usd, ytd_value_usd
+        from reporting.partner_monthly
+        order by dataset, reporter, partner, flow, period)
+        to stdout with (format csv)" >"$dir/actual_monthly.csv" || fail "dump monthly"
+}
+
+# check_oracle DIR ORACLE-ARGS...: the reporting views equal the oracle's
+# independently computed truth, to the cent.
+check_oracle() {
+    local dir="$1"
+    shift
+    "$TF_PYTHON" "$TF_ORACLE" -q "$@" --ranking-out "$dir/expected_ranking.csv" \
+        --monthly-out "$dir/expected_monthly.csv" || fail "oracle failed"
+    dump_reporting "$dir"
+    [ "$(wc -l <"$dir/expected_ranking.csv")" -gt 1 ] || fail "oracle produced no rows"
+    "$TF_PYTHON" "$TF_COMPARE" "$dir/expected_ranking.csv" "$dir/actual_ranking.csv" ||
+        fail "partner_ranking differs from the oracle"
+    "$TF_PYTHON" "$TF_COMPARE" "$dir/expected_monthly.csv" "$dir/actual_monthly.csv" ||
+        fail "partner_monthly differs from the oracle"
+    echo "ok: reporting views equal the oracle ($(wc -l <"$dir/actual_ranking.csv") ranking rows)"
+}
+
+# q SQL: one value from PostgreSQL.
+q() {
+    psql -X -At -v ON_ERROR_STOP=1 -c "$1" || fail "query failed: $1"
+}
+
+# expect DESCRIPTION ACTUAL EXPECTED
+expect() {
+    if [ "$2" != "$3" ]; then
+        fail "$1: got '$2', expected '$3'"
+    fi
+    echo "ok: $1 = $3"
+}
