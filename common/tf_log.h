@@ -32,7 +32,8 @@ void tf_log_init(const char *program, int level, tf_log_format_t format);
 int tf_log_level_parse(const char *s);
 void tf_log_write(int level, const char *facility, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void tf_log_vwrite(int level, const char *facility, const char *fmt, va_list ap);
+void tf_log_vwrite(int level, const char *facility, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 #define TF_LOG(level, fac, ...)                                                                    \
     do {                                                                                           \

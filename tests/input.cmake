@@ -4,11 +4,13 @@ tf_unit_test(test_record SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_record.c TI
 
 # libFuzzer targets (clang only): run by tests/fuzz/run-fuzzers.sh.
 if(TF_FUZZ)
+  # Coverage instrumentation for the code under test, so libFuzzer is guided.
+  target_compile_options(tfinput PRIVATE -fsanitize=fuzzer-no-link)
+  target_compile_options(tfcommon PRIVATE -fsanitize=fuzzer-no-link)
   foreach(_fz fuzz_csv fuzz_jsonl)
     add_executable(${_fz} ${CMAKE_SOURCE_DIR}/tests/fuzz/${_fz}.c)
     target_compile_options(${_fz} PRIVATE -fsanitize=fuzzer,address,undefined)
     target_link_options(${_fz} PRIVATE -fsanitize=fuzzer,address,undefined)
     target_link_libraries(${_fz} PRIVATE tfinput)
-    set_target_properties(${_fz} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz)
   endforeach()
 endif()
