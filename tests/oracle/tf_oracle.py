@@ -35,7 +35,7 @@ Standard library only.
 
 import argparse
 import csv
-import io
+import itertools
 import json
 import sys
 
@@ -104,32 +104,41 @@ def code_valid(s):
 
 
 def check_text(s, maxlen, required, column):
-    """Text fields arrive as str; undecodable bytes as lone surrogates
-    (surrogateescape), which is how invalid UTF-8 is detected."""
-    try:
-        b = s.encode("utf-8")
-    except UnicodeEncodeError:
-        raise Invalid(column, "invalid UTF-8")
-    if len(b) > maxlen:
+    """Length in UTF-8 bytes; encoding problems are caught by check_bytes()."""
+    n = len(s.encode("utf-8"))
+    if n > maxlen:
         raise Invalid(column, "longer than %d bytes" % maxlen)
-    if required and not b:
+    if required and n == 0:
         raise Invalid(column, "empty required field")
-    if "\0" in s:
-        raise Invalid(column, "invalid UTF-8")
 
 
-def validate(dataset, rec):
-    """rec: {column: str}. Returns the fact tuple
+def check_bytes(rec):
+    """Invalid UTF-8 arrives as lone surrogates (the files are decoded with
+    errors='surrogateescape'); NUL is refused like the producer does."""
+    for k, v in rec.items():
+        if "\0" in v:
+            raise Invalid(k, "contains a NUL byte")
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Invalid(k, "invalid UTF-8")
+
+
+def validate(dataset, raw):
+    """raw: {column: str} (a column that is absent is missing from the dict;
+    'reason', which rejects files add, is ignored). Values are trimmed of
+    spaces and tabs, as the producer does. Returns the fact tuple
     (record_id, revision, reporter, partner, flow, period, cents), or raises
     Invalid(column, reason)."""
-    allowed = set(REQUIRED) | set(OPTIONAL[dataset])
-    for k in rec:
+    allowed = set(REQUIRED) | set(OPTIONAL[dataset]) | {"reason"}
+    for k in raw:
         if k not in allowed:
-            raise Invalid(k, "unknown column")
+            raise Invalid(k, "unknown column for %s" % dataset)
+    rec = {k: v.strip(" \t") for k, v in raw.items() if k != "reason"}
+    check_bytes(rec)
     for k in REQUIRED:
         if k not in rec:
-            raise Invalid(k, "missing column")
-    for k in REQUIRED:
+            raise Invalid(k, "missing required column")
         if rec[k] == "":
             raise Invalid(k, "empty required field")
     rid = rec["record_id"]
@@ -169,19 +178,49 @@ def validate(dataset, rec):
 
 
 # ---------------------------------------------------------------------------
-# Readers: yield (line number, {column: str}) or (line number, Invalid)
+# Readers: yield (line number, {column: str}) or (line number, Invalid).
+# A header problem (unknown, duplicate, empty or missing required column) is
+# fatal for the whole file, as in the producer: nothing of it counts.
 # ---------------------------------------------------------------------------
-def read_csv(fh):
+class HeaderError(Exception):
+    pass
+
+
+def check_header(dataset, header):
+    allowed = set(REQUIRED) | set(OPTIONAL[dataset]) | {"reason"}
+    names = []
+    for h in header:
+        h = h.strip(" \t")
+        if h == "":
+            raise HeaderError("empty column name in header")
+        if h not in allowed:
+            raise HeaderError("%s: unknown column for %s" % (h, dataset))
+        if h in names:
+            raise HeaderError("%s: duplicate column" % h)
+        names.append(h)
+    for k in REQUIRED:
+        if k not in names:
+            raise HeaderError("%s: missing required column" % k)
+    return names
+
+
+def _blank(row):
+    return all(f.strip(" \t") == "" for f in row) and len(row) <= 1
+
+
+def read_csv(fh, dataset):
     rd = csv.reader(fh, strict=True)
     try:
         header = next(rd)
+        while _blank(header):
+            header = next(rd)
     except StopIteration:
         return
     except csv.Error as e:
-        yield rd.line_num, Invalid("header", str(e))
-        return
+        raise HeaderError("malformed CSV header: %s" % e)
     if header and header[0].startswith("\ufeff"):
         header[0] = header[0][1:]
+    header = check_header(dataset, header)
     while True:
         try:
             row = next(rd)
@@ -190,39 +229,74 @@ def read_csv(fh):
         except csv.Error as e:
             yield rd.line_num, Invalid("-", "malformed CSV: %s" % e)
             return
-        if row == []:
-            continue  # a blank line
+        if _blank(row):
+            continue
         if len(row) != len(header):
             yield rd.line_num, Invalid("-", "%d fields, header has %d" % (len(row), len(header)))
             continue
         yield rd.line_num, dict(zip(header, row))
 
 
-class _Num(str):
-    """A JSON number kept as its literal text."""
+# Columns that may be JSON integers (as in the producer); JSON reals are
+# refused everywhere because their text is not exact money.
+JSON_INT_COLS = ("record_id", "revision", "value_usd", "quantity")
+
+
+class _Int(str):
+    """A JSON integer kept as its literal text."""
+
+
+class _Real(str):
+    """A JSON real number kept as its literal text."""
+
+
+def _pairs(pairs):
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("duplicate key")
+    return dict(pairs)
 
 
 def read_jsonl(fh):
     for n, line in enumerate(fh, 1):
-        if line.strip() == "":
+        if n == 1 and line.startswith("\ufeff"):
+            line = line[1:]
+        line = line.rstrip("\n").rstrip("\r")
+        if line.strip(" \t") == "":
+            continue
+        if "\0" in line or any("\udc80" <= c <= "\udcff" for c in line):
+            yield n, Invalid("-", "invalid UTF-8 (or NUL)")
             continue
         try:
-            obj = json.loads(line, parse_float=_Num, parse_int=_Num)
+            obj = json.loads(line, parse_float=_Real, parse_int=_Int, object_pairs_hook=_pairs)
         except ValueError as e:
-            yield n, Invalid("-", "malformed JSON: %s" % e)
+            yield n, Invalid("-", "invalid JSON: %s" % e)
             continue
         if not isinstance(obj, dict):
-            yield n, Invalid("-", "not a JSON object")
+            yield n, Invalid("-", "expected one JSON object per line")
             continue
         rec = {}
         bad = None
         for k, v in obj.items():
-            if v is None:
-                continue  # null = absent
-            if isinstance(v, bool) or not isinstance(v, str):
-                bad = Invalid(k, "expected a string or a number")
-                break
-            rec[k] = str(v)
+            if v is None or k == "reason":
+                if k not in rec and k != "reason":
+                    rec.setdefault(k, None)
+                continue
+            if isinstance(v, _Int) and k in JSON_INT_COLS:
+                rec[k] = str(v)
+            elif type(v) is str:
+                rec[k] = v
+            else:
+                bad = Invalid(k, "expected a string%s" % (" or an integer"
+                                                           if k in JSON_INT_COLS else ""))
+        if bad is None:
+            # Unknown keys are refused even when null; known nulls are absent.
+            for k in list(rec):
+                if rec[k] is None:
+                    if k in REQUIRED or k in OPTIONAL["customs"] or k in OPTIONAL["investment"]:
+                        del rec[k]
+                    else:
+                        rec[k] = ""
         yield n, (bad if bad else rec)
 
 
@@ -299,13 +373,21 @@ class Oracle:
     def add_file(self, dataset, spec):
         path, fmt = open_feed(spec)
         with open(path, "r", encoding="utf-8", errors="surrogateescape", newline="") as fh:
-            rows = read_csv(fh) if fmt == "csv" else read_jsonl(fh)
-            for line, rec in rows:
+            rows = read_csv(fh, dataset) if fmt == "csv" else read_jsonl(fh)
+            try:
+                first = next(rows, None)
+            except HeaderError as e:
+                self.rejected.append((path, 1, "header", str(e)))
+                return False
+            if first is None:
+                return True
+            for line, rec in itertools.chain([first], rows):
                 if isinstance(rec, Invalid):
                     self.read += 1
                     self.rejected.append((path, line, rec.column, rec.reason))
                 else:
                     self.add(dataset, rec, (path, line))
+        return True
 
     # -- derived tables -----------------------------------------------------
     def monthly(self):
