@@ -1,5 +1,6 @@
 #include "tf_produce_pub.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,10 +11,12 @@
 struct tf_pub {
     rd_kafka_t *rk;
     rd_kafka_topic_t *rkt;
+    char *topic;            /* owned */
     char *transactional_id; /* owned; NULL when not transactional */
     tf_pub_fail_cb *fail_cb;
     void *fail_opaque;
     uint64_t sent, acked, failed;
+    bool aborting; /* inside tf_pub_abort() or tf_pub_destroy() */
     char first_error[256];
 };
 
@@ -31,7 +34,10 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     const char *why = rd_kafka_err2str(m->err);
     if (!p->first_error[0])
         snprintf(p->first_error, sizeof(p->first_error), "%s", why);
-    if (p->fail_cb)
+    /* Messages purged by an abort the caller asked for are not news. */
+    bool purged = m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                  m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
+    if (p->fail_cb && !(purged && p->aborting))
         p->fail_cb(p->fail_opaque, (long)(intptr_t)m->_private, why);
 }
 
@@ -87,10 +93,13 @@ tf_pub_t *tf_pub_new(rd_kafka_conf_t *conf, const char *topic, const char *trans
         free(p);
         return NULL;
     }
-    /* From here on conf belongs to p->rk. */
-    p->rkt = rd_kafka_topic_new(p->rk, topic, NULL);
-    if (!p->rkt) {
-        snprintf(errstr, errlen, "topic %s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
+    /* From here on conf belongs to p->rk. The topic handle is created on
+     * the first send: its metadata request could otherwise make a broker
+     * with auto.create.topics.enable create the topic (with the broker's
+     * default partition count) before the caller creates it properly. */
+    p->topic = strdup(topic);
+    if (!p->topic) {
+        snprintf(errstr, errlen, "out of memory");
         goto fail;
     }
     if (transactional_id) {
@@ -116,6 +125,7 @@ void tf_pub_destroy(tf_pub_t *p)
     if (p->rk) {
         /* Purge first so destroy does not wait message.timeout.ms for
          * messages that can no longer be delivered (e.g. on interrupt). */
+        p->aborting = true;
         rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_poll(p->rk, 0);
     }
@@ -124,6 +134,7 @@ void tf_pub_destroy(tf_pub_t *p)
     if (p->rk)
         rd_kafka_destroy(p->rk);
     free(p->transactional_id);
+    free(p->topic);
     free(p);
 }
 
@@ -153,10 +164,12 @@ int tf_pub_begin(tf_pub_t *p, char *errstr, size_t errlen)
 
 int tf_pub_abort(tf_pub_t *p, int timeout_ms, char *errstr, size_t errlen)
 {
+    p->aborting = true;
     rd_kafka_error_t *e = rd_kafka_abort_transaction(p->rk, timeout_ms);
     /* Delivery reports of the purged messages are served here so the
      * counters add up. */
     rd_kafka_poll(p->rk, 0);
+    p->aborting = false;
     return e ? txn_error(e, "abort_transaction", errstr, errlen) : 0;
 }
 
@@ -193,6 +206,14 @@ int tf_pub_commit(tf_pub_t *p, int timeout_ms, char *errstr, size_t errlen)
 int tf_pub_send(tf_pub_t *p, const void *key, size_t keylen, const void *value, size_t len,
                 long line, volatile int *stop_flag, char *errstr, size_t errlen)
 {
+    if (!p->rkt) {
+        p->rkt = rd_kafka_topic_new(p->rk, p->topic, NULL);
+        if (!p->rkt) {
+            snprintf(errstr, errlen, "topic %s: %s", p->topic,
+                     rd_kafka_err2str(rd_kafka_last_error()));
+            return -1;
+        }
+    }
     for (;;) {
         if (rd_kafka_produce(p->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, (void *)value,
                              len, key, keylen, (void *)(intptr_t)line) == 0) {

@@ -33,6 +33,8 @@ typedef void tf_pub_fail_cb(void *opaque, long line, const char *reason);
 
 /* Creates a producer for topic from conf, which this function always takes
  * over (freed on failure too). The idempotence and acks settings are forced.
+ * The topic is not touched before the first tf_pub_send() (so the caller can
+ * create it first with tf_kafka_create_topic on tf_pub_handle()).
  * With a non-NULL transactional_id it becomes a transactional producer and
  * init_transactions() is run, which fences any earlier producer (a crashed
  * run) with the same id and aborts its open transaction. timeout_ms bounds

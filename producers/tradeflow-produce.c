@@ -511,8 +511,10 @@ static int read_pass(run_t *run, int fd, const char *name, tf_format_t fmt, off_
                      size_t errlen)
 {
     tf_reader_t *r = tf_reader_new(fd, name, fmt, run->o->kind, err, errlen);
-    if (!r)
+    if (!r) {
+        fprintf(stderr, "%s: %s\n", name, err);
         return TF_READ_FATAL;
+    }
     int result = TF_READ_EOF;
     double t0 = now_s(), next_progress = t0 + 0.5;
     tf_record_t rec;
@@ -523,8 +525,10 @@ static int read_pass(run_t *run, int fd, const char *name, tf_format_t fmt, off_
         if (st == TF_READ_EOF)
             break;
         if (st == TF_READ_FATAL) {
+            /* Shown like a rejected record: FILE:LINE: column: reason. */
             clear_progress(run);
             snprintf(err, errlen, "%s", tf_reader_error(r));
+            fprintf(stderr, "%s\n", err);
             result = TF_READ_FATAL;
             break;
         }
@@ -726,14 +730,12 @@ static void process_input(run_t *run, const char *path)
             snprintf(note + n, sizeof(note) - n, "%sinterrupted", n ? "; " : "");
         }
     }
-    if (rc == TF_READ_FATAL)
-        TF_LOG(TF_LOG_ERR, "produce", "%s", err);
     goto status;
 
 finish_unsent:
     /* The --strict pre-pass found a problem: nothing was sent. */
     if (rc == TF_READ_FATAL)
-        TF_LOG(TF_LOG_ERR, "produce", "%s", err);
+        snprintf(note, sizeof(note), "input unusable: nothing published");
     else if (bad_seen)
         snprintf(note, sizeof(note), "refused (--strict): nothing published");
     else if (g_stop)
@@ -771,6 +773,9 @@ static rd_kafka_conf_t *build_conf(const opts_t *o, char *err, size_t errlen)
         /* Java's partitioner, so that every client maps a key to the same
          * partition as Java producers do. */
         {"partitioner", "murmur2_random"},
+        /* The topic is created explicitly with --partitions; a broker
+         * must not create it on the fly with its own defaults. */
+        {"allow.auto.create.topics", "false"},
         {"linger.ms", "5"},
         /* Room for large batches in flight: files are read much faster
          * than one broker round trip. */

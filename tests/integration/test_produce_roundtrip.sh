@@ -63,10 +63,13 @@ for kind in customs investment; do
 done
 
 # The topic was created with the default 6 partitions.
-parts="$(kcat -L -b "$TRADEFLOW_BROKERS" -t "$tc" | grep -c 'partition [0-9]')"
+parts="$(kcat -L -b "$TRADEFLOW_BROKERS" -t "$tc" | sed -n 's/.* with \([0-9]*\) partitions.*/\1/p')"
 tp_eq "topic created with 6 partitions" "$parts" 6
-tp_produce --kind customs --topic "$(tp_topic parts)" --partitions 3 -X linger.ms=1 "$W/feed.csv"
+tp3="$(tp_topic parts)"
+tp_produce --kind customs --topic "$tp3" --partitions 3 -X linger.ms=1 "$W/feed.csv"
 tp_eq "--partitions 3 / -X: exit 0" "$rc" 0
+parts="$(kcat -L -b "$TRADEFLOW_BROKERS" -t "$tp3" | sed -n 's/.* with \([0-9]*\) partitions.*/\1/p')"
+tp_eq "--partitions 3: topic created with 3 partitions" "$parts" 3
 
 # Records of one key land in one partition (key = reporter|partner).
 for i in 1 2 3 4 5 6; do echo "K-$i,0,CHN,THA,export,2020-0$i,,$i.00,,"; done |
