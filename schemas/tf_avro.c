@@ -873,10 +873,13 @@ tf_avro_schema_t *tf_avro_schema_parse(const char *json, size_t len, char *errst
     for (size_t i = 0; i < c.npend; i++) {
         tf_avro_field_t *f = c.pend[i].field;
         f->defval = pool_alloc(&s->pool, sizeof *f->defval);
-        if (!f->defval || make_default(&c, f->type, c.pend[i].json, f->defval, 0) < 0) {
-            seterr(errstr, errlen, "record %s: default of field %s does not match its type",
-                   c.pend[i].record, f->name);
+        if (!f->defval) {
+            seterr(errstr, errlen, "out of memory");
             goto fail;
+        }
+        if (make_default(&c, f->type, c.pend[i].json, f->defval, 0) < 0) {
+            f->defval = NULL;
+            f->bad_default = true;
         }
     }
     for (size_t i = 0; i < s->nnamed; i++)
@@ -1199,8 +1202,10 @@ static rprog_t *compile_record(compile_ctx_t *c, rprog_t *p)
             continue;
         if (!r->fields[k].defval) {
             snprintf(c->err, sizeof c->err,
-                     "record %s: reader field %s is missing from the writer and has no default",
-                     r->fullname, r->fields[k].name);
+                     "record %s: reader field %s is missing from the writer and has %s",
+                     r->fullname, r->fields[k].name,
+                     r->fields[k].bad_default ? "a default that does not match its type"
+                                              : "no default");
             free(written);
             return NULL;
         }

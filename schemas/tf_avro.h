@@ -56,8 +56,11 @@ typedef struct tf_avro_field {
     size_t naliases;
     tf_avro_node_t *type;
     /* The field's default converted to the field's type, or NULL when the
-     * field has none. */
+     * field has none. A default that does not match the type is ignored
+     * (bad_default is set), as other implementations do when parsing; it is
+     * an error only when resolution needs it. */
     tf_avro_value_t *defval;
+    bool bad_default;
 } tf_avro_field_t;
 
 /* A schema node. Read-only view; all memory belongs to the tf_avro_schema_t.
@@ -108,8 +111,8 @@ struct tf_avro_value {
 typedef struct tf_avro_schema tf_avro_schema_t;
 
 /* Parses schema JSON text. Checks names, duplicate fields/symbols, unions
- * (no nested unions, no duplicate unnamed types), default values against
- * their types, and decimal parameters. Caller frees with
+ * (no nested unions, no duplicate unnamed types) and decimal parameters;
+ * defaults are converted to their field's type (see bad_default). Caller frees with
  * tf_avro_schema_free(). */
 tf_avro_schema_t *tf_avro_schema_parse(const char *json, size_t len, char *errstr, size_t errlen);
 void tf_avro_schema_free(tf_avro_schema_t *s);
