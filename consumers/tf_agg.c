@@ -37,6 +37,8 @@ struct tf_agg {
     tf_buf_t copy;
     rd_kafka_topic_partition_list_t *committed;
     tf_agg_stats_t stats;
+    char top_n[16];
+    char alerts_from[32]; /* YYYY-MM-01 */
 };
 
 static uint64_t rec_hash(const tf_record_t *r)
@@ -49,8 +51,16 @@ static uint64_t rec_hash(const tf_record_t *r)
     return h;
 }
 
+/* Server notices (e.g. "relation already exists, skipping") go to the log. */
+static void on_notice(void *arg, const char *msg)
+{
+    (void)arg;
+    TF_LOG(TF_LOG_DEBUG, "pg", "%s", msg);
+}
+
 static int prepare(tf_agg_t *a, int migrate, char *errstr, size_t errlen)
 {
+    PQsetNoticeProcessor(a->conn, on_notice, NULL);
     if (migrate && tf_pg_migrate(a->conn, NULL, NULL, errstr, errlen))
         return -1;
     return tf_pg_exec(a->conn, "SELECT tradeflow.prepare_session()", errstr, errlen);
@@ -67,6 +77,8 @@ tf_agg_t *tf_agg_new(const char *conninfo, const char *group_id, int skip_migrat
     a->conninfo = strdup(conninfo ? conninfo : "");
     a->group_id = strdup(group_id);
     a->nslots = 1024;
+    snprintf(a->top_n, sizeof(a->top_n), "10");
+    snprintf(a->alerts_from, sizeof(a->alerts_from), "1900-01-01");
     a->slots = calloc(a->nslots, sizeof(*a->slots));
     if (!a->conninfo || !a->group_id || !a->slots) {
         snprintf(errstr, errlen, "out of memory");
@@ -99,6 +111,24 @@ void tf_agg_destroy(tf_agg_t *a)
     if (a->committed)
         rd_kafka_topic_partition_list_destroy(a->committed);
     free(a);
+}
+
+int tf_agg_set_alerts(tf_agg_t *a, int top_n, const char *alerts_from, char *errstr,
+                      size_t errlen)
+{
+    int32_t p;
+    if (top_n < 1 || top_n > 1000) {
+        snprintf(errstr, errlen, "alert top N must be 1..1000");
+        return -1;
+    }
+    snprintf(a->top_n, sizeof(a->top_n), "%d", top_n);
+    if (alerts_from) {
+        if (tf_period_parse(alerts_from, &p, errstr, errlen))
+            return -1;
+        snprintf(a->alerts_from, sizeof(a->alerts_from), "%04d-%02d-01", tf_period_year(p),
+                 tf_period_month(p));
+    }
+    return 0;
 }
 
 PGconn *tf_agg_conn(tf_agg_t *a)
@@ -228,11 +258,13 @@ int tf_agg_add(tf_agg_t *a, const tf_record_t *r, const char *topic, int32_t par
     while (a->slots[h]) {
         staged_t *s = &a->recs[a->slots[h] - 1];
         if (s->rec.dataset == r->dataset && strcmp(s->rec.record_id, r->record_id) == 0) {
-            a->stats.duplicates++;
             if (r->revision > s->rec.revision) { /* a higher revision replaces it */
+                a->stats.superseded++;
                 s->rec = *r;
                 s->pos = idx;
                 s->offset = offset;
+            } else {
+                a->stats.duplicates++;
             }
             return 0;
         }
@@ -341,8 +373,8 @@ static int run(tf_agg_t *a, PGresult *r, ExecStatusType want, const char *what,
     return -1;
 }
 
-static int apply_once(tf_agg_t *a, const char **sqlstate, tf_agg_stats_t *delta, char *errstr,
-                      size_t errlen)
+static int apply_once(tf_agg_t *a, int settle, const char **sqlstate, tf_agg_stats_t *delta,
+                      char *errstr, size_t errlen)
 {
     PGresult *r;
     int rc = -1;
@@ -411,6 +443,17 @@ static int apply_once(tf_agg_t *a, const char **sqlstate, tf_agg_stats_t *delta,
         if (run(a, r, PGRES_COMMAND_OK, "storing offsets", sqlstate, errstr, errlen))
             goto out;
     }
+    if (settle) {
+        const char *params[] = {a->top_n, a->alerts_from};
+        PQclear(r);
+        r = PQexecParams(a->conn,
+                         "SELECT evaluated, raised FROM tradeflow.settle_alerts($1::int, $2::date)",
+                         2, NULL, params, NULL, NULL, 0);
+        if (run(a, r, PGRES_TUPLES_OK, "settling alerts", sqlstate, errstr, errlen))
+            goto out;
+        delta->settles = 1;
+        delta->alerts = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+    }
     PQclear(r);
     r = PQexec(a->conn, "COMMIT");
     if (run(a, r, PGRES_COMMAND_OK, "COMMIT", sqlstate, errstr, errlen))
@@ -426,12 +469,12 @@ out:
     return rc;
 }
 
-int tf_agg_flush(tf_agg_t *a, const rd_kafka_topic_partition_list_t **committed, char *errstr,
-                 size_t errlen)
+int tf_agg_flush(tf_agg_t *a, int settle, const rd_kafka_topic_partition_list_t **committed,
+                 char *errstr, size_t errlen)
 {
     if (committed)
         *committed = NULL;
-    if (a->nmsgs == 0)
+    if (a->nmsgs == 0 && !settle)
         return 0;
     if (build_copy(a)) {
         snprintf(errstr, errlen, "out of memory building the batch");
@@ -442,12 +485,14 @@ int tf_agg_flush(tf_agg_t *a, const rd_kafka_topic_partition_list_t **committed,
             return -1;
         const char *sqlstate;
         tf_agg_stats_t d = {0};
-        if (apply_once(a, &sqlstate, &d, errstr, errlen) == 0) {
+        if (apply_once(a, settle, &sqlstate, &d, errstr, errlen) == 0) {
             a->stats.batches++;
             a->stats.records += a->nrecs;
             a->stats.applied += d.applied;
             a->stats.superseded += d.superseded;
             a->stats.duplicates += d.duplicates;
+            a->stats.settles += d.settles;
+            a->stats.alerts += d.alerts;
             break;
         }
         if (PQstatus(a->conn) != CONNECTION_OK)

@@ -28,6 +28,8 @@ typedef struct tf_agg_stats {
     uint64_t superseded; /* of applied: replaced an earlier revision */
     uint64_t duplicates; /* equal or lower revision: no effect (incl. in-batch) */
     uint64_t retries;    /* transactions retried */
+    uint64_t settles;    /* settle points (alert evaluations) */
+    uint64_t alerts;     /* alerts raised (shifts + retractions) */
 } tf_agg_stats_t;
 
 /* Connects (conninfo NULL = PG* variables), applies migrations unless
@@ -53,13 +55,21 @@ int tf_agg_skip(tf_agg_t *a, const char *topic, int32_t partition, int64_t offse
 /* Messages buffered since the last successful flush. */
 size_t tf_agg_pending(const tf_agg_t *a);
 
+/* Alert settings for settle points: the top N ranks watched (default 10) and
+ * the first period whose alerts are notified and published ("YYYY-MM", NULL =
+ * all; older ones are only written to the table). Returns -1 on a bad period. */
+int tf_agg_set_alerts(tf_agg_t *a, int top_n, const char *alerts_from, char *errstr,
+                      size_t errlen);
+
 /* Applies the buffered batch in one transaction, retrying serialisation
- * failures. On success the buffer is emptied, *committed (if not NULL) is
+ * failures. With settle, the same transaction also evaluates ranking shifts
+ * for everything changed since the last settle point and writes the alerts
+ * (outbox + NOTIFY); settle with an empty buffer runs just that. On success the buffer is emptied, *committed (if not NULL) is
  * set to a list (owned by a, valid until the next call) of the next offsets
  * now stored, and 0 is returned. On failure (e.g. PostgreSQL down) returns
  * -1 and KEEPS the batch: call again later (it reconnects). */
-int tf_agg_flush(tf_agg_t *a, const rd_kafka_topic_partition_list_t **committed, char *errstr,
-                 size_t errlen);
+int tf_agg_flush(tf_agg_t *a, int settle, const rd_kafka_topic_partition_list_t **committed,
+                 char *errstr, size_t errlen);
 
 /* Drops buffered messages of partitions no longer assigned (after a revoke
  * whose flush failed: another member will re-read them from the stored

@@ -50,6 +50,13 @@ const char *tf_pg_default_migrations_dir(void)
     return TF_MIGRATIONS_SRC_DIR;
 }
 
+/* Server notices ("... already exists, skipping") are not errors: drop them. */
+static void quiet_notice(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+}
+
 PGconn *tf_pg_connect(const char *conninfo, const char *app, char *errstr, size_t errlen)
 {
     const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
@@ -65,6 +72,7 @@ PGconn *tf_pg_connect(const char *conninfo, const char *app, char *errstr, size_
         PQfinish(c);
         return NULL;
     }
+    PQsetNoticeProcessor(c, quiet_notice, NULL);
     return c;
 }
 

@@ -47,6 +47,10 @@ typedef struct app {
     tf_codec_t *codec;
     rd_kafka_topic_partition_list_t *assigned; /* .offset used as the EOF flag */
     int64_t batch_started_ms;
+    int64_t last_settle_ms;
+    long settle_ms, alert_top;
+    const char *alerts_from;
+    int need_settle; /* batches committed since the last settle point */
     uint64_t consumed, dead_lettered, dlq_failed;
     int fatal;
 } app_t;
@@ -95,6 +99,12 @@ static void usage(FILE *f)
         "Batching:\n"
         "      --batch-size N     records per transaction, at most (default: 5000)\n"
         "      --batch-ms N       commit a partial batch after N ms (default: 500)\n"
+        "Alerts:\n"
+        "      --alert-top N      ranks watched for shifts (default: 10)\n"
+        "      --settle-interval S  evaluate shifts at least every S seconds while\n"
+        "                         not caught up (default: 60); always when caught up\n"
+        "      --alerts-from YYYY-MM  older shifts go to the table only, not to\n"
+        "                         NOTIFY or Kafka (for backfills)\n"
         "Running:\n"
         "      --exit-at-end      exit 0 once every assigned partition is at its end\n"
         "                         and everything is committed (like kcat -e)\n"
@@ -161,7 +171,7 @@ static int all_eof(const app_t *app)
     return 1;
 }
 
-static int flush_batch(app_t *app);
+static int flush_batch(app_t *app, int settle);
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
@@ -204,7 +214,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         /* Commit what was read from these partitions before giving them up;
          * if PostgreSQL is unreachable, drop it: the next owner re-reads it
          * from the stored offsets. */
-        if (tf_agg_pending(app->agg) && flush_batch(app) != 0)
+        if (tf_agg_pending(app->agg) && flush_batch(app, 0) != 0)
             tf_agg_forget(app->agg, parts);
         for (int i = 0; i < parts->cnt; i++) {
             TF_LOG(TF_LOG_INFO, "kafka", "revoked %s [%d]", parts->elems[i].topic,
@@ -233,12 +243,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- batches ---------------------------------------------------------- */
 
-/* Commits the current batch. Dead letters of the batch are delivered first,
- * so that a committed offset never skips a message that is in neither place. */
-static int flush_batch(app_t *app)
+/* Commits the current batch (and, with settle, evaluates ranking shifts in
+ * the same transaction). Dead letters of the batch are delivered first, so
+ * that a committed offset never skips a message that is in neither place. */
+static int flush_batch(app_t *app, int settle)
 {
     char errstr[1024];
-    if (tf_agg_pending(app->agg) == 0)
+    if (tf_agg_pending(app->agg) == 0 && !settle)
         return 0;
     if (app->dead_lettered) {
         rd_kafka_flush(app->dlq, 30000);
@@ -251,11 +262,22 @@ static int flush_batch(app_t *app)
         }
     }
     const rd_kafka_topic_partition_list_t *committed = NULL;
-    if (tf_agg_flush(app->agg, &committed, errstr, sizeof(errstr)) != 0) {
+    uint64_t alerts_before = tf_agg_stats(app->agg)->alerts;
+    if (tf_agg_flush(app->agg, settle, &committed, errstr, sizeof(errstr)) != 0) {
         TF_LOG(TF_LOG_WARNING, "pg", "batch not committed: %s", errstr);
         return -1;
     }
     app->batch_started_ms = 0;
+    if (settle) {
+        app->last_settle_ms = now_ms();
+        app->need_settle = 0;
+        uint64_t n = tf_agg_stats(app->agg)->alerts - alerts_before;
+        if (n)
+            TF_LOG(TF_LOG_INFO, "alerts", "settle point: %llu alert(s) raised",
+                   (unsigned long long)n);
+    } else {
+        app->need_settle = 1;
+    }
     /* Also tell Kafka (asynchronously), so that lag tools see our progress.
      * PostgreSQL stays the source of truth for where to resume. */
     if (committed && committed->cnt)
@@ -422,11 +444,14 @@ int main(int argc, char **argv)
     app_t app = {.group = "tradeflow-aggregate",
                  .dlq_topic = "tradeflow.dlq",
                  .batch_size = 5000,
-                 .batch_ms = 500};
+                 .batch_ms = 500,
+                 .settle_ms = 60000,
+                 .alert_top = 10,
+                 .need_settle = 1};
     int log_level = TF_LOG_INFO;
     tf_log_format_t log_format = TF_LOG_TEXT;
     enum { O_PG = 256, O_EXIT, O_BSIZE, O_BMS, O_DLQ, O_SCHEMA, O_REG, O_REGUSER, O_REGCA,
-           O_LOGL, O_LOGF, O_VERSION, O_NOMIG };
+           O_LOGL, O_LOGF, O_VERSION, O_NOMIG, O_TOP, O_SETTLE, O_AFROM };
     static const struct option opts[] = {
         {"brokers", required_argument, 0, 'b'},   {"group", required_argument, 0, 'g'},
         {"topic", required_argument, 0, 't'},     {"pg", required_argument, 0, O_PG},
@@ -438,7 +463,10 @@ int main(int argc, char **argv)
         {"registry-ca", required_argument, 0, O_REGCA},
         {"log-level", required_argument, 0, O_LOGL},
         {"log-format", required_argument, 0, O_LOGF},
-        {"no-migrate", no_argument, 0, O_NOMIG},  {"help", no_argument, 0, 'h'},
+        {"no-migrate", no_argument, 0, O_NOMIG},
+        {"alert-top", required_argument, 0, O_TOP},
+        {"settle-interval", required_argument, 0, O_SETTLE},
+        {"alerts-from", required_argument, 0, O_AFROM},  {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, O_VERSION},   {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "b:g:t:X:F:h", opts, NULL)) != -1) {
@@ -476,6 +504,11 @@ int main(int argc, char **argv)
         case O_REGUSER: app.registry_user = optarg; break;
         case O_REGCA: app.registry_ca = optarg; break;
         case O_NOMIG: app.no_migrate = 1; break;
+        case O_TOP: app.alert_top = parse_long(optarg, "--alert-top", 1, 1000); break;
+        case O_SETTLE:
+            app.settle_ms = 1000 * parse_long(optarg, "--settle-interval", 1, 86400);
+            break;
+        case O_AFROM: app.alerts_from = optarg; break;
         case O_LOGL:
             if ((log_level = tf_log_level_parse(optarg)) < 0) {
                 fprintf(stderr, "tradeflow-aggregate: --log-level: unknown level \"%s\"\n",
@@ -533,6 +566,13 @@ int main(int argc, char **argv)
         TF_LOG(TF_LOG_ERR, "pg", "%s", errstr);
         goto out;
     }
+    if (tf_agg_set_alerts(app.agg, (int)app.alert_top, app.alerts_from, errstr,
+                          sizeof(errstr))) {
+        TF_LOG(TF_LOG_ERR, "alerts", "--alerts-from: %s", errstr);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    app.last_settle_ms = now_ms();
     if (setup_kafka(&app, errstr, sizeof(errstr))) {
         TF_LOG(TF_LOG_ERR, "kafka", "%s", errstr);
         goto out;
@@ -557,8 +597,14 @@ int main(int argc, char **argv)
         int due = pending >= (size_t)app.batch_size ||
                   (pending && t - app.batch_started_ms >= app.batch_ms) ||
                   (pending && all_eof(&app));
+        int caught_up = all_eof(&app);
+        int settle_due = caught_up || t - app.last_settle_ms >= app.settle_ms;
+        /* A settle point without a batch: caught up (or the interval passed)
+         * with batches committed since the last one. */
+        if (!due && !pending && app.need_settle && settle_due && !paused)
+            due = 1;
         if (due && t >= retry_at) {
-            if (flush_batch(&app) == 0) {
+            if (flush_batch(&app, settle_due) == 0) {
                 if (paused) {
                     rd_kafka_resume_partitions(app.rk, app.assigned);
                     TF_LOG(TF_LOG_NOTICE, "pg", "PostgreSQL is back; resumed consuming");
@@ -586,11 +632,13 @@ int main(int argc, char **argv)
                    (unsigned long long)app.dead_lettered, (unsigned long long)s->batches);
             last_report = t;
         }
-        if (app.exit_at_end && all_eof(&app) && tf_agg_pending(app.agg) == 0)
+        if (app.exit_at_end && all_eof(&app) && tf_agg_pending(app.agg) == 0 &&
+            !app.need_settle)
             break;
     }
     rc = app.fatal ? 1 : 0;
-    if (tf_agg_pending(app.agg) && flush_batch(&app) != 0)
+    if (!app.fatal && (tf_agg_pending(app.agg) || app.need_settle) &&
+        flush_batch(&app, 1) != 0)
         rc = 1;
 
 out:
@@ -606,11 +654,11 @@ out:
         const tf_agg_stats_t *s = tf_agg_stats(app.agg);
         TF_LOG(TF_LOG_NOTICE, "stats",
                "done: consumed %llu, applied %llu (superseding %llu), duplicates %llu, "
-               "dead-lettered %llu, batches %llu, retries %llu",
+               "dead-lettered %llu, batches %llu, retries %llu, alerts %llu",
                (unsigned long long)app.consumed, (unsigned long long)s->applied,
                (unsigned long long)s->superseded, (unsigned long long)s->duplicates,
                (unsigned long long)app.dead_lettered, (unsigned long long)s->batches,
-               (unsigned long long)s->retries);
+               (unsigned long long)s->retries, (unsigned long long)s->alerts);
     }
     tf_agg_destroy(app.agg);
     tf_codec_destroy(app.codec);

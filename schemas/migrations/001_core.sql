@@ -93,3 +93,15 @@ CREATE TABLE tradeflow.consumer_offsets (
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (group_id, topic, partition)
 );
+
+-- Scopes/periods changed since they were last evaluated for alerts
+-- (filled by apply_stage, emptied by settle_alerts).
+CREATE TABLE tradeflow.settle_pending (
+    dataset  text NOT NULL,
+    reporter text NOT NULL,
+    flow     text NOT NULL,
+    level    text NOT NULL,
+    period   date NOT NULL,
+    PRIMARY KEY (dataset, reporter, flow, level, period)
+);
+

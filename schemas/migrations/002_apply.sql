@@ -189,6 +189,11 @@ BEGIN
        AND m.flow = t.flow AND m.level = t.level AND m.period = t.period
        AND m.partner = t.partner AND m.facts = 0;
 
+    -- Remember what changed for the next settle point's alert evaluation.
+    INSERT INTO tradeflow.settle_pending (dataset, reporter, flow, level, period)
+    SELECT DISTINCT dataset, reporter, flow, level, period FROM tf_touched
+        ON CONFLICT DO NOTHING;
+
     PERFORM tradeflow.refresh_ranking(dataset, reporter, flow, level, min(period))
        FROM tf_touched
       GROUP BY dataset, reporter, flow, level, date_trunc('year', period)
