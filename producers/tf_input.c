@@ -106,6 +106,20 @@ static int bytes_append(struct bytes *b, const void *s, size_t n)
     return 0;
 }
 
+/* Appends s and a NUL (kept as part of the buffer: used for lists of
+ * NUL-terminated strings). */
+static inline int bytes_append_z(struct bytes *b, const void *s, size_t n)
+{
+    if (b->len + n + 2 > b->cap && bytes_reserve(b, n + 1))
+        return -1;
+    if (n)
+        memcpy(b->p + b->len, s, n);
+    b->p[b->len + n] = '\0';
+    b->len += n + 1;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
 /* The value of one column of the current record, trimmed, NUL-terminated. */
 struct view {
     bool present;
@@ -529,7 +543,7 @@ static void csv_field_cb(void *s, size_t len, void *data)
     }
     r->field_off[r->nfields] = r->fields.len;
     r->field_len[r->nfields] = len;
-    if (bytes_append(&r->fields, s ? s : "", s ? len : 0) || bytes_append(&r->fields, "", 1)) {
+    if (bytes_append_z(&r->fields, s ? s : "", s ? len : 0)) {
         r->alloc_failed = true;
         return;
     }
@@ -615,7 +629,7 @@ static int csv_header(tf_reader_t *r)
         const char *s = r->fields.p + r->field_off[i];
         size_t n = r->field_len[i];
         r->hdr_off[i] = r->hdr.len;
-        if (bytes_append(&r->hdr, s, n) || bytes_append(&r->hdr, "", 1)) {
+        if (bytes_append_z(&r->hdr, s, n)) {
             set_error(r, r->line, NULL, "out of memory");
             return -1;
         }
@@ -666,7 +680,7 @@ static int view_set(tf_reader_t *r, enum col c, const char *s, size_t n)
     r->view[c].present = true;
     r->view[c].off = r->vals.len;
     r->view[c].len = n;
-    if (bytes_append(&r->vals, s, n) || bytes_append(&r->vals, "", 1)) {
+    if (bytes_append_z(&r->vals, s, n)) {
         set_error(r, r->line, NULL, "out of memory");
         return -1;
     }
