@@ -522,6 +522,10 @@ def headline(ranking, reporter="CHN"):
     out.append(("asean_jan_nov_2020_share_change_pp",
                 get("customs", "total", n20, "ASEAN", "share_change_pp")))
     out.append(("wld_jan_nov_2020_usd", get("customs", "total", n20, "WLD", "value_usd")))
+    n19 = "2019-11-01"
+    out.append(("asean_jan_nov_2019_share_pct",
+                get("customs", "total", n19, "ASEAN", "share_pct")))
+    out.append(("wld_jan_nov_2019_usd", get("customs", "total", n19, "WLD", "value_usd")))
     top = sorted((r for k, r in idx.items() if k[:3] == ("customs", "total", n20) and r[7]),
                  key=lambda r: (int(r[7]), r[6]))
     out.append(("top3_jan_nov_2020", ",".join(r[6] for r in top[:3]) or "n/a"))
