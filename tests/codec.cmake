@@ -3,3 +3,12 @@
 tf_unit_test(test_codec SOURCES unit/test_codec.c LIBS tfcodec)
 tf_unit_test(test_avro_canonical SOURCES unit/test_avro_canonical.c LIBS tfcodec)
 tf_unit_test(test_avro_resolve SOURCES unit/test_avro_resolve.c LIBS tfcodec)
+
+# Interop with fastavro (label integration; needs no Kafka). Uses $TF_PYTHON,
+# else the project venv, else python3; fastavro must be importable.
+add_executable(codec_tool integration/codec_tool.c)
+target_link_libraries(codec_tool PRIVATE tfcodec)
+set_target_properties(codec_tool PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+tf_integration_test(codec_interop COMMAND sh -c
+  "exec \"\${TF_PYTHON:-$(test -x ${CMAKE_SOURCE_DIR}/.venv/bin/python && echo ${CMAKE_SOURCE_DIR}/.venv/bin/python || echo python3)}\" ${CMAKE_CURRENT_SOURCE_DIR}/integration/codec_interop.py $<TARGET_FILE:codec_tool> ${CMAKE_SOURCE_DIR}/schemas"
+  TIMEOUT 120)
