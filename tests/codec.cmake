@@ -12,3 +12,6 @@ set_target_properties(codec_tool PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BIN
 tf_integration_test(codec_interop COMMAND sh -c
   "exec \"\${TF_PYTHON:-$(test -x ${CMAKE_SOURCE_DIR}/.venv/bin/python && echo ${CMAKE_SOURCE_DIR}/.venv/bin/python || echo python3)}\" ${CMAKE_CURRENT_SOURCE_DIR}/integration/codec_interop.py $<TARGET_FILE:codec_tool> ${CMAKE_SOURCE_DIR}/schemas"
   TIMEOUT 120)
+
+# Registry client against a tiny local registry (Python stdlib + openssl).
+tf_unit_test(test_codec_registry SOURCES unit/test_codec_registry.c LIBS tfcodec TIMEOUT 60)
