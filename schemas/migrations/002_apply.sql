@@ -28,14 +28,20 @@ BEGIN
           FROM tradeflow.monthly
          WHERE dataset = p_dataset AND reporter = p_reporter AND flow = p_flow
            AND level = p_level AND period >= y_start AND period < y_end
-    ), sp AS (                      -- the scope's periods with data
-        SELECT DISTINCT period FROM m WHERE period >= p_from
+    ), sp AS (                      -- the scope's periods with data this year
+        SELECT DISTINCT period FROM m
+    ), pa AS (
+        SELECT DISTINCT partner FROM m
+    ), run AS (                     -- running YTD per partner over the scope's periods
+        SELECT sp.period, pa.partner,
+               sum(m.value_usd) OVER w AS ytd, count(m.value_usd) OVER w AS seen
+          FROM sp CROSS JOIN pa
+          LEFT JOIN m ON m.period = sp.period AND m.partner = pa.partner
+        WINDOW w AS (PARTITION BY pa.partner ORDER BY sp.period)
     ), r AS (
         SELECT 'month'::text AS basis, period, partner, value_usd FROM m WHERE period >= p_from
         UNION ALL
-        SELECT 'ytd', sp.period, m.partner, sum(m.value_usd)
-          FROM sp JOIN m ON m.period <= sp.period
-         GROUP BY sp.period, m.partner
+        SELECT 'ytd', period, partner, ytd FROM run WHERE period >= p_from AND seen > 0
     ), d AS (
         SELECT r.*,
                coalesce(max(value_usd) FILTER (WHERE partner = 'WLD') OVER w,
