@@ -15,3 +15,9 @@ tf_integration_test(codec_interop COMMAND sh -c
 
 # Registry client against a tiny local registry (Python stdlib + openssl).
 tf_unit_test(test_codec_registry SOURCES unit/test_codec_registry.c LIBS tfcodec TIMEOUT 60)
+
+# Confluent framing against a real Apicurio Registry (deploy/registry.sh;
+# fetches the app from Maven Central once). Label integration.
+tf_integration_test(codec_registry_apicurio COMMAND bash
+  ${CMAKE_CURRENT_SOURCE_DIR}/integration/codec_registry_apicurio.sh $<TARGET_FILE:codec_tool>
+  TIMEOUT 300)

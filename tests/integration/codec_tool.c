@@ -3,8 +3,8 @@
  * independent Avro implementation (tests/integration/codec_interop.py, with
  * fastavro) can check our bytes and hand us theirs.
  *
- *   codec_tool [--extra DIR] encode       text lines on stdin -> hex lines
- *   codec_tool [--extra DIR] decode       hex lines on stdin  -> text lines
+ *   codec_tool [OPTIONS] encode            text lines on stdin -> hex lines
+ *   codec_tool [OPTIONS] decode            hex lines on stdin  -> text lines
  *   codec_tool fingerprint FILE.avsc      canonical form, then the
  *                                         fingerprint as 16 hex digits
  *
@@ -14,6 +14,9 @@
  *   alert|alert_id|dataset|reporter|flow|basis|level|YYYY-MM|partner|old_rank|new_rank|value|kind|detected_at_us
  * value has 2 decimals, quantity 3. A line that fails prints "ERROR <reason>".
  * Reader schemas come from $TRADEFLOW_SCHEMA_DIR (or the default).
+ * OPTIONS: --extra DIR (more writer schemas), --registry URL (Confluent
+ * framing; records are registered under TOPIC-value, see --topic),
+ * --topic TOPIC (default "codec-tool").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +61,8 @@ static const char *const bases[] = {"month", "ytd"};
 static const char *const levels[] = {"partner", "group"};
 static const char *const kinds[] = {"shift", "retraction"};
 
+static const char *topic = "codec-tool";
+
 static int encode_line(tf_codec_t *c, char *line, tf_buf_t *out, char *err, size_t errlen)
 {
     char *f[MAXF];
@@ -88,7 +93,7 @@ static int encode_line(tf_codec_t *c, char *line, tf_buf_t *out, char *err, size
         a.old_rank = (int32_t)atoi(f[9]);
         a.new_rank = (int32_t)atoi(f[10]);
         a.detected_at_us = strtoll(f[13], NULL, 10);
-        return tf_codec_encode_alert(c, NULL, &a, out, err, errlen);
+        return tf_codec_encode_alert(c, topic, &a, out, err, errlen);
     }
     tf_record_t r;
     memset(&r, 0, sizeof r);
@@ -123,7 +128,7 @@ static int encode_line(tf_codec_t *c, char *line, tf_buf_t *out, char *err, size
             snprintf(err, errlen, "bad investment line");
         return -1;
     }
-    return tf_codec_encode_record(c, NULL, &r, out, err, errlen);
+    return tf_codec_encode_record(c, topic, &r, out, err, errlen);
 }
 
 static void print_decoded(tf_codec_t *c, const uint8_t *b, size_t n)
@@ -172,15 +177,22 @@ static int hexval(int ch)
 
 int main(int argc, char **argv)
 {
-    const char *extra = NULL;
+    const char *extra = NULL, *registry = NULL;
     char err[512];
     int ai = 1;
-    if (argc > 2 && strcmp(argv[1], "--extra") == 0) {
-        extra = argv[2];
-        ai = 3;
+    while (ai + 1 < argc && strncmp(argv[ai], "--", 2) == 0) {
+        if (strcmp(argv[ai], "--extra") == 0)
+            extra = argv[ai + 1];
+        else if (strcmp(argv[ai], "--registry") == 0)
+            registry = argv[ai + 1];
+        else if (strcmp(argv[ai], "--topic") == 0)
+            topic = argv[ai + 1];
+        else
+            break;
+        ai += 2;
     }
     if (ai >= argc) {
-        fprintf(stderr, "usage: %s [--extra DIR] encode|decode | fingerprint FILE\n", argv[0]);
+        fprintf(stderr, "usage: %s [--extra DIR] [--registry URL] [--topic T] encode|decode | fingerprint FILE\n", argv[0]);
         return 2;
     }
     if (strcmp(argv[ai], "fingerprint") == 0) {
@@ -207,6 +219,12 @@ int main(int argc, char **argv)
     tf_codec_t *c = tf_codec_new(NULL, extra, err, sizeof err);
     if (!c) {
         fprintf(stderr, "tf_codec_new: %s\n", err);
+        return 1;
+    }
+    if (registry && tf_codec_use_registry(c, registry, getenv("TRADEFLOW_REGISTRY_USERINFO"),
+                                          getenv("TRADEFLOW_REGISTRY_CA"), err, sizeof err) < 0) {
+        fprintf(stderr, "registry: %s\n", err);
+        tf_codec_destroy(c);
         return 1;
     }
     bool enc = strcmp(argv[ai], "encode") == 0;
