@@ -22,7 +22,8 @@ BEGIN
        AND level = p_level AND period >= p_from AND period < y_end;
 
     INSERT INTO tradeflow.ranking
-        (dataset, reporter, flow, level, basis, period, partner, rank, value_usd, share_pct)
+        (dataset, reporter, flow, level, basis, period, partner, rank, value_usd, share_pct,
+         prev_year_value_usd, yoy_pct, share_change_pp)
     WITH m AS (
         SELECT period, partner, value_usd
           FROM tradeflow.monthly
@@ -50,15 +51,25 @@ BEGIN
                             ORDER BY value_usd DESC) AS rk
           FROM r
         WINDOW w AS (PARTITION BY basis, period)
+    ), e AS (
+        SELECT basis, period, partner, value_usd,
+               CASE WHEN partner = 'WLD' THEN NULL ELSE rk END AS rank,
+               round(100 * value_usd / nullif(denom, 0), 4) AS share_pct
+          FROM d
     )
-    SELECT p_dataset, p_reporter, p_flow, p_level, basis, period, partner,
-           CASE WHEN partner = 'WLD' THEN NULL ELSE rk END,
-           value_usd,
-           round(100 * value_usd / nullif(denom, 0), 4)
-      FROM d;
+    SELECT p_dataset, p_reporter, p_flow, p_level, e.basis, e.period, e.partner, e.rank,
+           e.value_usd, e.share_pct, p.value_usd,
+           CASE WHEN p.value_usd <> 0
+                THEN round(100 * (e.value_usd - p.value_usd) / p.value_usd, 4) END,
+           e.share_pct - p.share_pct
+      FROM e
+      LEFT JOIN tradeflow.ranking p
+        ON p.dataset = p_dataset AND p.reporter = p_reporter AND p.flow = p_flow
+       AND p.level = p_level AND p.basis = e.basis AND p.partner = e.partner
+       AND p.period = (e.period - interval '1 year')::date;
 
-    -- Previous-year columns: this year's refreshed periods, and the periods
-    -- of next year that compare against them.
+    -- The previous-year columns of next year's periods that compare against
+    -- the refreshed ones.
     UPDATE tradeflow.ranking n
        SET (prev_year_value_usd, yoy_pct, share_change_pp) = (
             SELECT p.value_usd,
@@ -71,9 +82,8 @@ BEGIN
                AND p.period = (n.period - interval '1 year')::date)
      WHERE n.dataset = p_dataset AND n.reporter = p_reporter AND n.flow = p_flow
        AND n.level = p_level
-       AND ((n.period >= p_from AND n.period < y_end)
-         OR (n.period >= (p_from + interval '1 year')::date
-             AND n.period < (y_end + interval '1 year')::date));
+       AND n.period >= (p_from + interval '1 year')::date
+       AND n.period < (y_end + interval '1 year')::date;
 END;
 $$;
 
@@ -132,7 +142,7 @@ BEGIN
       FROM tf_stage s LEFT JOIN tradeflow.facts f USING (dataset, record_id);
     duplicates := staged - applied;
 
-    TRUNCATE tf_touched;
+    DELETE FROM tf_touched;  -- (TRUNCATE would make a new file every batch)
 
     -- New record_ids are inserted in key order with a plain INSERT: if another
     -- consumer inserts the same record_id concurrently, this fails with a

@@ -45,7 +45,7 @@ BEGIN
      WHERE dataset = p_dataset AND reporter = p_reporter AND flow = p_flow
        AND level = p_level AND basis = p_basis AND period < p_period;
 
-    TRUNCATE tf_shifts;
+    DELETE FROM tf_shifts;
     IF prev IS NOT NULL THEN
         INSERT INTO tf_shifts
         SELECT coalesce(c.partner, o.partner),
@@ -139,7 +139,7 @@ BEGIN
         IF NOT pg_try_advisory_xact_lock(hashtextextended(s.dataset || '|' || s.reporter, 0)) THEN
             CONTINUE;
         END IF;
-        TRUNCATE tf_pend;
+        DELETE FROM tf_pend;
         WITH d AS (
             DELETE FROM tradeflow.settle_pending
              WHERE dataset = s.dataset AND reporter = s.reporter
