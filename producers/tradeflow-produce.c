@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include "tf_input.h"
 #include "tf_kafka.h"
 #include "tf_log.h"
+#include "tf_produce_feed.h"
 #include "tf_produce_pub.h"
 #include "tf_record.h"
 
@@ -68,6 +70,10 @@ static volatile sig_atomic_t g_stop;
  * about to call) read() sees end of input at once. */
 static volatile sig_atomic_t g_input_fd = -1;
 static int g_devnull = -1;
+/* Progress, rejects and delivery failures are printed from two threads (the
+ * reader's and the publisher's): this lock keeps their lines whole and the
+ * progress line's state right. */
+static pthread_mutex_t g_out = PTHREAD_MUTEX_INITIALIZER;
 
 static void on_signal(int sig)
 {
@@ -126,6 +132,9 @@ typedef struct run {
     bool progress_shown;        /* a progress line is on screen */
     const char *cur_name;       /* input shown in messages */
     int failures_shown;
+    int bad_flag;               /* a bad record was met in this pass (atomic) */
+    double pass_t0, next_progress; /* progress, on the reader thread */
+    off_t pass_size;
     counts_t total;
     int status;
     int files;
@@ -412,10 +421,12 @@ static void on_delivery_failure(void *opaque, long line, const char *reason)
 {
     run_t *run = opaque;
     if (run->failures_shown < MAX_FAILURES_SHOWN) {
+        pthread_mutex_lock(&g_out);
         clear_progress(run);
         fprintf(stderr, "%s:%ld: -: not delivered: %s\n", run->cur_name, line, reason);
         if (++run->failures_shown == MAX_FAILURES_SHOWN)
             fprintf(stderr, PROG ": further delivery failures are only counted\n");
+        pthread_mutex_unlock(&g_out);
     }
 }
 
@@ -475,35 +486,56 @@ static tf_pub_t *get_txn_pub(run_t *run, const char *txn_id)
     return run->txn_pub;
 }
 
-static void show_progress(run_t *run, const counts_t *c, double t0, uint64_t bytes, off_t size)
+/* Called on the reader thread (tf_feed progress callback). */
+static void on_progress(void *opaque, uint64_t nread, uint64_t bytes)
 {
-    double el = now_s() - t0;
-    double rate = el > 0 ? (double)c->read / el : 0;
-    if (size > 0 && bytes > 0) {
-        double frac = (double)bytes / (double)size;
+    run_t *run = opaque;
+    double t = now_s();
+    if (t < run->next_progress)
+        return;
+    run->next_progress = t + 0.5;
+    double el = t - run->pass_t0;
+    double rate = el > 0 ? (double)nread / el : 0;
+    pthread_mutex_lock(&g_out);
+    if (run->pass_size > 0 && bytes > 0) {
+        double frac = (double)bytes / (double)run->pass_size;
         double eta = frac > 0 ? el / frac - el : 0;
         fprintf(stderr, "\r\033[K%s: %llu records, %.0f/s, %.0f%%, ETA %.0f s", run->cur_name,
-                (unsigned long long)c->read, rate, frac * 100, eta < 0 ? 0 : eta);
+                (unsigned long long)nread, rate, frac * 100, eta < 0 ? 0 : eta);
     } else {
         fprintf(stderr, "\r\033[K%s: %llu records, %.0f/s", run->cur_name,
-                (unsigned long long)c->read, rate);
+                (unsigned long long)nread, rate);
     }
     run->progress_shown = true;
+    pthread_mutex_unlock(&g_out);
 }
 
-/* Reports a rejected record on stderr and in the rejects file. */
-static void reject(run_t *run, tf_reader_t *r, const char *msg, const char *reason)
+/* Prints one error line (FILE:LINE: column: reason) and, with r, writes the
+ * reader's last record to the rejects file. Any thread. */
+static void report_line(run_t *run, tf_reader_t *r, const char *msg, const char *reason)
 {
+    pthread_mutex_lock(&g_out);
     clear_progress(run);
     fprintf(stderr, "%s\n", msg);
-    if (run->rejects && tf_reader_write_reject(r, run->rejects, reason) != 0)
+    if (r && run->rejects && tf_reader_write_reject(r, run->rejects, reason) != 0)
         TF_LOG(TF_LOG_ERR, "produce", "cannot write rejects: %s", strerror(errno));
+    pthread_mutex_unlock(&g_out);
 }
 
-/* One pass over an input. With pub == NULL records are only validated (the
- * --strict pre-pass for files published without a transaction). Returns the
- * reader's last status (TF_READ_EOF or TF_READ_FATAL), or -2 when a send
- * failed; *c is updated. *bad_seen tells whether a bad record was met. */
+/* Called on the reader thread for each rejected record. */
+static void on_bad(void *opaque, tf_reader_t *r)
+{
+    run_t *run = opaque;
+    __atomic_store_n(&run->bad_flag, 1, __ATOMIC_RELAXED);
+    report_line(run, r, tf_reader_error(r), tf_reader_reason(r));
+}
+
+/* One pass over an input: a reader thread parses and validates (tf_feed),
+ * this thread encodes and sends. With pub == NULL records are only
+ * validated (the --strict pre-pass for files published without a
+ * transaction). Returns the reader's last status (TF_READ_EOF or
+ * TF_READ_FATAL), or PASS_SEND_FAILED; *c is updated and *bad_seen set when
+ * a bad record was met. */
 enum { PASS_SEND_FAILED = -2 };
 
 static int read_pass(run_t *run, int fd, const char *name, tf_format_t fmt, off_t size,
@@ -515,71 +547,96 @@ static int read_pass(run_t *run, int fd, const char *name, tf_format_t fmt, off_
         fprintf(stderr, "%s: %s\n", name, err);
         return TF_READ_FATAL;
     }
+    run->bad_flag = 0;
+    run->pass_t0 = now_s();
+    run->next_progress = run->pass_t0 + 0.5;
+    run->pass_size = size;
+    tf_feed_opts_t fo = {
+        /* One record per hand-off on a live stream (latency), big batches
+         * for files (throughput). */
+        .batch = live ? 1 : 512,
+        /* A stream cannot be refused as a whole: --strict stops there. */
+        .stop_at_bad = run->o->strict && live,
+        .bad_cb = on_bad,
+        .progress_cb = run->progress ? on_progress : NULL,
+        .opaque = run,
+    };
+    /* SIGINT/SIGTERM go to the reader thread while it runs, so that they
+     * interrupt its read() (see on_signal). */
+    sigset_t sigs, old;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, &old);
+    tf_feed_t *feed = tf_feed_start(r, &fo, err, errlen);
+    if (!feed) {
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        fprintf(stderr, "%s: %s\n", name, err);
+        tf_reader_destroy(r);
+        return TF_READ_FATAL;
+    }
+
     int result = TF_READ_EOF;
-    double t0 = now_s(), next_progress = t0 + 0.5;
-    tf_record_t rec;
+    uint64_t encode_rejects = 0;
     char key[2 * TF_CODE_MAX + 2];
     char why[512];
-    for (;;) {
-        tf_read_status_t st = tf_reader_next(r, &rec);
-        if (st == TF_READ_EOF)
-            break;
-        if (st == TF_READ_FATAL) {
-            /* Shown like a rejected record: FILE:LINE: column: reason. */
-            clear_progress(run);
-            snprintf(err, errlen, "%s", tf_reader_error(r));
-            fprintf(stderr, "%s\n", err);
-            result = TF_READ_FATAL;
-            break;
-        }
-        c->read++;
-        if (st == TF_READ_BAD) {
-            c->rejected++;
-            *bad_seen = true;
-            reject(run, r, tf_reader_error(r), tf_reader_reason(r));
-            if (run->o->strict && live)
-                break; /* a stream cannot be refused as a whole: stop here */
-            continue;
-        }
-        if (!pub || (run->o->strict && *bad_seen))
+    const tf_feed_item_t *items;
+    size_t n;
+    while (result == TF_READ_EOF && (n = tf_feed_next(feed, &items)) > 0) {
+        if (!pub || (run->o->strict && __atomic_load_n(&run->bad_flag, __ATOMIC_RELAXED)))
             continue; /* validating only, or the file is already refused */
-        tf_buf_reset(&run->value);
-        if (tf_codec_encode_record(run->codec, run->topic, &rec, &run->value, why,
-                                   sizeof(why)) != 0) {
-            char msg[768];
-            snprintf(msg, sizeof(msg), "%s:%ld: -: cannot encode: %s", name, tf_reader_line(r),
-                     why);
-            c->rejected++;
-            *bad_seen = true;
-            reject(run, r, msg, why);
-            continue;
-        }
-        /* Key "reporter|partner": one partner's records stay in order in one
-         * partition. Both codes are validated [A-Z0-9], at most 16 bytes. */
-        size_t rl = strlen(rec.reporter), pl = strlen(rec.partner);
-        memcpy(key, rec.reporter, rl);
-        key[rl] = '|';
-        memcpy(key + rl + 1, rec.partner, pl);
-        if (tf_pub_send(pub, key, rl + 1 + pl, run->value.data, run->value.len,
-                        tf_reader_line(r), (volatile int *)&g_stop, err, errlen) != 0) {
-            result = PASS_SEND_FAILED;
-            break;
-        }
-        if (run->o->crash_after > 0 && tf_pub_sent(pub) == (uint64_t)run->o->crash_after) {
-            /* Test hook: die in the middle of the transaction, after the
-             * records so far have reached the broker, as a crash would. */
-            tf_pub_flush(pub, 10000);
-            _exit(99);
-        }
-        if (run->progress && (c->read & 1023) == 0) {
-            double t = now_s();
-            if (t >= next_progress) {
-                show_progress(run, c, t0, tf_reader_bytes(r), size);
-                next_progress = t + 0.5;
+        for (size_t i = 0; i < n; i++) {
+            const tf_record_t *rec = &items[i].rec;
+            tf_buf_reset(&run->value);
+            if (tf_codec_encode_record(run->codec, run->topic, rec, &run->value, why,
+                                       sizeof(why)) != 0) {
+                /* Cannot happen for a validated record unless the schemas
+                 * and the validation disagree; not in --rejects (the reader
+                 * has moved on). */
+                char msg[768];
+                snprintf(msg, sizeof(msg), "%s:%ld: -: cannot encode: %s", name, items[i].line,
+                         why);
+                report_line(run, NULL, msg, why);
+                encode_rejects++;
+                __atomic_store_n(&run->bad_flag, 1, __ATOMIC_RELAXED);
+                continue;
+            }
+            /* Key "reporter|partner": one partner's records stay in order in
+             * one partition. Both codes are validated [A-Z0-9], <= 16 bytes. */
+            size_t rl = strlen(rec->reporter), pl = strlen(rec->partner);
+            memcpy(key, rec->reporter, rl);
+            key[rl] = '|';
+            memcpy(key + rl + 1, rec->partner, pl);
+            if (tf_pub_send(pub, key, rl + 1 + pl, run->value.data, run->value.len,
+                            items[i].line, (volatile int *)&g_stop, err, errlen) != 0) {
+                result = PASS_SEND_FAILED;
+                tf_feed_cancel(feed);
+                break;
+            }
+            if (run->o->crash_after > 0 && tf_pub_sent(pub) == (uint64_t)run->o->crash_after) {
+                /* Test hook: die in the middle of the transaction, after the
+                 * records so far have reached the broker, as a crash would. */
+                tf_pub_flush(pub, 10000);
+                _exit(99);
             }
         }
     }
+    uint64_t nread = 0, nrej = 0;
+    tf_read_status_t st = tf_feed_finish(feed, &nread, &nrej);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    c->read += nread;
+    c->rejected += nrej + encode_rejects;
+    if (nrej + encode_rejects > 0)
+        *bad_seen = true;
+    if (st == TF_READ_FATAL && result == TF_READ_EOF) {
+        /* Shown like a rejected record: FILE:LINE: column: reason. */
+        snprintf(err, errlen, "%s", tf_reader_error(r));
+        report_line(run, NULL, err, NULL);
+        result = TF_READ_FATAL;
+    }
+    pthread_mutex_lock(&g_out);
     clear_progress(run);
+    pthread_mutex_unlock(&g_out);
     tf_reader_destroy(r);
     return result;
 }
@@ -669,6 +726,9 @@ static void process_input(run_t *run, const char *path)
 
     rc = read_pass(run, fd, name, fmt, size, pub, live, &c, &bad_seen, err, sizeof(err));
     uint64_t valid = c.read - c.rejected;
+    TF_LOG(TF_LOG_DEBUG, "produce", "%s: input read in %.3f s, %llu sent, %llu acknowledged so far",
+           name, now_s() - t0, (unsigned long long)tf_pub_sent(pub),
+           (unsigned long long)tf_pub_acked(pub));
 
     if (txn) {
         const char *why = NULL;
