@@ -283,7 +283,11 @@ def read_jsonl(fh):
                     rec.setdefault(k, None)
                 continue
             if isinstance(v, _Int) and k in JSON_INT_COLS:
-                rec[k] = str(v)
+                # As jansson: an int64 ("-0" is 0); larger is a JSON error.
+                iv = int(v)
+                if not -2 ** 63 <= iv < 2 ** 63:
+                    bad = Invalid("-", "invalid JSON: integer too big")
+                rec[k] = str(iv)
             elif type(v) is str:
                 rec[k] = v
             else:
