@@ -905,6 +905,10 @@ static tf_read_status_t jsonl_record(tf_reader_t *r, tf_record_t *out)
             int n = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
             if (view_set(r, (enum col)c, num, (size_t)n))
                 return TF_READ_BAD;
+        } else if (json_is_real(v) && (c == C_REVISION || c == C_RECORD_ID)) {
+            set_error(r, r->line, col_names[c], "expected a string or an integer, not the real %.17g",
+                      json_real_value(v));
+            return TF_READ_BAD;
         } else if (json_is_real(v) && (INT_COLS & BIT(c))) {
             /* jansson keeps only the binary double, not the text: 0.1 would
              * not be exact. Money is written as a string instead. */

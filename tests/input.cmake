@@ -12,5 +12,8 @@ if(TF_FUZZ)
     target_compile_options(${_fz} PRIVATE -fsanitize=fuzzer,address,undefined)
     target_link_options(${_fz} PRIVATE -fsanitize=fuzzer,address,undefined)
     target_link_libraries(${_fz} PRIVATE tfinput)
+    # A quick regression run over the bad-input catalogue (each file once).
+    add_test(NAME ${_fz}_catalogue COMMAND ${_fz} -runs=0 ${CMAKE_SOURCE_DIR}/tests/data/input)
+    set_tests_properties(${_fz}_catalogue PROPERTIES LABELS fuzz TIMEOUT 120)
   endforeach()
 endif()
