@@ -39,8 +39,9 @@ typedef struct tf_reader tf_reader_t;
 
 /* Reads records of dataset ds from fd (not owned, not closed; a blocking
  * descriptor: EAGAIN is a read error). name is used in messages ("-" is shown
- * as "<stdin>"); it is copied. Reading is incremental and streaming: a record is returned as soon as its line (or CSV record) is
- * complete, so pipes work with low latency. The reader owns all its memory;
+ * as "<stdin>"); it is copied. Reading is incremental and streaming: a
+ * record is returned as soon as its line (or CSV record) is complete, so
+ * pipes work with low latency. The reader owns all its memory;
  * the caller frees it with tf_reader_destroy(). Returns NULL and fills errstr
  * on failure (out of memory, libcsv initialisation). */
 tf_reader_t *tf_reader_new(int fd, const char *name, tf_format_t fmt, tf_dataset_t ds,
