@@ -69,17 +69,18 @@ static void *reader_main(void *arg)
             status = st;
             break;
         }
-        uint64_t nread = __atomic_add_fetch(&f->read, 1, __ATOMIC_RELAXED);
-        if (f->o.progress_cb && (nread & 4095) == 0)
-            f->o.progress_cb(f->o.opaque, nread, tf_reader_bytes(f->r));
         if (st == TF_READ_BAD) {
+            if (f->o.bad_cb && !f->o.bad_cb(f->o.opaque, f->r))
+                continue;
+            __atomic_add_fetch(&f->read, 1, __ATOMIC_RELAXED);
             __atomic_add_fetch(&f->rejected, 1, __ATOMIC_RELAXED);
-            if (f->o.bad_cb)
-                f->o.bad_cb(f->o.opaque, f->r);
             if (f->o.stop_at_bad)
                 break;
             continue;
         }
+        uint64_t nread = __atomic_add_fetch(&f->read, 1, __ATOMIC_RELAXED);
+        if (f->o.progress_cb && (nread & 4095) == 0)
+            f->o.progress_cb(f->o.opaque, nread, tf_reader_bytes(f->r));
         batch[n].line = tf_reader_line(f->r);
         if (++n == f->o.batch) {
             if (!publish(f, n))

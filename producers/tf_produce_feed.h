@@ -35,8 +35,10 @@ typedef struct tf_feed_item {
     long line; /* first line of the record in its input */
 } tf_feed_item_t;
 
-/* Called on the reader thread for each rejected record. */
-typedef void tf_feed_bad_cb(void *opaque, tf_reader_t *r);
+/* Called on the reader thread for each rejected record. Returns true to
+ * count it as read and rejected, false to forget it (a record cut short
+ * because the input was closed by an interrupt is not the input's fault). */
+typedef bool tf_feed_bad_cb(void *opaque, tf_reader_t *r);
 /* Called on the reader thread now and then (every few thousand records)
  * with the counts so far and the reader's byte position. */
 typedef void tf_feed_progress_cb(void *opaque, uint64_t read, uint64_t bytes);

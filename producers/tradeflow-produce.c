@@ -523,11 +523,16 @@ static void report_line(run_t *run, tf_reader_t *r, const char *msg, const char 
 }
 
 /* Called on the reader thread for each rejected record. */
-static void on_bad(void *opaque, tf_reader_t *r)
+static bool on_bad(void *opaque, tf_reader_t *r)
 {
     run_t *run = opaque;
+    /* After SIGINT/SIGTERM the input reads as closed (see on_signal): a
+     * record cut short there is an artefact of stopping, not bad input. */
+    if (g_stop)
+        return false;
     __atomic_store_n(&run->bad_flag, 1, __ATOMIC_RELAXED);
     report_line(run, r, tf_reader_error(r), tf_reader_reason(r));
+    return true;
 }
 
 /* One pass over an input: a reader thread parses and validates (tf_feed),

@@ -23,28 +23,54 @@ tp_eq "crashed transaction: nothing visible to read_committed" "$n" 0
 n="$("$DUMP" -u -t "$t" | wc -l)"
 tp_eq "crashed transaction: its 2000 records did reach the log" "$n" 2000
 
-# SIGKILL mid-file, the way a real crash happens (a large file, killed as
-# soon as records start reaching the log).
+# SIGKILL mid-file, the way a real crash happens: a large file, killed as
+# soon as its first records are in the log (seen by a read_uncommitted
+# reader), long before its transaction can commit.
 tk="$(tp_topic kill)"
-awk 'NR == 1 || NR > 1 { print } ' "$W/big.csv" >"$W/big2.csv"
-for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19; do
-    tail -n +2 "$W/big.csv" >>"$W/big2.csv"
-done
-"$PRODUCE" --kind customs --topic "$tk" --linger-ms 50 "$W/big2.csv" 2>/dev/null &
+cp "$W/big.csv" "$W/big2.csv"
+for _ in $(seq 1 99); do tail -n +2 "$W/big.csv"; done >>"$W/big2.csv"
+"$PRODUCE" --kind customs --topic "$tk" "$W/big2.csv" 2>/dev/null &
 pid=$!
-for _ in $(seq 1 200); do
-    n="$("$DUMP" -u -T 10000 -t "$tk" 2>/dev/null | wc -l || true)"
+for _ in $(seq 1 500); do
+    n="$(kcat -C -b "$TRADEFLOW_BROKERS" -t "$tk" -X isolation.level=read_uncommitted \
+        -o beginning -c 1 -e -q -f 'x\n' 2>/dev/null | wc -l || true)"
     [ "$n" -gt 0 ] && break
-    sleep 0.05
+    sleep 0.01
 done
 kill -KILL "$pid" 2>/dev/null || true
 rc=0
-wait "$pid" || rc=$?
+wait "$pid" 2>/dev/null || rc=$?
 if [ "$rc" -eq 0 ]; then
     echo "note: the producer finished before SIGKILL (machine too fast); skipping that check" >&2
 else
     tp_eq "SIGKILLed producer" "$rc" 137
+    n="$("$DUMP" -u -t "$tk" | wc -l)"
+    tp_check "SIGKILLed transaction: records reached the log ($n)" test "$n" -gt 0
     tp_eq "SIGKILLed transaction: nothing visible to read_committed" "$("$DUMP" -t "$tk" | wc -l)" 0
+fi
+
+# SIGTERM mid-file: the file's transaction is aborted, the run says so and
+# exits 2 (not everything was published).
+tt="$(tp_topic term)"
+"$PRODUCE" --kind customs --topic "$tt" "$W/big2.csv" 2>"$W/term.err" &
+pid=$!
+for _ in $(seq 1 500); do
+    n="$(kcat -C -b "$TRADEFLOW_BROKERS" -t "$tt" -X isolation.level=read_uncommitted \
+        -o beginning -c 1 -e -q -f 'x\n' 2>/dev/null | wc -l || true)"
+    [ "$n" -gt 0 ] && break
+    sleep 0.01
+done
+kill -TERM "$pid" 2>/dev/null || true
+rc=0
+wait "$pid" 2>/dev/null || rc=$?
+sed 's/^/  produce: /' "$W/term.err" >&2
+if grep -q "committed" "$W/term.err"; then
+    echo "note: the producer finished before SIGTERM (machine too fast); skipping that check" >&2
+else
+    tp_eq "SIGTERM mid-file: exit 2" "$rc" 2
+    tp_check "SIGTERM mid-file: reported as aborted" grep -q "transaction aborted (interrupted)" "$W/term.err"
+    tp_check "SIGTERM mid-file: the record cut short is not a reject" grep -q "rejected 0," "$W/term.err"
+    tp_eq "SIGTERM mid-file: nothing visible to read_committed" "$("$DUMP" -t "$tt" | wc -l)" 0
 fi
 
 # Re-run: the zombie's transaction is aborted, everything published once.
