@@ -8,3 +8,13 @@ if(Python3_Interpreter_FOUND)
 else()
   message(WARNING "python3 not found: the oracle_selfcheck test is not declared")
 endif()
+
+# End to end against the real stack (label "integration"): generated feeds and
+# the corner cases in tests/oracle/data/ go through tradeflow-produce and
+# tradeflow-aggregate into a fresh database; the reporting views must equal
+# the oracle's rows to the cent. Isolated topics, group and database.
+if(Python3_Interpreter_FOUND AND COMMAND tf_integration_test)
+  tf_integration_test(oracle_e2e
+    COMMAND env PYTHON=${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/tests/oracle/e2e_check.sh
+    TIMEOUT 600)
+endif()
