@@ -21,3 +21,14 @@ tf_unit_test(test_codec_registry SOURCES unit/test_codec_registry.c LIBS tfcodec
 tf_integration_test(codec_registry_apicurio COMMAND bash
   ${CMAKE_CURRENT_SOURCE_DIR}/integration/codec_registry_apicurio.sh $<TARGET_FILE:codec_tool>
   TIMEOUT 300)
+
+# libFuzzer targets of the codec (clang, -DTF_FUZZ=ON): run by
+# tests/fuzz/run-fuzzers.sh BUILD_DIR SECONDS, with seeds in tests/fuzz/corpus/.
+if(TF_FUZZ)
+  foreach(_fz fuzz_decode fuzz_schema)
+    add_executable(${_fz} ${CMAKE_SOURCE_DIR}/tests/fuzz/${_fz}.c)
+    target_compile_options(${_fz} PRIVATE -fsanitize=fuzzer,address,undefined)
+    target_link_options(${_fz} PRIVATE -fsanitize=fuzzer,address,undefined)
+    target_link_libraries(${_fz} PRIVATE tfcodec)
+  endforeach()
+endif()
