@@ -445,6 +445,16 @@ cmd_up() {
         [[ "$KAFKA_PORT" =~ ^[0-9]+$ && "$PG_PORT" =~ ^[0-9]+$ ]] || die "ports must be numbers"
     fi
 
+    # Every port must be free (or ours) before anything is formatted: the
+    # controller ports end up in the cluster's metadata.
+    for ((i = 1; i <= BROKERS; i++)); do
+        if ! live_pid "$(broker_dir "$i")/kafka.pid" >/dev/null; then
+            check_port_free "$(broker_port "$i")" "Kafka broker $i"
+            check_port_free "$(controller_port "$i")" "Kafka controller $i"
+        fi
+    done
+    pg_running || check_port_free "$PG_PORT" "PostgreSQL"
+
     ensure_jars
     local t0=$SECONDS
     # Kafka: write configs and format on first use (in parallel: one JVM each).
