@@ -1,0 +1,482 @@
+/*
+ * tradeflow-alerts - follows the ranking-shift alerts as they happen.
+ *
+ *   tradeflow-alerts [filters] [--json]          follow new alerts
+ *   tradeflow-alerts --since 2019-01 --no-follow  print history and exit
+ *
+ * Gap-free and without duplicates: the follower LISTENs on tradeflow_alerts
+ * before it reads anything, then reads reporting.ranking_alerts through a
+ * gap-free cursor (tf_alerts_feed.h) by alert_id; a notification only wakes
+ * it up (its payload is not trusted for content), and a 1 s poll covers a
+ * lost connection. It reconnects by itself and resumes after the last alert
+ * it printed. Works as the read-only role tradeflow_reader.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "tf_alerts_feed.h"
+#include "tf_log.h"
+#include "tf_pg.h"
+
+#define EXIT_OK 0
+#define EXIT_ERROR 1
+#define EXIT_TIMEOUT 2
+#define EXIT_USAGE 64
+
+typedef struct filters {
+    const char *reporter, *partner;
+    int has_dataset, has_flow, has_basis, has_level;
+    tf_dataset_t dataset;
+    tf_flow_t flow;
+    tf_basis_t basis;
+    tf_level_t level;
+    int max_rank;       /* 0 = any */
+    int32_t since;      /* -1 = none */
+    int include_suppressed;
+} filters_t;
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "Usage: tradeflow-alerts [OPTIONS]\n"
+        "\n"
+        "Prints ranking-shift alerts as they happen, one per line, gap-free and without\n"
+        "duplicates (LISTEN tradeflow_alerts + reporting.ranking_alerts by alert_id).\n"
+        "Without --since it starts with the alerts committed after it started.\n"
+        "\n"
+        "Filters (all must match):\n"
+        "      --reporter CODE    reporting economy (e.g. CHN)\n"
+        "      --partner CODE     partner (e.g. ASEAN)\n"
+        "      --dataset D        customs | investment\n"
+        "      --flow F           export | import | total | outward | inward\n"
+        "      --basis B          month | ytd\n"
+        "      --level L          partner | group\n"
+        "      --max-rank N       old or new rank <= N\n"
+        "      --include-suppressed  also alerts kept out of notifications by the\n"
+        "                         consumer's --alerts-from (history only)\n"
+        "History and ending:\n"
+        "      --since YYYY-MM    first print the stored alerts of periods >= YYYY-MM\n"
+        "      --after-id N       resume after alert N (e.g. the last one a hook saw)\n"
+        "      --no-follow        print the matching history and exit\n"
+        "      --count N          exit after N alerts\n"
+        "      --timeout S        stop after S seconds; exit 2 if no alert was printed\n"
+        "Output:\n"
+        "      --json             one JSON object per line instead of a readable line\n"
+        "PostgreSQL:\n"
+        "      --pg CONNINFO      libpq conninfo or URI (default: the PG* variables)\n"
+        "      --log-level L      emerg..debug or 0..7 (default: notice)\n"
+        "      --log-format F     text or json (default: text)\n"
+        "  -h, --help             this help\n"
+        "      --version          print the version\n"
+        "\n"
+        "Output is line-buffered. A retraction withdraws an earlier alert that later\n"
+        "data or a revision undid; readable lines start with \"RETRACTED\".\n"
+        "\n"
+        "Exit status: 0 ok (history printed, --count reached, or stopped by a signal\n"
+        "after printing), 1 error (cannot connect at start, bad data), 2 --timeout\n"
+        "elapsed without any matching alert, 64 usage error.\n");
+}
+
+static int matches(const filters_t *fl, const tf_alert_row_t *row)
+{
+    const tf_alert_t *a = &row->a;
+    if (row->suppressed && !fl->include_suppressed)
+        return 0;
+    if (fl->reporter && strcmp(fl->reporter, a->reporter) != 0)
+        return 0;
+    if (fl->partner && strcmp(fl->partner, a->partner) != 0)
+        return 0;
+    if (fl->has_dataset && fl->dataset != a->dataset)
+        return 0;
+    if (fl->has_flow && fl->flow != a->flow)
+        return 0;
+    if (fl->has_basis && fl->basis != a->basis)
+        return 0;
+    if (fl->has_level && fl->level != a->level)
+        return 0;
+    if (fl->max_rank > 0 && !((a->old_rank > 0 && a->old_rank <= fl->max_rank) ||
+                              (a->new_rank > 0 && a->new_rank <= fl->max_rank)))
+        return 0;
+    if (fl->since >= 0 && a->period < fl->since)
+        return 0;
+    return 1;
+}
+
+/* "US$609.58 bn", "US$12.30 mn" or "US$1234.56", rounded half up from the
+ * exact cents. */
+static void format_money(const tf_alert_row_t *row, char *buf, size_t len)
+{
+    int64_t c = row->a.value_cents;
+    if (!row->has_value)
+        snprintf(buf, len, "value n/a");
+    else if (c >= 100000000000LL) { /* >= 1 bn USD; 1e9 cents = 0.01 bn */
+        int64_t h = c / 1000000000LL + (c % 1000000000LL >= 500000000LL);
+        snprintf(buf, len, "US$%" PRId64 ".%02" PRId64 " bn", h / 100, h % 100);
+    } else if (c >= 100000000LL) { /* >= 1 mn USD; 1e6 cents = 0.01 mn */
+        int64_t h = c / 1000000LL + (c % 1000000LL >= 500000LL);
+        snprintf(buf, len, "US$%" PRId64 ".%02" PRId64 " mn", h / 100, h % 100);
+    } else
+        snprintf(buf, len, "US$%" PRId64 ".%02" PRId64, c / 100, c % 100);
+}
+
+static void rank_str(int32_t r, char *buf, size_t len)
+{
+    if (r > 0)
+        snprintf(buf, len, "%d", (int)r);
+    else
+        snprintf(buf, len, "out");
+}
+
+static int print_line(const tf_alert_row_t *row)
+{
+    const tf_alert_t *a = &row->a;
+    char period[8], money[64], o[16], n[16];
+    tf_period_format(a->period, period, sizeof(period));
+    format_money(row, money, sizeof(money));
+    rank_str(a->old_rank, o, sizeof(o));
+    rank_str(a->new_rank, n, sizeof(n));
+    if (a->kind == TF_ALERT_RETRACTION)
+        return printf("RETRACTED %s %s %s %s %s %s: %s %s -> %s no longer holds (%s; alert %" PRId64
+                      " withdrawn)%s\n",
+                      period, tf_dataset_name(a->dataset), a->reporter, tf_flow_name(a->flow),
+                      tf_alerts_basis_name(a->basis), tf_alerts_level_name(a->level), a->partner, o,
+                      n, money, row->retracts, row->suppressed ? " [suppressed]" : "");
+    return printf("%s %s %s %s %s %s: %s %s -> %s (%s)%s\n", period, tf_dataset_name(a->dataset),
+                  a->reporter, tf_flow_name(a->flow), tf_alerts_basis_name(a->basis),
+                  tf_alerts_level_name(a->level), a->partner, o, n, money,
+                  row->suppressed ? " [suppressed]" : "");
+}
+
+static int print_json(const tf_alert_row_t *row)
+{
+    const tf_alert_t *a = &row->a;
+    char period[8], money[32], ts[40];
+    tf_period_format(a->period, period, sizeof(period));
+    tf_decimal_format(a->value_cents, 2, money, sizeof(money));
+    time_t secs = (time_t)(a->detected_at_us / 1000000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t l = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + l, sizeof(ts) - l, ".%06dZ", (int)(a->detected_at_us % 1000000));
+    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, "
+                          "s:o, s:b}",
+                          "alert_id", (json_int_t)a->alert_id, "dataset",
+                          tf_dataset_name(a->dataset), "reporter", a->reporter, "flow",
+                          tf_flow_name(a->flow), "basis", tf_alerts_basis_name(a->basis), "level",
+                          tf_alerts_level_name(a->level), "period", period, "partner", a->partner,
+                          "old_rank", a->old_rank > 0 ? json_integer(a->old_rank) : json_null(),
+                          "new_rank", a->new_rank > 0 ? json_integer(a->new_rank) : json_null(),
+                          "value_usd", row->has_value ? json_string(money) : json_null(),
+                          "kind", tf_alerts_kind_name(a->kind), "detected_at", ts, "retracts",
+                          row->retracts ? json_integer(row->retracts) : json_null(), "suppressed",
+                          (int)row->suppressed);
+    if (!o)
+        return -1;
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (!s)
+        return -1;
+    int rc = printf("%s\n", s);
+    free(s);
+    return rc;
+}
+
+/* Waits up to ms for a notification. -1 if the connection broke. */
+static int wait_notify(PGconn *c, int ms)
+{
+    struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
+    if (pfd.fd < 0)
+        return -1;
+    int n = poll(&pfd, 1, ms);
+    if (n < 0)
+        return errno == EINTR ? 0 : -1;
+    if (n > 0 && !PQconsumeInput(c))
+        return -1;
+    PGnotify *nt;
+    while ((nt = PQnotifies(c)))
+        PQfreemem(nt);
+    return PQstatus(c) == CONNECTION_OK ? 0 : -1;
+}
+
+static PGconn *connect_listen(const char *pg, char *errstr, size_t errlen)
+{
+    PGconn *c = tf_pg_connect(pg, "tradeflow-alerts", errstr, errlen);
+    if (!c)
+        return NULL;
+    if (tf_pg_exec(c, "LISTEN tradeflow_alerts", errstr, errlen) != 0) {
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+enum {
+    O_REPORTER = 256,
+    O_PARTNER,
+    O_DATASET,
+    O_FLOW,
+    O_BASIS,
+    O_LEVEL,
+    O_MAX_RANK,
+    O_SINCE,
+    O_AFTER_ID,
+    O_NO_FOLLOW,
+    O_COUNT,
+    O_TIMEOUT,
+    O_SUPPRESSED,
+    O_JSON,
+    O_PG,
+    O_LOG_LEVEL,
+    O_LOG_FORMAT,
+    O_VERSION
+};
+
+static int parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    filters_t fl = {.since = -1};
+    const char *pg = NULL;
+    int json = 0, follow = 1, log_level = TF_LOG_NOTICE;
+    long count = 0, timeout_s = 0, after_id = -1, v;
+    tf_log_format_t log_format = TF_LOG_TEXT;
+    char errstr[1024];
+    static const struct option opts[] = {
+        {"reporter", required_argument, 0, O_REPORTER},
+        {"partner", required_argument, 0, O_PARTNER},
+        {"dataset", required_argument, 0, O_DATASET},
+        {"flow", required_argument, 0, O_FLOW},
+        {"basis", required_argument, 0, O_BASIS},
+        {"level", required_argument, 0, O_LEVEL},
+        {"max-rank", required_argument, 0, O_MAX_RANK},
+        {"since", required_argument, 0, O_SINCE},
+        {"after-id", required_argument, 0, O_AFTER_ID},
+        {"no-follow", no_argument, 0, O_NO_FOLLOW},
+        {"count", required_argument, 0, O_COUNT},
+        {"timeout", required_argument, 0, O_TIMEOUT},
+        {"include-suppressed", no_argument, 0, O_SUPPRESSED},
+        {"json", no_argument, 0, O_JSON},
+        {"pg", required_argument, 0, O_PG},
+        {"log-level", required_argument, 0, O_LOG_LEVEL},
+        {"log-format", required_argument, 0, O_LOG_FORMAT},
+        {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, O_VERSION},
+        {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_REPORTER: fl.reporter = optarg; break;
+        case O_PARTNER: fl.partner = optarg; break;
+        case O_DATASET:
+            if (tf_dataset_parse(optarg, &fl.dataset) != 0)
+                goto bad;
+            fl.has_dataset = 1;
+            break;
+        case O_FLOW:
+            if (tf_alerts_flow_parse(optarg, &fl.flow) != 0)
+                goto bad;
+            fl.has_flow = 1;
+            break;
+        case O_BASIS:
+            if (tf_alerts_basis_parse(optarg, &fl.basis) != 0)
+                goto bad;
+            fl.has_basis = 1;
+            break;
+        case O_LEVEL:
+            if (tf_alerts_level_parse(optarg, &fl.level) != 0)
+                goto bad;
+            fl.has_level = 1;
+            break;
+        case O_MAX_RANK:
+            if (parse_long(optarg, 1, 1000000, &v) != 0)
+                goto bad;
+            fl.max_rank = (int)v;
+            break;
+        case O_SINCE:
+            if (tf_period_parse(optarg, &fl.since, errstr, sizeof(errstr)) != 0)
+                goto bad;
+            break;
+        case O_AFTER_ID:
+            if (parse_long(optarg, 0, LONG_MAX, &after_id) != 0)
+                goto bad;
+            break;
+        case O_NO_FOLLOW: follow = 0; break;
+        case O_COUNT:
+            if (parse_long(optarg, 1, LONG_MAX, &count) != 0)
+                goto bad;
+            break;
+        case O_TIMEOUT:
+            if (parse_long(optarg, 1, 100000000, &timeout_s) != 0)
+                goto bad;
+            break;
+        case O_SUPPRESSED: fl.include_suppressed = 1; break;
+        case O_JSON: json = 1; break;
+        case O_PG: pg = optarg; break;
+        case O_LOG_LEVEL:
+            if ((log_level = tf_log_level_parse(optarg)) < 0)
+                goto bad;
+            break;
+        case O_LOG_FORMAT:
+            if (strcmp(optarg, "text") == 0)
+                log_format = TF_LOG_TEXT;
+            else if (strcmp(optarg, "json") == 0)
+                log_format = TF_LOG_JSON;
+            else
+                goto bad;
+            break;
+        case 'h': usage(stdout); return EXIT_OK;
+        case O_VERSION: printf("tradeflow-alerts %s\n", TF_VERSION); return EXIT_OK;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+        continue;
+    bad:
+        fprintf(stderr, "tradeflow-alerts: invalid value for --%s: %s\n",
+                opts[c - O_REPORTER].name, optarg);
+        return EXIT_USAGE;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "tradeflow-alerts: unexpected argument %s\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (!follow && fl.since < 0 && after_id < 0) {
+        fprintf(stderr, "tradeflow-alerts: --no-follow needs --since or --after-id\n");
+        return EXIT_USAGE;
+    }
+    tf_log_init("tradeflow-alerts", log_level, log_format);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    /* LISTEN before the first read: whatever commits after this point wakes
+     * us, and whatever committed before it is found by the read. */
+    PGconn *conn = connect_listen(pg, errstr, sizeof(errstr));
+    if (!conn) {
+        TF_LOG(TF_LOG_ERR, "pg", "%s", errstr);
+        return EXIT_ERROR;
+    }
+    int64_t start = 0;
+    if (after_id >= 0)
+        start = after_id;
+    else if (fl.since < 0 && tf_alerts_feed_max_id(conn, &start, errstr, sizeof(errstr)) != 0) {
+        TF_LOG(TF_LOG_ERR, "pg", "%s", errstr);
+        PQfinish(conn);
+        return EXIT_ERROR;
+    }
+    tf_alerts_feed_t *feed = tf_alerts_feed_new(start, errstr, sizeof(errstr));
+    if (!feed) {
+        TF_LOG(TF_LOG_ERR, "alerts", "%s", errstr);
+        PQfinish(conn);
+        return EXIT_ERROR;
+    }
+
+    int rc = EXIT_OK, backoff = 200;
+    long printed = 0;
+    int64_t deadline = timeout_s > 0 ? now_ms() + timeout_s * 1000 : 0;
+    while (!stop_requested) {
+        if (!conn) {
+            conn = connect_listen(pg, errstr, sizeof(errstr));
+            if (!conn) {
+                TF_LOG(TF_LOG_WARNING, "pg", "%s (retrying in %d ms)", errstr, backoff);
+                usleep((useconds_t)backoff * 1000);
+                if (backoff < 5000)
+                    backoff *= 2;
+                if (deadline && now_ms() >= deadline)
+                    break;
+                continue;
+            }
+            TF_LOG(TF_LOG_NOTICE, "pg", "reconnected; resuming after alert %" PRId64,
+                   tf_alerts_feed_cursor(feed));
+            backoff = 200;
+        }
+        const tf_alert_row_t *rows;
+        size_t n;
+        int held = 0;
+        if (tf_alerts_feed_fetch(feed, conn, 1000, &rows, &n, &held, errstr, sizeof(errstr)) !=
+            0) {
+            if (PQstatus(conn) == CONNECTION_OK) {
+                /* The connection works, the data does not: not worth a retry. */
+                TF_LOG(TF_LOG_ERR, "alerts", "%s", errstr);
+                rc = EXIT_ERROR;
+                break;
+            }
+            TF_LOG(TF_LOG_WARNING, "pg", "%s", errstr);
+            PQfinish(conn);
+            conn = NULL;
+            continue;
+        }
+        for (size_t i = 0; i < n; i++) {
+            tf_alerts_feed_advance(feed, rows[i].a.alert_id);
+            if (!matches(&fl, &rows[i]))
+                continue;
+            if ((json ? print_json(&rows[i]) : print_line(&rows[i])) < 0) {
+                TF_LOG(TF_LOG_ERR, "alerts", "cannot write the output");
+                rc = EXIT_ERROR;
+                goto done;
+            }
+            if (++printed >= count && count > 0)
+                goto done;
+        }
+        if (n == 1000)
+            continue;
+        if (!follow && !held)
+            break;
+        int wait = held ? 50 : 1000;
+        if (deadline) {
+            int64_t left = deadline - now_ms();
+            if (left <= 0)
+                break;
+            if (left < wait)
+                wait = (int)left;
+        }
+        if (wait_notify(conn, wait) != 0) {
+            TF_LOG(TF_LOG_WARNING, "pg", "connection lost: %s", PQerrorMessage(conn));
+            PQfinish(conn);
+            conn = NULL;
+        }
+    }
+done:
+    if (rc == EXIT_OK && deadline && printed == 0)
+        rc = EXIT_TIMEOUT;
+    tf_alerts_feed_destroy(feed);
+    if (conn)
+        PQfinish(conn);
+    return rc;
+}

@@ -1,0 +1,719 @@
+/*
+ * tradeflow-relay - publishes the ranking-shift alerts of the PostgreSQL
+ * outbox (tradeflow.alerts, written by tradeflow-aggregate) to the Kafka
+ * topic tradeflow.alerts, each alert exactly once, in alert_id order.
+ *
+ *   tradeflow-relay [options]                 run (daemon; SIGINT/SIGTERM stop)
+ *   tradeflow-relay --exit-when-idle          stop once everything is published
+ *
+ * Exactly once, across crashes:
+ *   - One active relay per topic: a session advisory lock in PostgreSQL. A
+ *     second instance waits, says so, and takes over when the first dies.
+ *   - Kafka transactions with a fixed transactional.id: a new instance's
+ *     init_transactions fences any zombie producer of an earlier one, so no
+ *     message of a dead relay can land after the new one looked at the topic.
+ *   - The topic has one partition, written in alert_id order. On start the
+ *     relay reads its last committed message (read_committed) and marks every
+ *     alert up to that id as published: a crash between Kafka's commit and
+ *     the UPDATE of published_at never publishes an alert twice.
+ *   - published_at is set only after the Kafka transaction committed.
+ *   - Alerts are read through a gap-free cursor (tf_alerts_feed.h), so an
+ *     alert that commits late with a lower id is not skipped.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "tf_alerts_feed.h"
+#include "tf_codec.h"
+#include "tf_kafka.h"
+#include "tf_log.h"
+#include "tf_pg.h"
+
+#define EXIT_USAGE 64
+#define BATCH_MAX 500
+
+typedef struct relay {
+    /* options */
+    const char *brokers, *pg, *topic, *txn_id, *schema_dir, *registry_url, *registry_user,
+        *registry_ca;
+    const char *xprops[64];
+    int nxprops;
+    const char *fprops[8];
+    int nfprops;
+    int exit_when_idle;
+    /* state */
+    PGconn *conn;
+    rd_kafka_t *rk;
+    tf_codec_t *codec;
+    tf_alerts_feed_t *feed;
+    uint64_t published, marked;
+} relay_t;
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "Usage: tradeflow-relay [OPTIONS]\n"
+        "\n"
+        "Publishes every ranking-shift alert of PostgreSQL's outbox (tradeflow.alerts)\n"
+        "that is not suppressed to a one-partition Kafka topic, exactly once and in\n"
+        "alert_id order (Avro RankingAlert, key dataset|reporter, Kafka transactions),\n"
+        "and marks it published once Kafka committed it. One relay is active at a\n"
+        "time; others wait.\n"
+        "\n"
+        "Kafka:\n"
+        "  -b, --brokers LIST     bootstrap servers (default: $TRADEFLOW_BROKERS)\n"
+        "  -t, --topic TOPIC      alerts topic (default: tradeflow.alerts); created\n"
+        "                         with one partition if missing\n"
+        "  -X KEY=VALUE           librdkafka property; repeatable\n"
+        "  -F FILE                librdkafka properties file (key=value lines)\n"
+        "      --transactional-id ID  (default: tradeflow-relay.<topic>)\n"
+        "      --schema-dir DIR   Avro schemas (default: the installed ones)\n"
+        "      --registry-url URL Confluent-compatible schema registry (Confluent framing)\n"
+        "      --registry-user U:P  basic auth for the registry\n"
+        "      --registry-ca FILE CA certificate for the registry's TLS\n"
+        "PostgreSQL:\n"
+        "      --pg CONNINFO      libpq conninfo or URI (default: the PG* variables)\n"
+        "Running:\n"
+        "      --exit-when-idle   exit 0 once every publishable alert is published\n"
+        "      --log-level L      emerg..debug or 0..7 (default: info)\n"
+        "      --log-format F     text or json (default: text)\n"
+        "  -h, --help             this help\n"
+        "      --version          print the version\n"
+        "\n"
+        "Kafka or PostgreSQL being unavailable is retried with backoff, never fatal.\n"
+        "Exit status: 0 stopped (signal or --exit-when-idle), 1 failure (bad\n"
+        "configuration, topic with more than one partition), 64 usage error.\n");
+}
+
+/* Sleeps ms milliseconds unless a stop is requested. */
+static void nap(int ms)
+{
+    while (ms > 0 && !stop_requested) {
+        int step = ms < 100 ? ms : 100;
+        usleep((useconds_t)step * 1000);
+        ms -= step;
+    }
+}
+
+/* ---- PostgreSQL -------------------------------------------------------- */
+
+static void pg_close(relay_t *r)
+{
+    if (r->conn)
+        PQfinish(r->conn);
+    r->conn = NULL;
+}
+
+/* Connects, takes the relay lock (waiting while another relay holds it) and
+ * LISTENs. Returns 0, 1 if a stop was requested while waiting, -1 on error. */
+static int pg_open(relay_t *r, char *errstr, size_t errlen)
+{
+    r->conn = tf_pg_connect(r->pg, "tradeflow-relay", errstr, errlen);
+    if (!r->conn)
+        return -1;
+    const char *p[1] = {r->topic};
+    int waited = 0;
+    for (;;) {
+        PGresult *res = PQexecParams(
+            r->conn, "SELECT pg_try_advisory_lock(hashtextextended('tradeflow-relay|' || $1, 0))",
+            1, NULL, p, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            snprintf(errstr, errlen, "relay lock: %s", PQresultErrorMessage(res));
+            PQclear(res);
+            pg_close(r);
+            return -1;
+        }
+        int got = PQgetvalue(res, 0, 0)[0] == 't';
+        PQclear(res);
+        if (got)
+            break;
+        if (!waited)
+            TF_LOG(TF_LOG_NOTICE, "relay",
+                   "another relay for topic %s is active; waiting to take over", r->topic);
+        waited = 1;
+        nap(1000);
+        if (stop_requested) {
+            pg_close(r);
+            return 1;
+        }
+        if (PQstatus(r->conn) != CONNECTION_OK) {
+            snprintf(errstr, errlen, "PostgreSQL connection lost while waiting for the lock");
+            pg_close(r);
+            return -1;
+        }
+    }
+    if (waited)
+        TF_LOG(TF_LOG_NOTICE, "relay", "took over as the active relay for %s", r->topic);
+    if (tf_pg_exec(r->conn, "LISTEN tradeflow_alerts", errstr, errlen) != 0) {
+        pg_close(r);
+        return -1;
+    }
+    return 0;
+}
+
+/* Marks alerts published: ids given as a PostgreSQL array literal, or all
+ * publishable ones up to upto_id when ids is NULL. */
+static int mark_published(relay_t *r, const char *ids, int64_t upto_id, uint64_t *count,
+                          char *errstr, size_t errlen)
+{
+    char upto[24];
+    PGresult *res;
+    if (ids) {
+        const char *p[1] = {ids};
+        res = PQexecParams(r->conn,
+                           "UPDATE tradeflow.alerts SET published_at = now() "
+                           "WHERE alert_id = ANY($1::bigint[]) AND published_at IS NULL",
+                           1, NULL, p, NULL, NULL, 0);
+    } else {
+        snprintf(upto, sizeof(upto), "%" PRId64, upto_id);
+        const char *p[1] = {upto};
+        res = PQexecParams(r->conn,
+                           "UPDATE tradeflow.alerts SET published_at = now() "
+                           "WHERE alert_id <= $1::bigint AND published_at IS NULL "
+                           "AND NOT suppressed",
+                           1, NULL, p, NULL, NULL, 0);
+    }
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        snprintf(errstr, errlen, "marking alerts published: %s", PQresultErrorMessage(res));
+        PQclear(res);
+        return -1;
+    }
+    if (count)
+        *count = strtoull(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    return 0;
+}
+
+/* ---- Kafka -------------------------------------------------------------- */
+
+static int apply_props(const relay_t *r, rd_kafka_conf_t *conf, char *errstr, size_t errlen)
+{
+    for (int i = 0; i < r->nfprops; i++)
+        if (tf_kafka_conf_file(conf, r->fprops[i], errstr, errlen) != 0)
+            return -1;
+    for (int i = 0; i < r->nxprops; i++)
+        if (tf_kafka_conf_set(conf, r->xprops[i], errstr, errlen) != 0)
+            return -1;
+    return 0;
+}
+
+static void kafka_close(relay_t *r)
+{
+    if (r->rk) {
+        rd_kafka_purge(r->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_destroy(r->rk);
+    }
+    r->rk = NULL;
+}
+
+/* Number of partitions of the topic, or -1. */
+static int topic_partitions(rd_kafka_t *rk, const char *topic, char *errstr, size_t errlen)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    if (!rkt) {
+        snprintf(errstr, errlen, "topic handle: %s", rd_kafka_err2str(rd_kafka_last_error()));
+        return -1;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
+    rd_kafka_topic_destroy(rkt);
+    if (err) {
+        snprintf(errstr, errlen, "metadata of %s: %s", topic, rd_kafka_err2str(err));
+        return -1;
+    }
+    int n = -1;
+    if (md->topic_cnt == 1 && !md->topics[0].err)
+        n = md->topics[0].partition_cnt;
+    else
+        snprintf(errstr, errlen, "metadata of %s: %s", topic,
+                 md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "missing");
+    rd_kafka_metadata_destroy(md);
+    return n;
+}
+
+/* Reads the alert_id of the topic's last committed message into *last (0 if
+ * the topic holds none). Reads a window at the end of the partition, wider
+ * each time it holds no data message (transaction markers take offsets). */
+static int read_last_alert_id(relay_t *r, int64_t *last, char *errstr, size_t errlen)
+{
+    rd_kafka_conf_t *conf = tf_kafka_conf_new(r->brokers, errstr, errlen);
+    rd_kafka_t *c = NULL;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    int rc = -1;
+    if (!conf)
+        return -1;
+    if (apply_props(r, conf, errstr, errlen) != 0 ||
+        tf_kafka_conf_set(conf, "isolation.level=read_committed", errstr, errlen) != 0 ||
+        tf_kafka_conf_set(conf, "enable.partition.eof=true", errstr, errlen) != 0 ||
+        tf_kafka_conf_set(conf, "enable.auto.commit=false", errstr, errlen) != 0 ||
+        tf_kafka_conf_set(conf, "group.id=tradeflow-relay-recovery", errstr, errlen) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errlen);
+    if (!c) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    int64_t lo, hi;
+    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(c, r->topic, 0, &lo, &hi, 10000);
+    if (err) {
+        snprintf(errstr, errlen, "watermarks of %s: %s", r->topic, rd_kafka_err2str(err));
+        goto out;
+    }
+    *last = 0;
+    for (int64_t window = 16; hi > lo; window *= 4) {
+        int64_t start = hi - window > lo ? hi - window : lo;
+        parts = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(parts, r->topic, 0)->offset = start;
+        if ((err = rd_kafka_assign(c, parts))) {
+            snprintf(errstr, errlen, "assign %s: %s", r->topic, rd_kafka_err2str(err));
+            goto out;
+        }
+        rd_kafka_topic_partition_list_destroy(parts);
+        parts = NULL;
+        int eof = 0;
+        for (int idle = 0; !eof;) {
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 1000);
+            if (!m) {
+                if (++idle >= 30 || stop_requested) {
+                    snprintf(errstr, errlen, "no end of %s within 30 s", r->topic);
+                    goto out;
+                }
+                continue;
+            }
+            if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                eof = 1;
+            } else if (m->err) {
+                snprintf(errstr, errlen, "reading %s: %s", r->topic, rd_kafka_message_errstr(m));
+                rd_kafka_message_destroy(m);
+                goto out;
+            } else {
+                tf_alert_t a;
+                char derr[256];
+                if (tf_codec_decode_alert(r->codec, m->payload, m->len, &a, derr,
+                                          sizeof(derr)) != 0) {
+                    snprintf(errstr, errlen, "%s offset %" PRId64 " is not a RankingAlert: %s",
+                             r->topic, (int64_t)m->offset, derr);
+                    rd_kafka_message_destroy(m);
+                    goto out;
+                }
+                if (a.alert_id > *last)
+                    *last = a.alert_id;
+            }
+            rd_kafka_message_destroy(m);
+        }
+        if (*last > 0 || start == lo)
+            break;
+    }
+    rc = 0;
+out:
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    return rc;
+}
+
+/* Creates the transactional producer, checks the topic and fences earlier
+ * instances. Returns 0, -1 on a retryable error, -2 on a fatal one. */
+static int kafka_open(relay_t *r, char *errstr, size_t errlen)
+{
+    char txn[512];
+    rd_kafka_conf_t *conf = tf_kafka_conf_new(r->brokers, errstr, errlen);
+    if (!conf)
+        return -2;
+    snprintf(txn, sizeof(txn), "transactional.id=%s%s", r->txn_id ? "" : "tradeflow-relay.",
+             r->txn_id ? r->txn_id : r->topic);
+    if (apply_props(r, conf, errstr, errlen) != 0 ||
+        tf_kafka_conf_set(conf, txn, errstr, errlen) != 0 ||
+        tf_kafka_conf_set(conf, "enable.idempotence=true", errstr, errlen) != 0 ||
+        tf_kafka_conf_set(conf, "acks=all", errstr, errlen) != 0 ||
+        tf_kafka_conf_set(conf, "linger.ms=0", errstr, errlen) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return -2;
+    }
+    r->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errlen);
+    if (!r->rk) {
+        rd_kafka_conf_destroy(conf);
+        return -2;
+    }
+    if (tf_kafka_create_topic(r->rk, r->topic, 1, -1, 15000, errstr, errlen) != 0)
+        goto retry;
+    int np = topic_partitions(r->rk, r->topic, errstr, errlen);
+    if (np < 0)
+        goto retry;
+    if (np != 1) {
+        snprintf(errstr, errlen,
+                 "topic %s has %d partitions: the alerts topic must have exactly one "
+                 "(alert_id order)", r->topic, np);
+        kafka_close(r);
+        return -2;
+    }
+    rd_kafka_error_t *e = rd_kafka_init_transactions(r->rk, 30000);
+    if (e) {
+        snprintf(errstr, errlen, "init_transactions: %s", rd_kafka_error_string(e));
+        int fatal = rd_kafka_error_is_fatal(e);
+        rd_kafka_error_destroy(e);
+        kafka_close(r);
+        return fatal ? -1 : -1;
+    }
+    return 0;
+retry:
+    kafka_close(r);
+    return -1;
+}
+
+/* Publishes rows (already filtered: not suppressed, not published) in one
+ * Kafka transaction. Returns 0, -1 on error (the transaction is aborted or
+ * the producer must be recreated: *recreate set). */
+static int publish(relay_t *r, const tf_alert_row_t *const *rows, size_t n, int *recreate,
+                   char *errstr, size_t errlen)
+{
+    tf_buf_t val = {0};
+    rd_kafka_error_t *e;
+    int rc = -1;
+    *recreate = 0;
+    if ((e = rd_kafka_begin_transaction(r->rk))) {
+        snprintf(errstr, errlen, "begin_transaction: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        *recreate = 1;
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const tf_alert_row_t *row = rows[i];
+        char key[64], retracts[24], derr[256];
+        snprintf(key, sizeof(key), "%s|%s", tf_dataset_name(row->a.dataset), row->a.reporter);
+        snprintf(retracts, sizeof(retracts), "%" PRId64, row->retracts);
+        tf_buf_reset(&val);
+        if (tf_codec_encode_alert(r->codec, r->topic, &row->a, &val, derr, sizeof(derr)) != 0) {
+            snprintf(errstr, errlen, "encoding alert %" PRId64 ": %s", row->a.alert_id, derr);
+            goto abort;
+        }
+        rd_kafka_resp_err_t err;
+        do {
+            /* The retracted alert's id travels in a header: RankingAlert
+             * has no field for it, and alert_id must stay the outbox id
+             * (the topic's order and the relay's recovery depend on it). */
+            rd_kafka_headers_t *hdrs = rd_kafka_headers_new(2);
+            rd_kafka_header_add(hdrs, "tf.kind", -1, tf_alerts_kind_name(row->a.kind), -1);
+            if (row->retracts)
+                rd_kafka_header_add(hdrs, "tf.retracts", -1, retracts, -1);
+            err = rd_kafka_producev(
+                r->rk, RD_KAFKA_V_TOPIC(r->topic), RD_KAFKA_V_PARTITION(0),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, strlen(key)),
+                RD_KAFKA_V_VALUE(val.data, val.len), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+            if (err) /* on success the message owns the headers */
+                rd_kafka_headers_destroy(hdrs);
+            if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                rd_kafka_poll(r->rk, 100);
+        } while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL);
+        if (err) {
+            snprintf(errstr, errlen, "producing alert %" PRId64 ": %s", row->a.alert_id,
+                     rd_kafka_err2str(err));
+            goto abort;
+        }
+    }
+    for (int attempt = 0;; attempt++) {
+        e = rd_kafka_commit_transaction(r->rk, 60000);
+        if (!e)
+            break;
+        snprintf(errstr, errlen, "commit_transaction: %s", rd_kafka_error_string(e));
+        if (rd_kafka_error_is_retriable(e) && attempt < 5 && !stop_requested) {
+            rd_kafka_error_destroy(e);
+            continue;
+        }
+        int abortable = rd_kafka_error_txn_requires_abort(e);
+        rd_kafka_error_destroy(e);
+        if (abortable)
+            goto abort;
+        *recreate = 1;
+        goto out;
+    }
+    rc = 0;
+    goto out;
+abort:
+    if ((e = rd_kafka_abort_transaction(r->rk, 60000))) {
+        rd_kafka_error_destroy(e);
+        *recreate = 1;
+    }
+out:
+    tf_buf_free(&val);
+    return rc;
+}
+
+/* Waits up to ms for a notification on the PostgreSQL connection (any
+ * notification is only a wake-up: the table is the truth). -1 if the
+ * connection broke. */
+static int wait_notify(relay_t *r, int ms)
+{
+    struct pollfd pfd = {.fd = PQsocket(r->conn), .events = POLLIN};
+    if (pfd.fd < 0)
+        return -1;
+    int n = poll(&pfd, 1, ms);
+    if (n < 0)
+        return errno == EINTR ? 0 : -1;
+    if (n > 0 && !PQconsumeInput(r->conn))
+        return -1;
+    PGnotify *nt;
+    while ((nt = PQnotifies(r->conn)))
+        PQfreemem(nt);
+    return PQstatus(r->conn) == CONNECTION_OK ? 0 : -1;
+}
+
+/* One session: connect, recover, relay until an error or a stop.
+ * Returns 0 (stop or idle), -1 (retry after a backoff), -2 (fatal). */
+static int session(relay_t *r)
+{
+    char errstr[1024];
+    int64_t last = 0;
+    int rc = pg_open(r, errstr, sizeof(errstr));
+    if (rc == 1)
+        return 0;
+    if (rc < 0) {
+        TF_LOG(TF_LOG_WARNING, "pg", "%s", errstr);
+        return -1;
+    }
+    rc = kafka_open(r, errstr, sizeof(errstr));
+    if (rc < 0) {
+        TF_LOG(rc == -2 ? TF_LOG_ERR : TF_LOG_WARNING, "kafka", "%s", errstr);
+        pg_close(r);
+        return rc;
+    }
+    if (read_last_alert_id(r, &last, errstr, sizeof(errstr)) != 0) {
+        TF_LOG(TF_LOG_WARNING, "kafka", "%s", errstr);
+        goto retry;
+    }
+    uint64_t marked = 0;
+    if (last > 0 && mark_published(r, NULL, last, &marked, errstr, sizeof(errstr)) != 0) {
+        TF_LOG(TF_LOG_WARNING, "pg", "%s", errstr);
+        goto retry;
+    }
+    r->marked += marked;
+    TF_LOG(TF_LOG_INFO, "relay",
+           "active for topic %s: last alert on the topic %" PRId64
+           ", %" PRIu64 " alert(s) found published but unmarked",
+           r->topic, last, marked);
+    tf_alerts_feed_destroy(r->feed);
+    r->feed = tf_alerts_feed_new(last, errstr, sizeof(errstr));
+    if (!r->feed) {
+        TF_LOG(TF_LOG_ERR, "relay", "%s", errstr);
+        goto retry;
+    }
+
+    const tf_alert_row_t *todo[BATCH_MAX];
+    tf_buf_t ids = {0};
+    while (!stop_requested) {
+        const tf_alert_row_t *rows;
+        size_t n, k = 0;
+        int held = 0, recreate = 0;
+        if (tf_alerts_feed_fetch(r->feed, r->conn, BATCH_MAX, &rows, &n, &held, errstr,
+                                 sizeof(errstr)) != 0) {
+            TF_LOG(TF_LOG_WARNING, "pg", "%s", errstr);
+            tf_buf_free(&ids);
+            goto retry;
+        }
+        tf_buf_reset(&ids);
+        tf_buf_appendf(&ids, "{");
+        for (size_t i = 0; i < n; i++)
+            if (!rows[i].suppressed && !rows[i].published) {
+                todo[k] = &rows[i];
+                tf_buf_appendf(&ids, "%s%" PRId64, k ? "," : "", rows[i].a.alert_id);
+                k++;
+            }
+        tf_buf_appendf(&ids, "}");
+        if (k > 0) {
+            if (publish(r, todo, k, &recreate, errstr, sizeof(errstr)) != 0) {
+                TF_LOG(TF_LOG_WARNING, "kafka", "%s", errstr);
+                tf_buf_free(&ids);
+                goto retry;
+            }
+            uint64_t cnt = 0;
+            /* A crash here is covered by the recovery at the next start. */
+            if (ids.len == 0 || mark_published(r, (const char *)ids.data, 0, &cnt, errstr,
+                                               sizeof(errstr)) != 0) {
+                TF_LOG(TF_LOG_WARNING, "pg", "%s", ids.len ? errstr : "out of memory");
+                tf_buf_free(&ids);
+                goto retry;
+            }
+            r->published += k;
+            TF_LOG(TF_LOG_DEBUG, "relay", "published %zu alert(s) up to %" PRId64, k,
+                   todo[k - 1]->a.alert_id);
+        }
+        if (n > 0)
+            tf_alerts_feed_advance(r->feed, rows[n - 1].a.alert_id);
+        rd_kafka_poll(r->rk, 0);
+        if (n == BATCH_MAX)
+            continue;
+        if (n == 0 && !held && r->exit_when_idle)
+            break;
+        if (n == 0 && wait_notify(r, held ? 50 : 1000) != 0) {
+            TF_LOG(TF_LOG_WARNING, "pg", "connection lost: %s", PQerrorMessage(r->conn));
+            tf_buf_free(&ids);
+            goto retry;
+        }
+        (void)recreate;
+    }
+    tf_buf_free(&ids);
+    kafka_close(r);
+    pg_close(r);
+    return 0;
+retry:
+    kafka_close(r);
+    pg_close(r);
+    return -1;
+}
+
+enum {
+    O_PG = 256,
+    O_TXN,
+    O_SCHEMA,
+    O_REG_URL,
+    O_REG_USER,
+    O_REG_CA,
+    O_IDLE,
+    O_LOG_LEVEL,
+    O_LOG_FORMAT,
+    O_VERSION
+};
+
+int main(int argc, char **argv)
+{
+    relay_t r = {.topic = "tradeflow.alerts"};
+    int log_level = TF_LOG_INFO;
+    tf_log_format_t log_format = TF_LOG_TEXT;
+    char errstr[1024];
+    static const struct option opts[] = {
+        {"brokers", required_argument, 0, 'b'},
+        {"topic", required_argument, 0, 't'},
+        {"pg", required_argument, 0, O_PG},
+        {"transactional-id", required_argument, 0, O_TXN},
+        {"schema-dir", required_argument, 0, O_SCHEMA},
+        {"registry-url", required_argument, 0, O_REG_URL},
+        {"registry-user", required_argument, 0, O_REG_USER},
+        {"registry-ca", required_argument, 0, O_REG_CA},
+        {"exit-when-idle", no_argument, 0, O_IDLE},
+        {"log-level", required_argument, 0, O_LOG_LEVEL},
+        {"log-format", required_argument, 0, O_LOG_FORMAT},
+        {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, O_VERSION},
+        {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "b:t:X:F:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'b': r.brokers = optarg; break;
+        case 't': r.topic = optarg; break;
+        case 'X':
+            if (r.nxprops == 64) {
+                fprintf(stderr, "tradeflow-relay: too many -X options\n");
+                return EXIT_USAGE;
+            }
+            r.xprops[r.nxprops++] = optarg;
+            break;
+        case 'F':
+            if (r.nfprops == 8) {
+                fprintf(stderr, "tradeflow-relay: too many -F options\n");
+                return EXIT_USAGE;
+            }
+            r.fprops[r.nfprops++] = optarg;
+            break;
+        case O_PG: r.pg = optarg; break;
+        case O_TXN: r.txn_id = optarg; break;
+        case O_SCHEMA: r.schema_dir = optarg; break;
+        case O_REG_URL: r.registry_url = optarg; break;
+        case O_REG_USER: r.registry_user = optarg; break;
+        case O_REG_CA: r.registry_ca = optarg; break;
+        case O_IDLE: r.exit_when_idle = 1; break;
+        case O_LOG_LEVEL:
+            if ((log_level = tf_log_level_parse(optarg)) < 0) {
+                fprintf(stderr, "tradeflow-relay: bad --log-level %s\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case O_LOG_FORMAT:
+            if (strcmp(optarg, "text") == 0)
+                log_format = TF_LOG_TEXT;
+            else if (strcmp(optarg, "json") == 0)
+                log_format = TF_LOG_JSON;
+            else {
+                fprintf(stderr, "tradeflow-relay: bad --log-format %s\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'h': usage(stdout); return 0;
+        case O_VERSION: printf("tradeflow-relay %s\n", TF_VERSION); return 0;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "tradeflow-relay: unexpected argument %s\n", argv[optind]);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    tf_log_init("tradeflow-relay", log_level, log_format);
+
+    /* Check the Kafka configuration once, up front: a typo is fatal, an
+     * unreachable broker is not. */
+    rd_kafka_conf_t *probe = tf_kafka_conf_new(r.brokers, errstr, sizeof(errstr));
+    if (!probe || apply_props(&r, probe, errstr, sizeof(errstr)) != 0) {
+        TF_LOG(TF_LOG_ERR, "kafka", "%s", errstr);
+        if (probe)
+            rd_kafka_conf_destroy(probe);
+        return 1;
+    }
+    rd_kafka_conf_destroy(probe);
+    r.codec = tf_codec_new(r.schema_dir, NULL, errstr, sizeof(errstr));
+    if (!r.codec) {
+        TF_LOG(TF_LOG_ERR, "codec", "%s", errstr);
+        return 1;
+    }
+    if (r.registry_url && tf_codec_use_registry(r.codec, r.registry_url, r.registry_user,
+                                                r.registry_ca, errstr, sizeof(errstr)) != 0) {
+        TF_LOG(TF_LOG_ERR, "codec", "%s", errstr);
+        tf_codec_destroy(r.codec);
+        return 1;
+    }
+
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = 0, backoff = 200;
+    while (!stop_requested) {
+        rc = session(&r);
+        if (rc == 0)
+            break;
+        if (rc == -2)
+            break;
+        TF_LOG(TF_LOG_NOTICE, "relay", "retrying in %d ms", backoff);
+        nap(backoff);
+        if (backoff < 10000)
+            backoff *= 2;
+    }
+    TF_LOG(TF_LOG_INFO, "relay",
+           "stopped: %" PRIu64 " alert(s) published, %" PRIu64 " marked after recovery",
+           r.published, r.marked);
+    tf_alerts_feed_destroy(r.feed);
+    tf_codec_destroy(r.codec);
+    return rc == -2 ? 1 : 0;
+}
