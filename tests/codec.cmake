@@ -32,3 +32,11 @@ if(TF_FUZZ)
     target_link_libraries(${_fz} PRIVATE tfcodec)
   endforeach()
 endif()
+
+# The fuzzers, briefly, in a separate clang + sanitizer build (configured on
+# first use in <build>/fuzz). Label integration; ~2 min on 2 cores.
+if(NOT TF_FUZZ)
+  tf_integration_test(codec_fuzz_brief COMMAND bash
+    ${CMAKE_SOURCE_DIR}/tests/fuzz/run-fuzzers.sh ${CMAKE_BINARY_DIR}/fuzz 10
+    TIMEOUT 900)
+endif()

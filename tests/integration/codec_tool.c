@@ -264,7 +264,8 @@ int main(int argc, char **argv)
             /* A private copy of exactly the message, so ASan sees any read
              * past its end. */
             uint8_t *m = malloc(b.len ? b.len : 1);
-            memcpy(m, b.data, b.len);
+            if (b.len)
+                memcpy(m, b.data, b.len);
             print_decoded(c, m, b.len);
             free(m);
         }
