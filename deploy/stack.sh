@@ -287,18 +287,18 @@ wait_broker() {
 
 stop_pid() {
     # SIGTERM, then wait; Kafka's controlled shutdown takes a few seconds.
-    local pidfile="$1" what="$2" pid n
+    local pidfile="$1" what="$2" grace="${3:-60}" pid n
     pid="$(live_pid "$pidfile")" || {
         rm -f "$pidfile"
         return 0
     }
     kill -TERM "$pid" 2>/dev/null || true
-    for ((n = 0; n < 600; n++)); do
+    for ((n = 0; n < grace * 10; n++)); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
     if kill -0 "$pid" 2>/dev/null; then
-        say "$what (pid $pid) ignored SIGTERM for 60 s: killing it"
+        say "$what (pid $pid) still running ${grace} s after SIGTERM: killing it"
         kill -KILL "$pid" 2>/dev/null || true
     fi
     rm -f "$pidfile"
@@ -499,10 +499,14 @@ stop_all() {
         TRADEFLOW_STACK_DIR="$STACK_DIR" bash "$REPO/deploy/registry.sh" down >&2 || say "registry.sh down failed"
         rm -f "$STACK_DIR/registry.env"
     fi
-    # Stop all brokers at once: stopping them one by one makes each
-    # remaining controller quorum wait for the departed ones.
+    # Stop all brokers at once. In a multi-node cluster the last node's
+    # controlled shutdown never completes (no controller quorum is left
+    # to acknowledge it), so it gets a short grace period and then SIGKILL;
+    # Kafka recovers its logs on the next start.
+    local grace=60
+    [ "${BROKERS:-1}" -gt 1 ] && grace=15
     for ((i = 1; i <= ${BROKERS:-1}; i++)); do
-        stop_pid "$(broker_dir "$i")/kafka.pid" "Kafka broker $i" &
+        stop_pid "$(broker_dir "$i")/kafka.pid" "Kafka broker $i" "$grace" &
     done
     wait
     pg_stop fast || say "pg_ctl stop failed"
