@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,7 @@ static void pool_free(pool_t *p)
 #define CRC64_EMPTY 0xc15d213aa4d7a795ULL
 
 static uint64_t crc64_table[256];
+static pthread_once_t crc64_once = PTHREAD_ONCE_INIT;
 
 static void crc64_init(void)
 {
@@ -112,10 +114,7 @@ static void crc64_init(void)
 
 uint64_t tf_avro_crc64(const void *data, size_t len)
 {
-    /* The table is filled on first use; filling it twice from two threads
-     * writes the same values, so no lock is needed. */
-    if (crc64_table[1] == 0)
-        crc64_init();
+    pthread_once(&crc64_once, crc64_init);
     const uint8_t *p = data;
     uint64_t fp = CRC64_EMPTY;
     for (size_t i = 0; i < len; i++)
