@@ -10,7 +10,8 @@
 #    value sizes; times `kcat -P` producing it to a topic created the same way
 #    (same partition count), with kcat's defaults plus the same guarantees we
 #    give (acks=all, idempotence). KCAT_X="-X k=v ..." adds kcat properties.
-# 4. Prints both rates and the ratio (goal: >= 0.70).
+# 4. Repeats 2-3 ROUNDS times (default 3), alternating, and prints the median
+#    rate of each, the CPU time, and the ratio (goal: >= 0.70).
 #
 # Needs: a broker ($TRADEFLOW_BROKERS, from `deploy/stack.sh env`), kcat,
 # a build (TF_BUILD_DIR or build/). PRODUCE_ARGS adds tradeflow-produce
@@ -30,8 +31,6 @@ command -v kcat >/dev/null || { echo "bench_produce: kcat not found" >&2; exit 2
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/bench_produce.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 TAG="$(date +%s)-$$"
-T_OURS="bench.produce.ours.$TAG"
-T_KCAT="bench.produce.kcat.$TAG"
 
 now() { date +%s.%N; }
 
@@ -54,39 +53,57 @@ awk -v n="$N" 'BEGIN {
 head -1 "$WORK/feed.csv" >"$WORK/empty.csv"
 echo "bench_produce: $(du -h "$WORK/feed.csv" | cut -f1) of CSV" >&2
 
-# Creates both topics the same way (Admin API, PARTS partitions).
-"$PRODUCE" --kind customs -q --partitions "$PARTS" --topic "$T_OURS" "$WORK/empty.csv"
-"$PRODUCE" --kind customs -q --partitions "$PARTS" --topic "$T_KCAT" "$WORK/empty.csv"
+ROUNDS="${ROUNDS:-3}"
+# Times one command: appends "wall user sys" (seconds) to file $1.
+timed() {
+    local out="$1"
+    shift
+    /usr/bin/time -a -o "$out" -f '%e %U %S' "$@"
+}
 
-echo "bench_produce: tradeflow-produce ${PRODUCE_ARGS:-}" >&2
-t0="$(now)"
-# shellcheck disable=SC2086
-"$PRODUCE" --kind customs -q --topic "$T_OURS" ${PRODUCE_ARGS:-} "$WORK/feed.csv"
-t1="$(now)"
+for round in $(seq 1 "$ROUNDS"); do
+    T_OURS="bench.produce.ours.$TAG.$round"
+    T_KCAT="bench.produce.kcat.$TAG.$round"
+    # Creates both topics the same way (Admin API, PARTS partitions).
+    "$PRODUCE" --kind customs -q --partitions "$PARTS" --topic "$T_OURS" "$WORK/empty.csv"
+    "$PRODUCE" --kind customs -q --partitions "$PARTS" --topic "$T_KCAT" "$WORK/empty.csv"
 
-# The key and value sizes of what we published, in order.
-kcat -C -b "$B" -t "$T_OURS" -e -q -f '%k %S\n' >"$WORK/sizes"
-got="$(wc -l <"$WORK/sizes")"
-[ "$got" -eq "$N" ] || { echo "bench_produce: read back $got messages, expected $N" >&2; exit 1; }
-avg="$(awk '{k += length($1); v += $2} END {printf "key %.1f B, value %.1f B", k / NR, v / NR}' "$WORK/sizes")"
+    echo "bench_produce: round $round/$ROUNDS: tradeflow-produce ${PRODUCE_ARGS:-}" >&2
+    # shellcheck disable=SC2086
+    timed "$WORK/t_ours" "$PRODUCE" --kind customs -q --topic "$T_OURS" ${PRODUCE_ARGS:-} "$WORK/feed.csv"
 
-# kcat input: the same keys, values of the same sizes (printable filler, so
-# the line-oriented input of kcat -P cannot split them).
-awk '{ v = sprintf("%*s", $2, ""); gsub(/ /, "x", v); print $1 "\t" v }' "$WORK/sizes" >"$WORK/kcat.in"
+    if [ "$round" -eq 1 ]; then
+        # The key and value sizes of what we published, in order.
+        kcat -C -b "$B" -t "$T_OURS" -e -q -f '%k %S\n' >"$WORK/sizes"
+        got="$(wc -l <"$WORK/sizes")"
+        [ "$got" -eq "$N" ] || { echo "bench_produce: read back $got messages, expected $N" >&2; exit 1; }
+        avg="$(awk '{k += length($1); v += $2} END {printf "key %.1f B, value %.1f B", k / NR, v / NR}' "$WORK/sizes")"
+        # kcat input: the same keys, values of the same sizes (printable
+        # filler, so the line-oriented input of kcat -P cannot split them).
+        awk '{ v = sprintf("%*s", $2, ""); gsub(/ /, "x", v); print $1 "\t" v }' "$WORK/sizes" >"$WORK/kcat.in"
+    fi
 
-echo "bench_produce: kcat -P" >&2
-t2="$(now)"
-# shellcheck disable=SC2086
-kcat -P -b "$B" -t "$T_KCAT" -K $'\t' -X enable.idempotence=true -X acks=all ${KCAT_X:-} \
-    -l "$WORK/kcat.in"
-t3="$(now)"
-kgot="$(kcat -C -b "$B" -t "$T_KCAT" -e -q -f '\n' | wc -l)"
-[ "$kgot" -eq "$N" ] || { echo "bench_produce: kcat topic has $kgot messages, expected $N" >&2; exit 1; }
+    echo "bench_produce: round $round/$ROUNDS: kcat -P" >&2
+    # shellcheck disable=SC2086
+    timed "$WORK/t_kcat" kcat -P -b "$B" -t "$T_KCAT" -K $'\t' -X enable.idempotence=true -X acks=all \
+        ${KCAT_X:-} -l "$WORK/kcat.in"
+    if [ "$round" -eq 1 ]; then
+        kgot="$(kcat -C -b "$B" -t "$T_KCAT" -e -q -f '\n' | wc -l)"
+        [ "$kgot" -eq "$N" ] || { echo "bench_produce: kcat topic has $kgot messages, expected $N" >&2; exit 1; }
+    fi
+done
 
-awk -v n="$N" -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" -v avg="$avg" 'BEGIN {
-    ours = n / (b - a); kc = n / (d - c);
-    printf "messages:          %d (%s)\n", n, avg;
-    printf "tradeflow-produce: %.2f s, %.0f records/s (CSV file -> committed)\n", b - a, ours;
-    printf "kcat -P:           %.2f s, %.0f messages/s (same count and sizes)\n", d - c, kc;
-    printf "ratio:             %.2f (goal >= 0.70)\n", ours / kc;
+# Median wall time of the rounds (the machine is shared: one round can be
+# slowed by others' work), and the median CPU time (user + sys).
+median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+ow="$(awk '{print $1}' "$WORK/t_ours" | median)"
+kw="$(awk '{print $1}' "$WORK/t_kcat" | median)"
+oc="$(awk '{print $2 + $3}' "$WORK/t_ours" | median)"
+kc="$(awk '{print $2 + $3}' "$WORK/t_kcat" | median)"
+awk -v n="$N" -v ow="$ow" -v kw="$kw" -v oc="$oc" -v kc="$kc" -v avg="$avg" -v r="$ROUNDS" \
+    -v all_o="$(awk '{printf "%s ", $1}' "$WORK/t_ours")" -v all_k="$(awk '{printf "%s ", $1}' "$WORK/t_kcat")" 'BEGIN {
+    printf "messages:          %d per run (%s), %d rounds, median of each\n", n, avg, r;
+    printf "tradeflow-produce: %.2f s, %.0f records/s, CPU %.2f s (CSV file -> committed) [runs: %s]\n", ow, n / ow, oc, all_o;
+    printf "kcat -P:           %.2f s, %.0f messages/s, CPU %.2f s (same count and sizes) [runs: %s]\n", kw, n / kw, kc, all_k;
+    printf "ratio:             %.2f (goal >= 0.70)\n", kw / ow;
 }'
