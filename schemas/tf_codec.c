@@ -115,6 +115,7 @@ typedef struct wentry {
     bool owned;
     int reader;                   /* R_*, or -1 when no reader takes it */
     tf_avro_resolver_t *resolver; /* compiled on first use */
+    char *incompatible;           /* why the resolver cannot be compiled */
 } wentry_t;
 
 typedef struct topic_id {
@@ -706,6 +707,7 @@ void tf_codec_destroy(tf_codec_t *c)
         return;
     for (size_t i = 0; i < c->nw; i++) {
         tf_avro_resolver_free(c->w[i].resolver);
+        free(c->w[i].incompatible);
         if (c->w[i].owned)
             tf_avro_schema_free(c->w[i].schema);
     }
@@ -870,9 +872,16 @@ static wentry_t *find_writer(tf_codec_t *c, const uint8_t *p, size_t len, const 
         return NULL;
     }
     if (!e->resolver) {
+        /* An incompatible writer is remembered, so that a stream of its
+         * messages does not recompile the pair for each one. */
         char e2[512];
+        if (e->incompatible) {
+            seterr(errstr, errlen, "%s", e->incompatible);
+            return NULL;
+        }
         e->resolver = tf_avro_resolver_new(e->schema, c->rd[e->reader].schema, e2, sizeof e2);
         if (!e->resolver) {
+            e->incompatible = strdup(e2);
             seterr(errstr, errlen, "%s", e2);
             return NULL;
         }
