@@ -988,28 +988,26 @@ static void arena_reset(tf_avro_arena_t *a)
         a->blocks[i]->used = 0;
 }
 
-/* Returns uninitialised memory; NULL when out of memory or past the limit. */
+/* Returns uninitialised memory; NULL when out of memory or past the limit.
+ * Blocks are kept across resets; a request larger than every free block gets
+ * a block of its own. */
 static void *arena_alloc(tf_avro_arena_t *a, size_t n)
 {
     n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
-    while (a->cur < a->nblocks) {
+    for (; a->cur < a->nblocks; a->cur++) {
         pool_block_t *b = a->blocks[a->cur];
         if (b->cap - b->used >= n) {
             void *r = (char *)b->data + b->used;
             b->used += n;
             return r;
         }
-        if (b->used == 0 && b->cap < n) {
-            /* An empty block too small for this request: replace it. */
-            a->total -= b->cap;
-            free(b);
-            a->blocks[a->cur] = NULL;
-            break;
-        }
-        a->cur++;
+        if (b->used == 0)
+            break; /* an empty block too small: replaced below */
     }
     size_t cap = n > 16384 ? n : 16384;
-    if (a->total + cap > TF_AVRO_ARENA_MAX)
+    bool replace = a->cur < a->nblocks;
+    size_t freed = replace ? a->blocks[a->cur]->cap : 0;
+    if (a->total - freed + cap > TF_AVRO_ARENA_MAX)
         return NULL;
     pool_block_t *b = malloc(sizeof *b + cap);
     if (!b)
@@ -1017,20 +1015,20 @@ static void *arena_alloc(tf_avro_arena_t *a, size_t n)
     b->cap = cap;
     b->used = n;
     b->next = NULL;
-    a->total += cap;
-    if (a->cur < a->nblocks && a->blocks[a->cur] == NULL) {
+    if (replace) {
+        free(a->blocks[a->cur]);
         a->blocks[a->cur] = b;
     } else {
         pool_block_t **nb = realloc(a->blocks, (a->nblocks + 1) * sizeof *nb);
         if (!nb) {
             free(b);
-            a->total -= cap;
             return NULL;
         }
         a->blocks = nb;
         a->blocks[a->nblocks] = b;
         a->cur = a->nblocks++;
     }
+    a->total = a->total - freed + cap;
     return b->data;
 }
 

@@ -329,6 +329,19 @@ static void test_arrays_maps(void)
           0);
     CHECK(tf_avro_decode(res, absurd, sizeof absurd - 1, arena, &o, err, sizeof err) == -1);
     CHECK_MSG(strstr(err, "empty type") != NULL, "%s", err);
+    /* Data whose decoded form would exceed the arena's 64 MiB is refused:
+     * a map of 3 million (empty key -> null) entries is 3 MB of input. */
+    CHECK(pair("{\"type\":\"map\",\"values\":\"null\"}", "{\"type\":\"map\",\"values\":\"null\"}") == 0);
+    size_t cnt = 3000000;
+    uint8_t *big = calloc(cnt + 16, 1);
+    size_t hl = tf_avro_write_long(big, (int64_t)cnt);
+    CHECK(tf_avro_decode(res, big, hl + cnt + 1, arena, &o, err, sizeof err) == -1);
+    CHECK_MSG(strstr(err, "too large") != NULL, "%s", err);
+    /* The arena is still usable afterwards. */
+    hl = tf_avro_write_long(big, 1000);
+    memset(big + hl, 0, 1001);
+    CHECK(tf_avro_decode(res, big, hl + 1001, arena, &o, err, sizeof err) == 0 && o.u.c.n == 1000);
+    free(big);
 }
 
 /* Unions. */
