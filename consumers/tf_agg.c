@@ -366,7 +366,7 @@ static int run(tf_agg_t *a, PGresult *r, ExecStatusType want, const char *what,
     char msg[400];
     snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(r));
     for (char *p = msg; *p; p++)
-        if (*p == '\n')
+        if (*p == '\n' || *p == '\t')
             *p = ' ';
     snprintf(errstr, errlen, "%s: %s", what, msg);
     (void)a;

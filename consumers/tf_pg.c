@@ -23,7 +23,7 @@ static void pg_err(char *errstr, size_t errlen, const char *what, const char *ms
     while (n && (m[n - 1] == '\n' || m[n - 1] == ' '))
         m[--n] = '\0';
     for (char *p = m; *p; p++)
-        if (*p == '\n')
+        if (*p == '\n' || *p == '\t')
             *p = ' ';
     snprintf(errstr, errlen, "%s: %s", what, m);
 }

@@ -290,6 +290,10 @@ static void handle_message(app_t *app, rd_kafka_message_t *m)
     const char *topic = rd_kafka_topic_name(m->rkt);
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         mark_eof(app, topic, m->partition, 1);
+        /* m->offset is the end (past transaction markers): store it, so that
+         * a caught-up partition's stored offset equals its end offset. */
+        if (m->offset > 0 && tf_agg_skip(app->agg, topic, m->partition, m->offset - 1) != 0)
+            app->fatal = 1;
         return;
     }
     if (m->err) {
@@ -321,6 +325,56 @@ static void handle_message(app_t *app, rd_kafka_message_t *m)
     if (dead_letter(app, m, reason) != 0 ||
         tf_agg_skip(app->agg, topic, m->partition, m->offset) != 0)
         app->fatal = 1;
+}
+
+/* For --exit-at-end: true when every partition of the subscribed topics that
+ * is NOT assigned to this member has its stored offset (in PostgreSQL) at its
+ * end. Without this, a member whose group still holds a crashed member's
+ * partitions (until its session times out) would exit with them unread. */
+static int others_caught_up(app_t *app)
+{
+    char errstr[512];
+    int ok = 0;
+    rd_kafka_topic_partition_list_t *rest = rd_kafka_topic_partition_list_new(16);
+    for (int t = 0; t < app->ntopics; t++) {
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(app->rk, app->topics[t], NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err = rkt ? rd_kafka_metadata(app->rk, 0, rkt, &md, 5000)
+                                      : RD_KAFKA_RESP_ERR__FAIL;
+        if (rkt)
+            rd_kafka_topic_destroy(rkt);
+        if (err) {
+            TF_LOG(TF_LOG_DEBUG, "kafka", "metadata for %s: %s", app->topics[t],
+                   rd_kafka_err2str(err));
+            goto out;
+        }
+        for (int i = 0; i < md->topic_cnt; i++)
+            for (int p = 0; p < md->topics[i].partition_cnt; p++)
+                if (!rd_kafka_topic_partition_list_find(app->assigned, md->topics[i].topic,
+                                                        md->topics[i].partitions[p].id))
+                    rd_kafka_topic_partition_list_add(rest, md->topics[i].topic,
+                                                      md->topics[i].partitions[p].id);
+        rd_kafka_metadata_destroy(md);
+    }
+    if (rest->cnt && tf_agg_load_offsets(app->agg, rest, errstr, sizeof(errstr)) != 0)
+        goto out;
+    for (int i = 0; i < rest->cnt; i++) {
+        int64_t lo, hi;
+        if (rd_kafka_query_watermark_offsets(app->rk, rest->elems[i].topic,
+                                             rest->elems[i].partition, &lo, &hi, 5000))
+            goto out;
+        int64_t stored = rest->elems[i].offset < 0 ? lo : rest->elems[i].offset;
+        if (stored < hi) {
+            TF_LOG(TF_LOG_DEBUG, "main", "waiting for %s [%d]: stored %lld, end %lld",
+                   rest->elems[i].topic, (int)rest->elems[i].partition, (long long)stored,
+                   (long long)hi);
+            goto out;
+        }
+    }
+    ok = 1;
+out:
+    rd_kafka_topic_partition_list_destroy(rest);
+    return ok;
 }
 
 /* ---- setup ------------------------------------------------------------ */
@@ -583,7 +637,7 @@ int main(int argc, char **argv)
 
     TF_LOG(TF_LOG_NOTICE, "main", "consuming as group %s; batches of up to %ld records / %ld ms",
            app.group, app.batch_size, app.batch_ms);
-    int64_t last_report = now_ms(), backoff_ms = 0, retry_at = 0;
+    int64_t last_report = now_ms(), backoff_ms = 0, retry_at = 0, last_end_check = 0;
     int paused = 0;
     while (!stop_requested && !app.fatal) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(app.rk, paused ? 100 : 50);
@@ -625,7 +679,7 @@ int main(int argc, char **argv)
         if (t - last_report >= 10000) {
             const tf_agg_stats_t *s = tf_agg_stats(app.agg);
             TF_LOG(TF_LOG_INFO, "stats",
-                   "consumed %llu, applied %llu (superseding %llu), duplicates %llu, "
+                   "consumed %llu, applied %llu, superseded %llu, duplicates %llu, "
                    "dead-lettered %llu, batches %llu",
                    (unsigned long long)app.consumed, (unsigned long long)s->applied,
                    (unsigned long long)s->superseded, (unsigned long long)s->duplicates,
@@ -633,8 +687,11 @@ int main(int argc, char **argv)
             last_report = t;
         }
         if (app.exit_at_end && all_eof(&app) && tf_agg_pending(app.agg) == 0 &&
-            !app.need_settle)
-            break;
+            !app.need_settle && t - last_end_check >= 1000) {
+            last_end_check = t;
+            if (others_caught_up(&app))
+                break;
+        }
     }
     rc = app.fatal ? 1 : 0;
     if (!app.fatal && (tf_agg_pending(app.agg) || app.need_settle) &&
@@ -653,7 +710,7 @@ out:
     if (app.agg) {
         const tf_agg_stats_t *s = tf_agg_stats(app.agg);
         TF_LOG(TF_LOG_NOTICE, "stats",
-               "done: consumed %llu, applied %llu (superseding %llu), duplicates %llu, "
+               "done: consumed %llu, applied %llu, superseded %llu, duplicates %llu, "
                "dead-lettered %llu, batches %llu, retries %llu, alerts %llu",
                (unsigned long long)app.consumed, (unsigned long long)s->applied,
                (unsigned long long)s->superseded, (unsigned long long)s->duplicates,

@@ -78,3 +78,18 @@ expect() {
     fi
     echo "ok: $1 = $3"
 }
+
+# split_feed FILE N PREFIX: splits a CSV feed (no quoted newlines, as the
+# generator writes) into N parts PREFIX1.csv .. PREFIXN.csv, each with the
+# header. Parts of one generated feed never carry two different records with
+# the same record_id and revision, so the truth does not depend on the order
+# in which partitions are read.
+split_feed() {
+    local file="$1" n="$2" prefix="$3"
+    local total per
+    total=$(($(wc -l <"$file") - 1))
+    per=$(((total + n - 1) / n))
+    awk -v per="$per" -v prefix="$prefix" -v n="$n" '
+        NR == 1 { header = $0; for (i = 1; i <= n; i++) print header > (prefix i ".csv"); next }
+        { part = int((NR - 2) / per) + 1; print >> (prefix part ".csv") }' "$file"
+}

@@ -16,9 +16,9 @@ GEN="$TF_SOURCE_DIR/producers/tradeflow-genfeed"
 produce customs "$TC" "$W/a.csv"
 
 AGG="$(tf_bin tradeflow-aggregate)"
-"$AGG" --exit-at-end -g "grp-$TC" -t "$TC" --batch-size 500 --log-level notice 2>"$W/c1.log" &
+"$AGG" --exit-at-end -g "grp-$TC" -t "$TC" --batch-size 2000 --log-level notice 2>"$W/c1.log" &
 p1=$!
-"$AGG" --exit-at-end -g "grp-$TC" -t "$TC" --batch-size 500 --log-level notice 2>"$W/c2.log" &
+"$AGG" --exit-at-end -g "grp-$TC" -t "$TC" --batch-size 2000 --log-level notice 2>"$W/c2.log" &
 p2=$!
 wait "$p1" || { cat "$W/c1.log" >&2; fail "consumer 1 failed"; }
 wait "$p2" || { cat "$W/c2.log" >&2; fail "consumer 2 failed"; }

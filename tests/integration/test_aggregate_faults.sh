@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Faults during a continuous feed with duplicates and revisions: PostgreSQL
+# restarted (immediate, then fast shutdown), the Kafka broker restarted, and
+# consumers joining and leaving the group while files keep arriving. The final
+# tables must equal the independently computed truth to the cent.
+set -euo pipefail
+. "$TF_SOURCE_DIR/tests/integration/lib.sh"
+. "$TF_SOURCE_DIR/tests/integration/agg_lib.sh"
+tf_require_stack
+tf_new_db agg_faults
+W="$(mktemp -d)"
+trap 'kill -9 $(jobs -p) 2>/dev/null || true; rm -rf "$W"' EXIT
+STACK="$TF_SOURCE_DIR/deploy/stack.sh"
+TC="$(tf_topic faults)"
+GEN="$TF_SOURCE_DIR/producers/tradeflow-genfeed"
+AGG="$(tf_bin tradeflow-aggregate)"
+PRODUCE="$(tf_bin tradeflow-produce)"
+"$GEN" --kind customs --format csv --scale 1 --seed 5 --out "$W/feed.csv"
+split_feed "$W/feed.csv" 4 "$W/f"
+FILES=("$W/f1.csv" "$W/f2.csv" "$W/f3.csv" "$W/f4.csv")
+
+# The feed: each file is published in one transaction; a file whose
+# transaction failed (broker restart) is sent again until it succeeds.
+feed() {
+    for f in "${FILES[@]}"; do
+        for attempt in $(seq 1 20); do
+            if "$PRODUCE" --kind customs --topic "$TC" --partitions 6 --quiet "$f" \
+                2>>"$W/produce.log"; then
+                break
+            fi
+            echo "re-sending $f (attempt $attempt)" >>"$W/produce.log"
+            sleep 1
+        done
+        sleep 2
+    done
+}
+feed &
+feeder=$!
+
+"$AGG" -g "grp-$TC" -t "$TC" --batch-size 800 --log-level notice 2>>"$W/c1.log" &
+c1=$!
+sleep 3
+echo "-- PostgreSQL: immediate shutdown and restart"
+"$STACK" restart-pg immediate
+sleep 2
+echo "-- a second consumer joins"
+"$AGG" -g "grp-$TC" -t "$TC" --batch-size 800 --log-level notice 2>>"$W/c2.log" &
+c2=$!
+sleep 3
+echo "-- Kafka broker restarted"
+"$STACK" kill-broker 1 TERM
+sleep 2
+"$STACK" start-broker 1
+sleep 3
+echo "-- PostgreSQL: fast shutdown and restart"
+"$STACK" restart-pg fast
+sleep 2
+echo "-- the first consumer leaves"
+kill -TERM "$c1"
+wait "$c1" || fail "consumer 1 did not shut down cleanly"
+wait "$feeder" || fail "the feed failed"
+kill -TERM "$c2"
+wait "$c2" || fail "consumer 2 did not shut down cleanly"
+grep -c "re-sending" "$W/produce.log" || true
+
+aggregate "grp-$TC" "$TC"
+check_oracle "$W" $(for f in "${FILES[@]}"; do printf -- '--customs %s ' "$f"; done)
+echo "1 passed, 0 failed"
