@@ -240,6 +240,10 @@ sed 's/^/  /' "$WORK/ours.fn"
 echo "== PostgreSQL time per function, peer =="
 sed 's/^/  /' "$WORK/peer.fn"
 
+# Time inside the top-level functions (apply_stage, settle_alerts), seconds.
+fn_top() { awk '/^(apply_stage|settle_alerts) / { sub("total_ms=", "", $3); t += $3 } END { printf "%.2f", t / 1000 }' "$1"; }
+O_FN="$(fn_top "$WORK/ours.fn")"
+P_FN="$(fn_top "$WORK/peer.fn")"
 read -r K_WALL _ <"$WORK/kcat.time"
 read -r C_WALL _ <"$WORK/copy.time"
 read -r O_WALL O_USR O_SYS O_RSS <"$WORK/ours.time"
@@ -249,7 +253,7 @@ awk -v n="$N" -v facts="$FACTS" -v kw="$K_WALL" -v cw="$C_WALL" \
     -v ow="$O_WALL" -v ou="$O_USR" -v os="$O_SYS" -v orss="$O_RSS" \
     -v pw="$P_WALL" -v pu="$P_USR" -v ps="$P_SYS" -v prss="$P_RSS" \
     -v bn="$BIGN" -v gw="$G_WALL" -v gu="$G_USR" -v gs="$G_SYS" -v grss="$G_RSS" \
-    -v mode="$BIG_MODE" -v big="$BIG" -v same="$SAME" -v so="$SUM_OURS" -v sp="$SUM_PEER" -v prod="$PRODUCE_S" 'BEGIN {
+    -v ofn="$O_FN" -v pfn="$P_FN" -v mode="$BIG_MODE" -v big="$BIG" -v same="$SAME" -v so="$SUM_OURS" -v sp="$SUM_PEER" -v prod="$PRODUCE_S" 'BEGIN {
     kr = n / kw; cr = facts / cw; lim = kr < cr ? kr : cr;
     orate = n / ow; prate = n / pw;
     ocpu = (ou + os) / n * 1e6; pcpu = (pu + ps) / n * 1e6;
@@ -262,6 +266,7 @@ awk -v n="$N" -v facts="$FACTS" -v kw="$K_WALL" -v cw="$C_WALL" \
     printf "%-34s %8.2f %11.0f %10.2f %9.1f %7.1f MB\n", "Python peer (peer_aggregate.py)", pw, prate, pu + ps, pcpu, prss / 1024;
     if (bn > 0)
         printf "%-34s %8.2f %11.0f %10.2f %9.1f %7.1f MB\n", sprintf("tradeflow-aggregate, %dxN %s", big, mode), gw, bn / gw, gu + gs, (gu + gs) / bn * 1e6, grss / 1024;
+    printf "inside apply_stage + settle_alerts: ours %.2f s of %.2f s wall (%.0f%%), peer %.2f s of %.2f s (%.0f%%)\n", ofn, ow, 100 * ofn / ow, pfn, pw, 100 * pfn / pw;
     printf "\n%-44s %10s %10s %s\n", "goal", "measured", "target", "";
     r1 = orate / lim; r2 = orate / prate; r3 = (pcpu > 0) ? ocpu / pcpu : 0;
     printf "%-44s %9.1f%% %10s %s\n", "ours / lower limit (records/s)", 100 * r1, ">= 50%", (r1 >= 0.5 ? "met" : "MISSED");
