@@ -1,0 +1,25 @@
+# The test harness itself (issue 2): the admin tool the shell tests use, the
+# first integration test on the real stack, and checks that a missing server
+# is reported loudly and quickly.
+
+# tf_admin: create/delete topics and ping the brokers (tests/integration/lib.sh).
+add_executable(tf_admin ${CMAKE_CURRENT_SOURCE_DIR}/integration/tf_admin.c)
+target_link_libraries(tf_admin PRIVATE tfcommon PkgConfig::RDKAFKA)
+set_target_properties(tf_admin PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+
+# Kafka produce/consume and PostgreSQL write/read with the project's C code.
+add_executable(test_harness ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_harness.c)
+target_include_directories(test_harness PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(test_harness PRIVATE tfcommon PkgConfig::RDKAFKA PkgConfig::PQ)
+set_target_properties(test_harness PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+
+tf_integration_test(harness_roundtrip COMMAND $<TARGET_FILE:test_harness> -n 2000 TIMEOUT 120)
+# The same program against closed ports: must fail, name the server, and do
+# so within a bounded time.
+tf_integration_test(harness_down
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/harness_down.sh $<TARGET_FILE:test_harness>
+  TIMEOUT 120)
+# tests/integration/lib.sh: unique databases and topics, clean-up at exit
+# (also when the test sets its own EXIT trap), loud failure without a stack.
+tf_integration_test(harness_lib
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/harness_lib.sh TIMEOUT 120)
