@@ -495,8 +495,15 @@ int tf_agg_flush(tf_agg_t *a, int settle, const rd_kafka_topic_partition_list_t 
             a->stats.alerts += d.alerts;
             break;
         }
-        if (PQstatus(a->conn) != CONNECTION_OK)
-            return -1; /* the caller backs off; ensure_conn reconnects */
+        if (PQstatus(a->conn) != CONNECTION_OK) {
+            /* A connection that went stale while idle (server restarted):
+             * reconnect and retry at once; if PostgreSQL is really down,
+             * ensure_conn fails and the caller backs off. */
+            if (attempt >= 2)
+                return -1;
+            a->stats.retries++;
+            continue;
+        }
         if (!tf_pg_sqlstate_retryable(sqlstate) || attempt >= MAX_TX_ATTEMPTS)
             return -1;
         a->stats.retries++;

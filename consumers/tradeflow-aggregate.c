@@ -694,9 +694,18 @@ int main(int argc, char **argv)
         }
     }
     rc = app.fatal ? 1 : 0;
-    if (!app.fatal && (tf_agg_pending(app.agg) || app.need_settle) &&
-        flush_batch(&app, 1) != 0)
-        rc = 1;
+    /* Commit what was read before leaving; give PostgreSQL a few seconds if
+     * it is briefly away (nothing is lost otherwise: it is read again). */
+    for (int i = 0; !app.fatal && (tf_agg_pending(app.agg) || app.need_settle); i++) {
+        if (flush_batch(&app, 1) == 0)
+            break;
+        if (i == 5) {
+            TF_LOG(TF_LOG_ERR, "pg", "could not commit the last batch; it will be read again");
+            rc = 1;
+            break;
+        }
+        usleep((useconds_t)(250000 << i));
+    }
 
 out:
     if (app.rk) {

@@ -9,7 +9,7 @@ set -euo pipefail
 tf_require_stack
 tf_new_db agg_faults
 W="$(mktemp -d)"
-trap 'kill -9 $(jobs -p) 2>/dev/null || true; rm -rf "$W"' EXIT
+trap 'kill -9 $(jobs -p) 2>/dev/null || true; [ -n "${TF_KEEP:-}" ] || rm -rf "$W"' EXIT
 STACK="$TF_SOURCE_DIR/deploy/stack.sh"
 TC="$(tf_topic faults)"
 GEN="$TF_SOURCE_DIR/producers/tradeflow-genfeed"
@@ -57,10 +57,10 @@ echo "-- PostgreSQL: fast shutdown and restart"
 sleep 2
 echo "-- the first consumer leaves"
 kill -TERM "$c1"
-wait "$c1" || fail "consumer 1 did not shut down cleanly"
+wait "$c1" || { tail -20 "$W/c1.log" >&2; fail "consumer 1 did not shut down cleanly"; }
 wait "$feeder" || fail "the feed failed"
 kill -TERM "$c2"
-wait "$c2" || fail "consumer 2 did not shut down cleanly"
+wait "$c2" || { tail -20 "$W/c2.log" >&2; fail "consumer 2 did not shut down cleanly"; }
 grep -c "re-sending" "$W/produce.log" || true
 
 aggregate "grp-$TC" "$TC"
