@@ -2,6 +2,10 @@
 
 # Unit: the -X / -F configuration helpers (no server needed).
 tf_unit_test(test_produce_kafkaconf SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_produce_kafkaconf.c)
+# Unit: the reader thread hand-off of tradeflow-produce (no server needed).
+tf_unit_test(test_produce_feed
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_produce_feed.c ${CMAKE_SOURCE_DIR}/producers/tf_produce_feed.c
+  LIBS tfinput)
 
 # A read_committed dump of a topic, decoded with the project's codec.
 if(TARGET tfcodec)
