@@ -190,6 +190,12 @@ timed "$WORK/ours.time" "$AGG" --pg "dbname=$DB_OURS" -b "$B" -t "$T" -g "bench-
     --exit-at-end --log-level notice 2>"$WORK/ours.log" || { cat "$WORK/ours.log" >&2; die "tradeflow-aggregate failed"; }
 grep 'done:' "$WORK/ours.log" | sed 's/^.*done: /  ours: /' >&2 || true
 fn_times "$DB_OURS" >"$WORK/ours.fn"
+# Churn of the internal tables (dead tuples left by the per-batch refresh).
+sql "$DB_OURS" "SELECT relname || ' live=' || n_live_tup || ' dead=' || n_dead_tup || ' ins=' || n_tup_ins
+                 || ' upd=' || n_tup_upd || ' del=' || n_tup_del || ' autovacuums=' || autovacuum_count
+                 || ' size=' || pg_size_pretty(pg_total_relation_size(relid))
+            FROM pg_stat_user_tables WHERE schemaname = 'tradeflow' AND n_tup_ins > 0
+           ORDER BY pg_total_relation_size(relid) DESC" >"$WORK/ours.tables"
 
 # ---------------------------------------------------------------- 5. peer
 DB_PEER="bench_agg_peer_$TAG"
@@ -237,6 +243,8 @@ fi
 # ---------------------------------------------------------------- 7. report
 echo "== PostgreSQL time per function, ours (ms; total includes callees) =="
 sed 's/^/  /' "$WORK/ours.fn"
+echo "== internal tables after ours (pg_stat_user_tables) =="
+sed 's/^/  /' "$WORK/ours.tables"
 echo "== PostgreSQL time per function, peer =="
 sed 's/^/  /' "$WORK/peer.fn"
 
