@@ -1,15 +1,14 @@
 # tests/integration/test_produce_lib.sh - shared by the test_produce_*.sh
-# integration tests (sourced). Needs a broker: TRADEFLOW_BROKERS from
-# `eval "$(deploy/stack.sh env)"`. Each test uses its own fresh topics.
+# integration tests (sourced). Needs a broker (no PostgreSQL): TRADEFLOW_BROKERS
+# from `eval "$(deploy/stack.sh env)"`. Each test uses its own fresh topics.
 set -euo pipefail
 
-TF_SOURCE_DIR="${TF_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
-TF_BUILD_DIR="${TF_BUILD_DIR:-$TF_SOURCE_DIR/build}"
-export TRADEFLOW_SCHEMA_DIR="${TRADEFLOW_SCHEMA_DIR:-$TF_SOURCE_DIR/schemas}"
+# The project's test library: TF_SOURCE_DIR/TF_BUILD_DIR, TF_PYTHON, tf_topic
+# (unique names, deleted at exit), tf_timeout.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PRODUCE="$TF_BUILD_DIR/bin/tradeflow-produce"
 DUMP="$TF_BUILD_DIR/tests/test_produce_dump"
 PYREAD="$TF_SOURCE_DIR/tests/integration/test_produce_pyread.py"
-TF_PYTHON="${TF_PYTHON:-$TF_SOURCE_DIR/.venv/bin/python}"
 
 tp_passed=0
 tp_failed=0
@@ -26,8 +25,8 @@ done
 W="$(mktemp -d "${TMPDIR:-/tmp}/test_produce.XXXXXX")"
 trap 'rm -rf "$W"' EXIT
 
-# A topic name no other test or run uses.
-tp_topic() { echo "test.produce.$1.$(date +%s%N).$$"; }
+# A topic name no other test or run uses, deleted when the test exits.
+tp_topic() { tf_topic "produce.$1"; }
 
 # ok CONDITION-DESCRIPTION: records a result of the last command's status.
 tp_check() {
