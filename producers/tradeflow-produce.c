@@ -111,6 +111,8 @@ typedef struct opts {
     tf_log_format_t log_format;
     const char *schema_dir;
     const char *registry_url;
+    const char *registry_user; /* "user:password" or NULL */
+    const char *registry_ca;   /* CA file for TLS or NULL */
     long crash_after; /* TF_TEST_CRASH_AFTER: test hook, 0 = off */
 } opts_t;
 
@@ -198,10 +200,11 @@ static void usage(FILE *fp)
 "      --log-format FMT       text or json (default text)\n"
 "      --schema-dir DIR       Avro schemas (default $TRADEFLOW_SCHEMA_DIR or the\n"
 "                             installed ones)\n"
-"      --registry-url URL     Confluent-compatible schema registry: frame messages\n"
-"                             with its schema id (user:password from\n"
-"                             $TRADEFLOW_REGISTRY_USERINFO); default: Avro\n"
-"                             single-object encoding\n"
+"      --registry-url URL     Confluent-compatible schema registry: register the\n"
+"                             schema under TOPIC-value and frame messages with\n"
+"                             its id; default: Avro single-object encoding\n"
+"      --registry-user U:P    basic auth for the registry\n"
+"      --registry-ca FILE     CA certificate for the registry's TLS\n"
 "  -h, --help                 this help\n"
 "  -V, --version              version\n"
 "\n"
@@ -248,6 +251,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
         O_LOGFMT,
         O_SCHEMADIR,
         O_REGISTRY,
+        O_REGUSER,
+        O_REGCA,
     };
     static const struct option lopts[] = {
         {"kind", required_argument, NULL, 'k'},
@@ -266,6 +271,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"log-format", required_argument, NULL, O_LOGFMT},
         {"schema-dir", required_argument, NULL, O_SCHEMADIR},
         {"registry-url", required_argument, NULL, O_REGISTRY},
+        {"registry-user", required_argument, NULL, O_REGUSER},
+        {"registry-ca", required_argument, NULL, O_REGCA},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -348,6 +355,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
             break;
         case O_SCHEMADIR: o->schema_dir = optarg; break;
         case O_REGISTRY: o->registry_url = optarg; break;
+        case O_REGUSER: o->registry_user = optarg; break;
+        case O_REGCA: o->registry_ca = optarg; break;
         case 'h': usage(stdout); exit(0);
         case 'V':
             printf(PROG " %s (librdkafka %s)\n", TF_VERSION, rd_kafka_version_str());
@@ -924,8 +933,8 @@ int main(int argc, char **argv)
         goto out;
     }
     if (o.registry_url &&
-        tf_codec_use_registry(run.codec, o.registry_url, getenv("TRADEFLOW_REGISTRY_USERINFO"),
-                              NULL, err, sizeof(err)) != 0) {
+        tf_codec_use_registry(run.codec, o.registry_url, o.registry_user, o.registry_ca, err,
+                              sizeof(err)) != 0) {
         fprintf(stderr, PROG ": registry: %s\n", err);
         goto out;
     }

@@ -11,8 +11,9 @@
  * 2 / 3 places). tests/integration/test_produce_pyread.py prints the same
  * format from an independent client, so the two outputs can be compared.
  *
- * Usage: test_produce_dump [-b BROKERS] -t TOPIC [-T timeout_ms] [-u]
+ * Usage: test_produce_dump [-b BROKERS] -t TOPIC [-T timeout_ms] [-u] [-r URL]
  *   -u  read_uncommitted (to show that aborted data did reach the log)
+ *   -r  schema registry URL (messages in the Confluent framing)
  * Exit: 0 ok, 1 a message did not decode or validate, 2 error / timeout.
  */
 #include <getopt.h>
@@ -48,15 +49,16 @@ static void print_record(const rd_kafka_message_t *m, const tf_record_t *r)
 
 int main(int argc, char **argv)
 {
-    const char *brokers = NULL, *topic = NULL;
+    const char *brokers = NULL, *topic = NULL, *registry = NULL;
     long timeout_ms = 60000;
     int uncommitted = 0, c;
-    while ((c = getopt(argc, argv, "b:t:T:u")) != -1) {
+    while ((c = getopt(argc, argv, "b:t:T:ur:")) != -1) {
         switch (c) {
         case 'b': brokers = optarg; break;
         case 't': topic = optarg; break;
         case 'T': timeout_ms = strtol(optarg, NULL, 10); break;
         case 'u': uncommitted = 1; break;
+        case 'r': registry = optarg; break;
         default: fprintf(stderr, "usage: %s [-b BROKERS] -t TOPIC [-T ms] [-u]\n", argv[0]); return 2;
         }
     }
@@ -69,6 +71,10 @@ int main(int argc, char **argv)
     tf_codec_t *codec = tf_codec_new(NULL, NULL, err, sizeof(err));
     if (!codec) {
         fprintf(stderr, "codec: %s\n", err);
+        return 2;
+    }
+    if (registry && tf_codec_use_registry(codec, registry, NULL, NULL, err, sizeof(err)) != 0) {
+        fprintf(stderr, "registry: %s\n", err);
         return 2;
     }
     rd_kafka_conf_t *conf = tf_kafka_conf_new(brokers, err, sizeof(err));
