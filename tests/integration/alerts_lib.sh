@@ -18,13 +18,16 @@ active_shifts_csv() {
 # check_alerts_oracle DIR TOP ORACLE-ARGS...: the active shifts of the table
 # equal the shifts computed independently from the oracle's ranking, and no
 # shift is active twice; every retraction withdraws exactly one shift.
+# value_usd is left out: a shift keeps the value it was detected with, while
+# later records may move the value without changing the ranks (the exact
+# test checks values where the data arrive at once).
 check_alerts_oracle() {
     local dir="$1" top="$2"
     shift 2
     "$TF_PYTHON" "$TF_ORACLE" -q "$@" --ranking-out "$dir/oracle_ranking.csv" || fail "oracle"
     "$TF_PYTHON" "$TF_ALERTS_ORACLE" --top "$top" "$dir/oracle_ranking.csv" |
-        LC_ALL=C sort >"$dir/expected_shifts.csv" || fail "alerts oracle"
-    active_shifts_csv >"$dir/actual_shifts.csv"
+        cut -d, -f1-9 | LC_ALL=C sort >"$dir/expected_shifts.csv" || fail "alerts oracle"
+    active_shifts_csv | cut -d, -f1-9 | LC_ALL=C sort >"$dir/actual_shifts.csv"
     [ -s "$dir/expected_shifts.csv" ] || fail "the alerts oracle expects no shift at all"
     diff "$dir/expected_shifts.csv" "$dir/actual_shifts.csv" >"$dir/shifts.diff" ||
         { head -20 "$dir/shifts.diff" >&2; fail "active shifts differ from the alerts oracle"; }

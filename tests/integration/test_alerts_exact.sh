@@ -203,4 +203,30 @@ expect "--include-suppressed shows them" "$("$FOLLOW" --since 2018-01 --no-follo
 echo "ok: backfill keeps $(q "select count(*) from reporting.ranking_alerts where suppressed") older shifts in the table only"
 ok
 
+# 11. The gap-free cursor: an alert whose transaction commits AFTER a later
+# alert_id is not skipped, and comes out first. Transaction A takes id N and
+# stays open 3 s; B commits id N+1 meanwhile. The follower and the relay must
+# both deliver N, then N+1.
+ins="insert into tradeflow.alerts (dataset, reporter, flow, basis, level, period, partner,
+     old_rank, new_rank, value_usd, kind) values ('customs', 'CHN', 'total', 'month', 'group',
+     '2021-01-01', 'ZZZ', 2, 1, 1.00, 'shift') returning alert_id"
+"$FOLLOW" --json --count 2 --timeout 30 >"$W/gap.jsonl" &
+gapf=$!
+sleep 0.5
+psql -X -q -At -v ON_ERROR_STOP=1 -c "begin" -c "$ins" -c "select pg_sleep(3)" -c "commit" >"$W/gap_a.txt" &
+gapa=$!
+wait_for "transaction A's insert" 10 grep -q . "$W/gap_a.txt"
+idb="$(psql -X -q -At -v ON_ERROR_STOP=1 -c "$ins" | head -1)"
+ida="$(head -1 "$W/gap_a.txt")"
+[ "$idb" -gt "$ida" ] || fail "B ($idb) should have a higher id than A ($ida)"
+"$RELAY" -t "$TB" --exit-when-idle --log-level warning &
+gapr=$!
+wait "$gapa" || fail "transaction A failed"
+wait "$gapf" || fail "follower exited $? (missed alert $ida?)"
+wait "$gapr" || fail "relay exited $?"
+expect "follower order across the late commit" "$(json_ids "$W/gap.jsonl" | tr '\n' ' ')" "$ida $idb "
+dump_topic "$TB" "$W/topic4.csv"
+expect "relay order across the late commit" "$(tail -2 "$W/topic4.csv" | cut -d, -f2 | tr '\n' ' ')" "$ida $idb "
+ok
+
 echo "$passed passed, 0 failed"
