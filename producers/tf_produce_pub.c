@@ -53,9 +53,9 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         TF_LOG(TF_LOG_ERR, "kafka", "fatal error: %s", why);
         return;
     }
-    /* "All brokers down" is the one a user must see; the rest are noise
-     * at the default level. */
-    int level = err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ? TF_LOG_WARNING : TF_LOG_INFO;
+    /* "All brokers down" is the one a user must see; the rest (a broker
+     * connection failing and being retried) are noise at the default level. */
+    int level = err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ? TF_LOG_WARNING : TF_LOG_DEBUG;
     TF_LOG(level, "kafka", "%s: %s", rd_kafka_err2name(err), reason);
 }
 
@@ -102,6 +102,16 @@ tf_pub_t *tf_pub_new(rd_kafka_conf_t *conf, const char *topic, const char *trans
         snprintf(errstr, errlen, "out of memory");
         goto fail;
     }
+    /* Fail fast and clearly when no broker answers, rather than after the
+     * transaction or topic calls' longer timeouts. */
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t merr = rd_kafka_metadata(p->rk, 0, NULL, &md, TF_PUB_CONNECT_TIMEOUT_MS);
+    if (merr) {
+        snprintf(errstr, errlen, "no answer from the Kafka cluster within %d ms: %s",
+                 TF_PUB_CONNECT_TIMEOUT_MS, rd_kafka_err2str(merr));
+        goto fail;
+    }
+    rd_kafka_metadata_destroy(md);
     if (transactional_id) {
         p->transactional_id = strdup(transactional_id);
         rd_kafka_error_t *e = rd_kafka_init_transactions(p->rk, timeout_ms);

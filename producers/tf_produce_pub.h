@@ -27,6 +27,10 @@
 
 typedef struct tf_pub tf_pub_t;
 
+/* tf_pub_new() gives up when no broker answers a metadata request within
+ * this time. */
+#define TF_PUB_CONNECT_TIMEOUT_MS 15000
+
 /* Called for each message that failed delivery, from the thread that polls.
  * line is the opaque given to tf_pub_send() (the input line). */
 typedef void tf_pub_fail_cb(void *opaque, long line, const char *reason);
