@@ -88,4 +88,27 @@ TF_TEST_CRASH_AFTER=2000 "$PRODUCE" --kind customs --topic "$tn" --no-transactio
 tp_eq "--no-transaction crash hook" "$rc" 99
 tp_eq "--no-transaction: acknowledged records are visible" "$("$DUMP" -t "$tn" | wc -l)" 2000
 
+# Delivery failure: the broker refuses every batch (a topic whose
+# max.message.bytes is smaller than any batch, created here by the Python
+# admin client). A file: the transaction fails, nothing is visible, exit 2.
+# Without a transaction: each failed record is reported, exit 2.
+tf_="$(tp_topic refused)"
+"$TF_PYTHON" - "$tf_" <<'PY'
+import os, sys
+from confluent_kafka.admin import AdminClient, NewTopic
+a = AdminClient({"bootstrap.servers": os.environ["TRADEFLOW_BROKERS"]})
+for f in a.create_topics([NewTopic(sys.argv[1], 2, 1, config={"max.message.bytes": "120"})]).values():
+    f.result()
+PY
+head -101 "$W/big.csv" >"$W/h100.csv"
+tp_produce --kind customs --topic "$tf_" "$W/h100.csv"
+tp_eq "refused by the broker: exit 2" "$rc" 2
+tp_check "refused: transaction failed, summary says so" grep -q "failed 100 .*transaction failed" "$W/err"
+tp_eq "refused: nothing visible" "$("$DUMP" -t "$tf_" | wc -l)" 0
+tp_produce --kind customs --topic "$tf_" --no-transaction "$W/h100.csv"
+tp_eq "refused, no transaction: exit 2" "$rc" 2
+tp_check "refused, no transaction: records reported as not delivered" \
+    grep -q "^$W/h100.csv:[0-9]*: -: not delivered: " "$W/err"
+tp_check "refused, no transaction: summary counts" grep -q "published 0, rejected 0, failed 100" "$W/err"
+
 tp_report
