@@ -64,7 +64,7 @@ CREATE TABLE tradeflow.monthly (
     value_usd numeric(22,2) NOT NULL,
     facts     integer NOT NULL,
     PRIMARY KEY (dataset, reporter, flow, level, period, partner)
-);
+) WITH (fillfactor = 80);  -- room for HOT updates of the values
 
 -- Rankings, shares and YoY per basis, maintained per touched scope-year.
 CREATE TABLE tradeflow.ranking (
@@ -82,7 +82,7 @@ CREATE TABLE tradeflow.ranking (
     yoy_pct   numeric,
     share_change_pp numeric,
     PRIMARY KEY (dataset, reporter, flow, level, basis, period, partner)
-);
+) WITH (fillfactor = 80);  -- room for HOT updates of the YoY columns
 
 -- Kafka offsets, written in the same transaction as the changes they caused.
 CREATE TABLE tradeflow.consumer_offsets (

@@ -12,7 +12,15 @@
 -- the following year.
 CREATE OR REPLACE FUNCTION tradeflow.refresh_ranking(
     p_dataset text, p_reporter text, p_flow text, p_level text, p_from date)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql
+-- The inputs are small (one scope-year) but the statistics of freshly
+-- loaded tables say "1 row": without this the planner picks nested loops
+-- over CTE scans that are quadratic. Hash joins are right at every size here.
+-- JIT compilation (triggered by the resulting cost figures) costs ~1 s a
+-- call and never pays off for one scope-year.
+SET enable_nestloop = off
+SET jit = off
+AS $$
 DECLARE
     y_start date := date_trunc('year', p_from)::date;
     y_end   date := (date_trunc('year', p_from) + interval '1 year')::date;
@@ -71,19 +79,26 @@ BEGIN
     -- The previous-year columns of next year's periods that compare against
     -- the refreshed ones.
     UPDATE tradeflow.ranking n
-       SET (prev_year_value_usd, yoy_pct, share_change_pp) = (
-            SELECT p.value_usd,
-                   CASE WHEN p.value_usd = 0 THEN NULL
-                        ELSE round(100 * (n.value_usd - p.value_usd) / p.value_usd, 4) END,
-                   n.share_pct - p.share_pct
-              FROM tradeflow.ranking p
-             WHERE p.dataset = n.dataset AND p.reporter = n.reporter AND p.flow = n.flow
-               AND p.level = n.level AND p.basis = n.basis AND p.partner = n.partner
-               AND p.period = (n.period - interval '1 year')::date)
+       SET prev_year_value_usd = x.pv, yoy_pct = x.yoy, share_change_pp = x.scp
+      FROM (SELECT c.basis, c.period, c.partner, p.value_usd AS pv,
+                   CASE WHEN p.value_usd <> 0
+                        THEN round(100 * (c.value_usd - p.value_usd) / p.value_usd, 4) END AS yoy,
+                   c.share_pct - p.share_pct AS scp
+              FROM tradeflow.ranking c
+              LEFT JOIN tradeflow.ranking p
+                ON p.dataset = p_dataset AND p.reporter = p_reporter AND p.flow = p_flow
+               AND p.level = p_level AND p.basis = c.basis AND p.partner = c.partner
+               AND p.period = (c.period - interval '1 year')::date
+             WHERE c.dataset = p_dataset AND c.reporter = p_reporter AND c.flow = p_flow
+               AND c.level = p_level
+               AND c.period >= (p_from + interval '1 year')::date
+               AND c.period < (y_end + interval '1 year')::date) x
      WHERE n.dataset = p_dataset AND n.reporter = p_reporter AND n.flow = p_flow
-       AND n.level = p_level
-       AND n.period >= (p_from + interval '1 year')::date
-       AND n.period < (y_end + interval '1 year')::date;
+       AND n.level = p_level AND n.basis = x.basis AND n.period = x.period
+       AND n.partner = x.partner
+       -- unchanged rows are not rewritten (no dead tuples, no index churn)
+       AND (n.prev_year_value_usd, n.yoy_pct, n.share_change_pp)
+           IS DISTINCT FROM (x.pv, x.yoy, x.scp);
 END;
 $$;
 
@@ -181,11 +196,14 @@ BEGIN
         SELECT * FROM d
         UNION ALL
         SELECT dataset, reporter, partner, 'total', period, v, n FROM d WHERE dataset = 'customs'
+    ), gm AS (                      -- group of each (partner, month), looked up once
+        SELECT partner, period, tradeflow.group_of(partner, period) AS grp
+          FROM (SELECT DISTINCT partner, period FROM d) x
     ), d3 AS (                      -- levels
         SELECT dataset, reporter, flow, 'partner'::text AS level, period, partner, v, n FROM d2
         UNION ALL
-        SELECT dataset, reporter, flow, 'group', period, tradeflow.group_of(partner, period), v, n
-          FROM d2
+        SELECT d2.dataset, d2.reporter, d2.flow, 'group', d2.period, gm.grp, d2.v, d2.n
+          FROM d2 JOIN gm USING (partner, period)
     ), agg AS (
         SELECT dataset, reporter, flow, level, period, partner, sum(v) AS v, sum(n) AS n
           FROM d3 GROUP BY 1, 2, 3, 4, 5, 6
@@ -222,6 +240,9 @@ $$;
 CREATE OR REPLACE FUNCTION tradeflow.prepare_session() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
+    -- Batches are many small set-based statements: JIT compilation only
+    -- adds latency to them.
+    PERFORM set_config('jit', 'off', false);
     CREATE TEMP TABLE IF NOT EXISTS tf_stage (
         dataset text NOT NULL, record_id text NOT NULL, revision bigint NOT NULL,
         reporter text NOT NULL, partner text NOT NULL, flow text NOT NULL,
