@@ -413,8 +413,15 @@ static uint64_t fnv1a64(uint64_t h, const void *data, size_t n)
 static void derive_txn_id(const run_t *run, const char *path, char *out, size_t outlen)
 {
     char real[PATH_MAX];
-    if (!realpath(path, real))
+    if (strcmp(path, "-") == 0) {
+        /* A regular file redirected to stdin: use the file's own path. */
+        ssize_t n = readlink("/proc/self/fd/0", real, sizeof(real) - 1);
+        real[n > 0 ? n : 0] = '\0';
+        if (n <= 0)
+            snprintf(real, sizeof(real), "-");
+    } else if (!realpath(path, real)) {
         snprintf(real, sizeof(real), "%s", path);
+    }
     char host[65] = "localhost";
     if (gethostname(host, sizeof(host) - 1) != 0)
         snprintf(host, sizeof(host), "localhost");
