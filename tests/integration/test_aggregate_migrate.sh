@@ -28,6 +28,27 @@ if psql -X -q -c "set role tradeflow_reader; delete from reporting.partner_ranki
     fail "tradeflow_reader can write"
 fi
 echo "ok: reader role is read-only and sees only the reporting schema"
+# The consumer as a least-privilege login role in tradeflow_writer: it
+# applies batches (migrations are up to date: no DDL needed) but can neither
+# change the schema nor the group reference table.
+APP="tft_app_$$"
+psql -X -q -d postgres -c "DROP ROLE IF EXISTS $APP" -c "CREATE ROLE $APP LOGIN IN ROLE tradeflow_writer" >/dev/null ||
+    fail "cannot create the app role"
+trap 'psql -X -q -d postgres -c "DROP OWNED BY '"$APP"' CASCADE" -c "DROP ROLE IF EXISTS '"$APP"'" >/dev/null 2>&1 || true' EXIT
+TC="$(tf_topic writer)"
+produce customs "$TC" "$TF_SOURCE_DIR/tests/integration/agg/semantics2.csv"
+PGUSER="$APP" aggregate "grp-$TC" "$TC"
+expect "facts applied by the writer role" "$(q "select count(*) from tradeflow.facts")" 3
+if PGUSER="$APP" psql -X -q -c "drop table tradeflow.facts" 2>/dev/null; then
+    fail "the writer role can drop tables"
+fi
+if PGUSER="$APP" psql -X -q -c "insert into tradeflow.group_members values ('X','USA')" 2>/dev/null; then
+    fail "the writer role can edit the group reference table"
+fi
+if PGUSER="$APP" psql -X -q -c "create table tradeflow.x (i int)" 2>/dev/null; then
+    fail "the writer role can create tables"
+fi
+echo "ok: the consumer runs as a non-superuser role without DDL rights"
 # A changed migration is refused.
 q "update tradeflow.schema_migrations set md5 = 'x' where version = 1" >/dev/null
 if "$AGG" migrate --log-level error 2>/dev/null; then
