@@ -59,7 +59,9 @@ int main(int argc, char **argv)
         case 'T': timeout_ms = strtol(optarg, NULL, 10); break;
         case 'u': uncommitted = 1; break;
         case 'r': registry = optarg; break;
-        default: fprintf(stderr, "usage: %s [-b BROKERS] -t TOPIC [-T ms] [-u]\n", argv[0]); return 2;
+        default:
+            fprintf(stderr, "usage: %s [-b BROKERS] -t TOPIC [-T ms] [-u] [-r URL]\n", argv[0]);
+            return 2;
         }
     }
     if (!topic) {

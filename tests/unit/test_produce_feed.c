@@ -26,7 +26,7 @@ static int make_input(void)
     if (fd < 0)
         return -1;
     FILE *fp = fdopen(fd, "w");
-    fprintf(fp, "record_id,revision,reporter,partner,flow,period,hs_code,value_usd,quantity,unit\n");
+    fputs("record_id,revision,reporter,partner,flow,period,hs_code,value_usd,quantity,unit\n", fp);
     long line = 1;
     int nb = 0;
     for (int i = 1; i <= NGOOD; i++) {

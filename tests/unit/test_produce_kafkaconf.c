@@ -75,7 +75,8 @@ static void test_file(void)
 {
     char err[512];
     rd_kafka_conf_t *c = tf_kafka_conf_new("h:1", err, sizeof(err));
-    const char *p = write_file("# a comment\n\n  linger.ms = 23  \nclient.id=x\n   # indented comment\n");
+    const char *p =
+        write_file("# a comment\n\n  linger.ms = 23  \nclient.id=x\n   # indented comment\n");
     CHECK(p != NULL);
     CHECK(tf_kafka_conf_file(c, p, err, sizeof(err)) == 0);
     CHECK_STR(get(c, "linger.ms"), "23");
