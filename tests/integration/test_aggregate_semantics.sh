@@ -67,6 +67,8 @@ expect "investment YoY (VNM outward YTD 2020-09 vs 2019-09)" \
 expect "hostile text stored verbatim" \
     "$(q "select sector from tradeflow.facts where record_id='i3'")" 'Finance; "quoted" \ back'
 
+expect "hostile record_id stored verbatim (quotes, semicolon, backslash, tab)" \
+    "$(q "select count(*) from tradeflow.facts where record_id = E'x\\'; DROP TABLE tradeflow.facts; --\\\\\\t\"q\"'")" 1
 check_oracle "$W" --customs "$D/semantics1.csv" --customs "$D/semantics2.csv" \
     --customs "$D/semantics3.csv" --investment "$D/semantics_inv.jsonl"
 
