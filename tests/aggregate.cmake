@@ -1,6 +1,14 @@
-# tradeflow-aggregate (issue 5): integration tests on the real stack.
+# tradeflow-aggregate (issue 5) and the fault suite (issue 7): integration
+# tests on the real stack. The fault scenarios also carry the label "faults"
+# (ctest -L faults).
 foreach(_t semantics crash group poison migrate faults)
   tf_integration_test(aggregate_${_t}
     COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/test_aggregate_${_t}.sh
     TIMEOUT 400)
+endforeach()
+tf_integration_test(cluster_failover
+  COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/test_cluster_failover.sh
+  TIMEOUT 400)
+foreach(_t aggregate_crash aggregate_faults aggregate_poison cluster_failover)
+  set_property(TEST ${_t} APPEND PROPERTY LABELS faults)
 endforeach()
