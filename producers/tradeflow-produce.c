@@ -823,7 +823,9 @@ finish_unsent:
         snprintf(note, sizeof(note), "interrupted before publishing");
 
 status:
-    if (c.failed > 0 || rc == PASS_SEND_FAILED || (g_stop && txn))
+    /* An interrupted file is not fully published; an interrupted stream is
+     * a stream that ended. */
+    if (c.failed > 0 || rc == PASS_SEND_FAILED || (g_stop && regular))
         set_status(run, EXIT_DELIVERY);
     if (rc == TF_READ_FATAL)
         set_status(run, EXIT_DATAERR);
