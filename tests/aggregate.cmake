@@ -12,3 +12,8 @@ tf_integration_test(cluster_failover
 foreach(_t aggregate_crash aggregate_faults aggregate_poison cluster_failover)
   set_property(TEST ${_t} APPEND PROPERTY LABELS faults)
 endforeach()
+tf_integration_test(valgrind_core
+  COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/test_valgrind.sh
+  TIMEOUT 600)
+set_tests_properties(valgrind_core PROPERTIES SKIP_RETURN_CODE 77)
+set_property(TEST valgrind_core APPEND PROPERTY LABELS valgrind)
