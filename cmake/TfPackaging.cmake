@@ -81,6 +81,16 @@ elseif(TF_MAN AND (NOT HELP2MAN_EXECUTABLE OR NOT GZIP_EXECUTABLE))
 elseif(TF_MAN)
   set(_man_dir ${CMAKE_BINARY_DIR}/man)
   file(MAKE_DIRECTORY ${_man_dir})
+  # Sections help2man cannot take from --help (ENVIRONMENT, FILES, SEE
+  # ALSO), with this build's installed paths; docs/man/PROGRAM.h2m, where
+  # there is one, replaces a SYNOPSIS that help2man does not find.
+  set(TF_MAN_DATADIR ${CMAKE_INSTALL_FULL_DATADIR}/tradeflow)
+  set(TF_MAN_DOCDIR ${CMAKE_INSTALL_FULL_DOCDIR})
+  set(TF_MAN_SYSCONFDIR ${CMAKE_INSTALL_FULL_SYSCONFDIR}/tradeflow)
+  foreach(_v TF_MAN_DATADIR TF_MAN_DOCDIR TF_MAN_SYSCONFDIR)
+    string(REPLACE "-" "\\-" ${_v} "${${_v}}")
+  endforeach()
+  configure_file(${CMAKE_SOURCE_DIR}/docs/man/tradeflow.h2m.in ${_man_dir}/tradeflow.h2m @ONLY)
   set(_pages "")
   # help2man runs each program with --help and --version. The environment is
   # cleared of the project's variables so that the pages never show a
@@ -101,12 +111,18 @@ elseif(TF_MAN)
     else()
       continue()
     endif()
+    set(_inc --include=${_man_dir}/tradeflow.h2m)
+    set(_incdep ${_man_dir}/tradeflow.h2m)
+    if(EXISTS ${CMAKE_SOURCE_DIR}/docs/man/${_prog}.h2m)
+      list(APPEND _inc --include=${CMAKE_SOURCE_DIR}/docs/man/${_prog}.h2m)
+      list(APPEND _incdep ${CMAKE_SOURCE_DIR}/docs/man/${_prog}.h2m)
+    endif()
     set(_page ${_man_dir}/${_prog}.1.gz)
     add_custom_command(OUTPUT ${_page}
-      COMMAND ${_h2m} ${_ver} "--name=${TF_MAN_NAME_${_prog}}"
+      COMMAND ${_h2m} ${_ver} ${_inc} "--name=${TF_MAN_NAME_${_prog}}"
               --output=${_man_dir}/${_prog}.1 ${_exe}
       COMMAND ${GZIP_EXECUTABLE} -9nf ${_man_dir}/${_prog}.1
-      DEPENDS ${_dep}
+      DEPENDS ${_dep} ${_incdep}
       COMMENT "help2man ${_prog}"
       VERBATIM)
     list(APPEND _pages ${_page})
