@@ -371,10 +371,9 @@ static int kafka_open(relay_t *r, char *errstr, size_t errlen)
     rd_kafka_error_t *e = rd_kafka_init_transactions(r->rk, 30000);
     if (e) {
         snprintf(errstr, errlen, "init_transactions: %s", rd_kafka_error_string(e));
-        int fatal = rd_kafka_error_is_fatal(e);
         rd_kafka_error_destroy(e);
         kafka_close(r);
-        return fatal ? -1 : -1;
+        return -1;
     }
     return 0;
 retry:
@@ -383,19 +382,18 @@ retry:
 }
 
 /* Publishes rows (already filtered: not suppressed, not published) in one
- * Kafka transaction. Returns 0, -1 on error (the transaction is aborted or
- * the producer must be recreated: *recreate set). */
-static int publish(relay_t *r, const tf_alert_row_t *const *rows, size_t n, int *recreate,
-                   char *errstr, size_t errlen)
+ * Kafka transaction. Returns 0 once committed, -1 on error (the transaction
+ * is aborted if it can be; the caller then starts a new session, whose
+ * init_transactions aborts it otherwise). */
+static int publish(relay_t *r, const tf_alert_row_t *const *rows, size_t n, char *errstr,
+                   size_t errlen)
 {
     tf_buf_t val = {0};
     rd_kafka_error_t *e;
     int rc = -1;
-    *recreate = 0;
     if ((e = rd_kafka_begin_transaction(r->rk))) {
         snprintf(errstr, errlen, "begin_transaction: %s", rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
-        *recreate = 1;
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
@@ -445,16 +443,13 @@ static int publish(relay_t *r, const tf_alert_row_t *const *rows, size_t n, int 
         rd_kafka_error_destroy(e);
         if (abortable)
             goto abort;
-        *recreate = 1;
         goto out;
     }
     rc = 0;
     goto out;
 abort:
-    if ((e = rd_kafka_abort_transaction(r->rk, 60000))) {
+    if ((e = rd_kafka_abort_transaction(r->rk, 60000)))
         rd_kafka_error_destroy(e);
-        *recreate = 1;
-    }
 out:
     tf_buf_free(&val);
     return rc;
@@ -524,7 +519,7 @@ static int session(relay_t *r)
     while (!stop_requested) {
         const tf_alert_row_t *rows;
         size_t n, k = 0;
-        int held = 0, recreate = 0;
+        int held = 0;
         if (tf_alerts_feed_fetch(r->feed, r->conn, BATCH_MAX, &rows, &n, &held, errstr,
                                  sizeof(errstr)) != 0) {
             TF_LOG(TF_LOG_WARNING, "pg", "%s", errstr);
@@ -541,7 +536,7 @@ static int session(relay_t *r)
             }
         tf_buf_appendf(&ids, "}");
         if (k > 0) {
-            if (publish(r, todo, k, &recreate, errstr, sizeof(errstr)) != 0) {
+            if (publish(r, todo, k, errstr, sizeof(errstr)) != 0) {
                 TF_LOG(TF_LOG_WARNING, "kafka", "%s", errstr);
                 tf_buf_free(&ids);
                 goto retry;
@@ -570,7 +565,6 @@ static int session(relay_t *r)
             tf_buf_free(&ids);
             goto retry;
         }
-        (void)recreate;
     }
     tf_buf_free(&ids);
     kafka_close(r);
@@ -700,11 +694,14 @@ int main(int argc, char **argv)
 
     int rc = 0, backoff = 200;
     while (!stop_requested) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         rc = session(&r);
-        if (rc == 0)
+        if (rc == 0 || rc == -2)
             break;
-        if (rc == -2)
-            break;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (t1.tv_sec - t0.tv_sec > 30) /* it worked for a while: start over */
+            backoff = 200;
         TF_LOG(TF_LOG_NOTICE, "relay", "retrying in %d ms", backoff);
         nap(backoff);
         if (backoff < 10000)
