@@ -17,3 +17,7 @@ tf_integration_test(valgrind_core
   TIMEOUT 600)
 set_tests_properties(valgrind_core PROPERTIES SKIP_RETURN_CODE 77)
 set_property(TEST valgrind_core APPEND PROPERTY LABELS valgrind)
+tf_integration_test(load_sustained
+  COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/test_load.sh
+  TIMEOUT 300)
+set_property(TEST load_sustained APPEND PROPERTY LABELS load)
