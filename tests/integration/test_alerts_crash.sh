@@ -33,10 +33,9 @@ AGG="$(tf_bin tradeflow-aggregate)"
 "$AGG" migrate --log-level warning || fail "migrate"
 "$TF_PYTHON" "$TF_ALERTS_PEER" listen --ready "$W/listen.ready" >"$W/notify.jsonl" &
 listener=$!
-"$FOLLOW" --json >"$W/follow.jsonl" 2>"$W/follow.err" &
+"$FOLLOW" --json --after-id 0 >"$W/follow.jsonl" 2>"$W/follow.err" &
 follower=$!
 wait_for "the LISTEN client" 30 test -e "$W/listen.ready"
-sleep 0.5
 produce customs "$TC" "$W/chn.csv" "$W/usa.csv"
 
 rnd() { awk -v s="$RANDOM" -v a="$1" -v b="$2" 'BEGIN { srand(s); printf "%.2f", a + rand() * (b - a) }'; }

@@ -37,11 +37,12 @@ ok() { passed=$((passed + 1)); }
 # follower CLI as the read-only role.
 "$TF_PYTHON" "$TF_ALERTS_PEER" listen --ready "$W/listen.ready" >"$W/notify.jsonl" &
 listener=$!
-PGOPTIONS="-c role=tradeflow_reader" "$FOLLOW" --json --log-level info \
+# --after-id 0: the database is new, so this is "every alert", whenever the
+# follower's LISTEN is in place.
+PGOPTIONS="-c role=tradeflow_reader" "$FOLLOW" --json --after-id 0 --log-level info \
     >"$W/follow.jsonl" 2>"$W/follow.err" &
 follower=$!
 wait_for "the LISTEN client" 30 test -e "$W/listen.ready"
-sleep 0.5 # the follower's LISTEN (it logs nothing before its first read)
 
 # 1. Load: exactly the expected alerts in the scope, and the oracle overall.
 produce customs "$TC" "$D/gacc_2018_2020.csv"
@@ -210,9 +211,9 @@ ok
 ins="insert into tradeflow.alerts (dataset, reporter, flow, basis, level, period, partner,
      old_rank, new_rank, value_usd, kind) values ('customs', 'CHN', 'total', 'month', 'group',
      '2021-01-01', 'ZZZ', 2, 1, 1.00, 'shift') returning alert_id"
-"$FOLLOW" --json --count 2 --timeout 30 >"$W/gap.jsonl" &
+"$FOLLOW" --json --count 2 --timeout 30 --after-id "$(q "select max(alert_id) from tradeflow.alerts")" \
+    >"$W/gap.jsonl" &
 gapf=$!
-sleep 0.5
 psql -X -q -At -v ON_ERROR_STOP=1 -c "begin" -c "$ins" -c "select pg_sleep(3)" -c "commit" >"$W/gap_a.txt" &
 gapa=$!
 wait_for "transaction A's insert" 10 grep -q . "$W/gap_a.txt"
