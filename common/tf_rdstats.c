@@ -108,7 +108,12 @@ static int64_t jint(json_t *o, const char *key, int64_t def)
     return json_is_integer(v) ? (int64_t)json_integer_value(v) : def;
 }
 
-/* Lag of one partition object, or -1 if unknown. */
+/* Lag of one partition object, or -1 if unknown. librdkafka reports -1 for
+ * a partition without committed (or stored) offset, e.g. one that a new
+ * group has not consumed yet: exactly the partition that is furthest behind,
+ * so its lag is then counted from the consumer's position, or before the
+ * first message from the partition's start (where auto.offset.reset=earliest,
+ * tradeflow's setting, begins). */
 static int64_t partition_lag(json_t *p)
 {
     int64_t lag = jint(p, "consumer_lag", -1);
@@ -117,10 +122,16 @@ static int64_t partition_lag(json_t *p)
     lag = jint(p, "consumer_lag_stored", -1);
     if (lag >= 0)
         return lag;
-    int64_t lo = jint(p, "lo_offset", -1), hi = jint(p, "hi_offset", -1);
-    if (lo >= 0 && lo == hi)
-        return 0; /* empty partition: nothing to consume */
-    return -1;
+    /* The end a read_committed consumer can reach is the last stable offset. */
+    int64_t end = jint(p, "ls_offset", -1);
+    if (end < 0)
+        end = jint(p, "hi_offset", -1);
+    int64_t from = jint(p, "app_offset", -1);
+    if (from < 0)
+        from = jint(p, "lo_offset", -1);
+    if (end < 0 || from < 0)
+        return -1;
+    return end > from ? end - from : 0;
 }
 
 /* Is this partition the consumer's own (assigned and being fetched)? */

@@ -16,10 +16,13 @@
  *
  * Lag of a partition: librdkafka's consumer_lag (end offset minus the offset
  * committed to Kafka; tradeflow-aggregate commits there after PostgreSQL's
- * COMMIT), else consumer_lag_stored (minus the stored offset), else 0 for an
- * empty partition (low == high watermark); otherwise it is unknown and the
- * series is absent. A partition that leaves the statistics (revoked) loses
- * its series at the next update.
+ * COMMIT), else consumer_lag_stored (minus the stored offset). A partition
+ * with neither (nothing committed yet, e.g. a new group) counts from the
+ * consumer's position (app_offset), or from the partition's start
+ * (lo_offset) before its first message, to the end (ls_offset, else
+ * hi_offset). Without these offsets the lag is unknown and the series is
+ * absent. A partition that leaves the statistics (revoked) loses its series
+ * at the next update.
  *
  * Life cycle: tf_rdstats_new() registers the metrics in a registry it
  * borrows (it must outlive the tf_rdstats_t); tf_rdstats_free() frees the

@@ -4,14 +4,17 @@
  * not serve them yet (and as a worked example of the wiring).
  *
  *   metrics_serve [--addr ADDR] [--port-file FILE] [-t TOPIC -g GROUP]
+ *                 [--pause-after N]
  *
  * With a topic it joins GROUP, consumes TOPIC from the beginning, counts
  * every message in tradeflow_records_consumed_total, commits after every
  * poll round (so librdkafka's consumer_lag is known), feeds librdkafka's
  * statistics to tf_rdstats every 500 ms, and is ready when every assigned
  * partition is caught up. Without a topic it only serves the standard
- * metrics. It writes the bound port to FILE once serving, and stops on
- * SIGINT/SIGTERM.
+ * metrics. With --pause-after N it consumes exactly N messages, commits,
+ * pauses its partitions (so a known lag stays visible and /readyz says
+ * "lagging") and resumes on SIGUSR1. It writes the bound port to FILE once
+ * serving, and stops on SIGINT/SIGTERM.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -27,12 +30,28 @@
 #include "tf_metrics.h"
 #include "tf_rdstats.h"
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, resume;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop = 1;
+    if (sig == SIGUSR1)
+        resume = 1;
+    else
+        stop = 1;
+}
+
+/* Pauses (or resumes) every partition of the current assignment. */
+static void pause_all(rd_kafka_t *rk, int pause)
+{
+    rd_kafka_topic_partition_list_t *a = NULL;
+    if (rd_kafka_assignment(rk, &a) != RD_KAFKA_RESP_ERR_NO_ERROR || !a)
+        return;
+    if (pause)
+        rd_kafka_pause_partitions(rk, a);
+    else
+        rd_kafka_resume_partitions(rk, a);
+    TF_LOG(TF_LOG_INFO, "main", "%s %d partitions", pause ? "paused" : "resumed", a->cnt);
+    rd_kafka_topic_partition_list_destroy(a);
 }
 
 static double now_s(void)
@@ -55,6 +74,13 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     char err[256];
     if (tf_rdstats_update(app->rdstats, json, len, err, sizeof err) != 0)
         TF_LOG(TF_LOG_WARNING, "stats", "%s", err);
+    /* TF_STATS_DUMP=FILE keeps the last document, for post-mortems. */
+    const char *dump = getenv("TF_STATS_DUMP");
+    FILE *f = dump ? fopen(dump, "w") : NULL;
+    if (f) {
+        fwrite(json, 1, len, f);
+        fclose(f);
+    }
     return 0; /* librdkafka frees json */
 }
 
@@ -70,6 +96,7 @@ static int ready_cb(void *arg, char *reason, size_t len)
 int main(int argc, char **argv)
 {
     const char *addr = ":0", *port_file = NULL, *topic = NULL, *group = NULL;
+    long pause_after = -1; /* messages to consume before pausing; -1: never */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--addr") && i + 1 < argc)
             addr = argv[++i];
@@ -79,8 +106,12 @@ int main(int argc, char **argv)
             topic = argv[++i];
         else if (!strcmp(argv[i], "-g") && i + 1 < argc)
             group = argv[++i];
+        else if (!strcmp(argv[i], "--pause-after") && i + 1 < argc)
+            pause_after = atol(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--addr ADDR] [--port-file FILE] [-t TOPIC -g GROUP]\n",
+            fprintf(stderr,
+                    "usage: %s [--addr ADDR] [--port-file FILE] [-t TOPIC -g GROUP] "
+                    "[--pause-after N]\n",
                     argv[0]);
             return 2;
         }
@@ -88,6 +119,7 @@ int main(int argc, char **argv)
     tf_log_init("metrics_serve", TF_LOG_INFO, TF_LOG_TEXT);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    signal(SIGUSR1, on_signal);
 
     char err[512];
     int rc = 1;
@@ -158,6 +190,8 @@ int main(int argc, char **argv)
         }
     }
 
+    uint64_t total = 0;
+    int paused = 0;
     while (!stop) {
         tf_http_heartbeat(http);
         if (!rk) {
@@ -165,10 +199,35 @@ int main(int argc, char **argv)
             nanosleep(&ts, NULL);
             continue;
         }
-        /* One round: what arrives within 100 ms, then a commit. */
+        if (paused && resume) {
+            pause_all(rk, 0);
+            paused = 0;
+            pause_after = -1;
+        }
+        /* One round: what arrives within 100 ms (at most up to the pause
+         * point), then a commit. */
+        long limit = 1000;
+        if (pause_after >= 0 && !paused)
+            limit = pause_after - (long)total < limit ? pause_after - (long)total : limit;
+        if (paused)
+            limit = 0;
+        if (limit == 0 && !paused && pause_after >= 0) {
+            pause_all(rk, 1);
+            paused = 1;
+        }
         int n = 0;
         rd_kafka_message_t *msg;
-        while (n < 1000 && (msg = rd_kafka_consumer_poll(rk, n ? 0 : 100)) != NULL) {
+        /* While paused, polling still serves the statistics callback. */
+        while ((paused || n < limit) &&
+               (msg = rd_kafka_consumer_poll(rk, n ? 0 : 100)) != NULL) {
+            if (paused) {
+                /* Fetched before the pause: go back to it, so that it is
+                 * consumed after the resume rather than skipped. */
+                if (!msg->err)
+                    rd_kafka_seek(msg->rkt, msg->partition, msg->offset, 1000);
+                rd_kafka_message_destroy(msg);
+                break;
+            }
             if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR)
                 n++;
             else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -182,6 +241,7 @@ int main(int argc, char **argv)
         if (e)
             TF_LOG(TF_LOG_WARNING, "kafka", "commit: %s", rd_kafka_err2str(e));
         tf_metrics_counter_add(std.records_consumed, (uint64_t)n);
+        total += (uint64_t)n;
         tf_metrics_hist_observe(std.batch_records, n);
         tf_metrics_hist_observe(std.batch_apply_seconds, now_s() - t0);
     }

@@ -2,8 +2,8 @@
 # A REAL Prometheus server (Debian's `prometheus` package) scrapes a running
 # tradeflow consumer on 127.0.0.1 every second, and its HTTP API answers
 # PromQL queries on tradeflow metrics with the values we know to be true:
-# the number of messages in the topic, zero lag on every partition of the
-# topic, a histogram usable by histogram_quantile(), and a healthy target
+# the number of messages in the topic, the lag left when the consumer stops
+# short of the end, then zero lag on every partition, a histogram usable by histogram_quantile(), and a healthy target
 # (which also proves Prometheus parsed our exposition text without error).
 #
 # The consumer is tradeflow-aggregate when it has --metrics-addr, otherwise
@@ -96,14 +96,22 @@ else
     # 300 keyed messages, spread over the 3 partitions by their keys.
     seq 1 300 | sed 's/.*/k&:v&/' | kcat -P -b "$TRADEFLOW_BROKERS" -t "$T" -K: -z none ||
         tf_fail "kcat could not produce to $T"
-    "$SERVE" --addr "127.0.0.1:$TPORT" -t "$T" -g "grp-$T" >"$W/target.log" 2>&1 &
-    TGT_PID=$!
 fi
 
 # Messages in the topic, counted by an independent client (kcat).
 N="$(kcat -C -b "$TRADEFLOW_BROKERS" -t "$T" -e -q -f 'x\n' | wc -l)"
 [ "$N" -gt 0 ] || tf_fail "no message in $T"
 echo "messages in $T: $N"
+
+# metrics_serve stops 100 messages short of the end (and pauses) until
+# SIGUSR1: a known non-zero lag for Prometheus to report first.
+PAUSED=0
+if [ "$mode" = serve ]; then
+    PAUSED=100
+    "$SERVE" --addr "127.0.0.1:$TPORT" -t "$T" -g "grp-$T" --pause-after $((N - PAUSED)) \
+        >"$W/target.log" 2>&1 &
+    TGT_PID=$!
+fi
 
 # The endpoint answers before Prometheus is involved.
 deadline=$((SECONDS + $(tf_timeout 30)))
@@ -142,6 +150,20 @@ echo "prometheus $("$PROM" --version 2>&1 | head -1 | awk '{print $3}') ready on
 J='job="tradeflow"'
 wait_query "up{$J}" 1 30
 wait_query "tradeflow_up{$J}" 1 10
+if [ "$PAUSED" -gt 0 ]; then
+    # Stopped short: the lag Prometheus reports is exactly what is left, and
+    # the target says it is not ready, with the reason.
+    wait_query "tradeflow_records_consumed_total{$J}" "$((N - PAUSED))" 60
+    # Every partition has its series, also one this group never committed
+    # (librdkafka says -1 there; tf_rdstats counts from its start).
+    wait_query "count(tradeflow_consumer_lag{$J,topic=\"$T\"})" 3 30
+    wait_query "sum(tradeflow_consumer_lag{$J,topic=\"$T\"})" "$PAUSED" 30
+    code="$(curl -s -o "$W/readyz" -w '%{http_code}' "http://127.0.0.1:$TPORT/readyz")"
+    [ "$code" = 503 ] && grep -q '^lagging: ' "$W/readyz" ||
+        tf_fail "/readyz while lagging answered $code: $(cat "$W/readyz")"
+    echo "ok: /readyz 503 ($(cat "$W/readyz"))"
+    kill -USR1 "$TGT_PID"
+fi
 wait_query "tradeflow_records_consumed_total{$J}" "$N" 90
 # Lag: one series per partition of the topic, all zero once caught up.
 wait_query "count(tradeflow_consumer_lag{$J,topic=\"$T\"})" 3 30

@@ -340,8 +340,9 @@ static void test_std(void)
 /* ---------------------------------------------------------------- rdstats */
 
 /* A consumer's statistics in librdkafka 2.0's shape, trimmed: partition 0
- * committed (consumer_lag), 1 only stored, 2 empty and unknown offsets, 3
- * not assigned, -1 the internal UA partition. */
+ * committed (consumer_lag), 1 only stored, 2 empty, 4 never committed nor
+ * consumed (as librdkafka 2.0.2 reports a new group's untouched partition:
+ * consumer_lag -1), 3 not assigned, -1 the internal UA partition. */
 static const char *consumer_json =
     "{\"name\":\"rdkafka#consumer-1\",\"type\":\"consumer\",\"ts\":1,\"time\":2,"
     "\"msg_cnt\":0,\"msg_size\":0,\"txmsgs\":0,\"rxmsgs\":1234,"
@@ -354,11 +355,14 @@ static const char *consumer_json =
     "\"lo_offset\":0,\"committed_offset\":-1001,\"consumer_lag\":-1,\"consumer_lag_stored\":7},"
     "\"2\":{\"partition\":2,\"desired\":false,\"fetch_state\":\"active\",\"hi_offset\":0,"
     "\"lo_offset\":0,\"consumer_lag\":-1,\"consumer_lag_stored\":-1},"
+    "\"4\":{\"partition\":4,\"desired\":true,\"fetch_state\":\"active\",\"app_offset\":-1001,"
+    "\"committed_offset\":-1001,\"hi_offset\":96,\"ls_offset\":94,\"lo_offset\":3,"
+    "\"consumer_lag\":-1,\"consumer_lag_stored\":-1},"
     "\"3\":{\"partition\":3,\"desired\":false,\"fetch_state\":\"none\",\"consumer_lag\":-1},"
     "\"-1\":{\"partition\":-1,\"desired\":false,\"fetch_state\":\"none\",\"consumer_lag\":-1}"
     "}}},"
     "\"cgrp\":{\"state\":\"up\",\"joinstate\":\"steady\",\"rebalance_cnt\":3,"
-    "\"assignment_size\":3}}";
+    "\"assignment_size\":4}}";
 
 static void test_rdstats(void)
 {
@@ -374,9 +378,11 @@ static void test_rdstats(void)
     CHECK(strstr(t, "tradeflow_consumer_lag{topic=\"tradeflow.customs\",partition=\"0\"} 10\n"));
     CHECK(strstr(t, "tradeflow_consumer_lag{topic=\"tradeflow.customs\",partition=\"1\"} 7\n"));
     CHECK(strstr(t, "tradeflow_consumer_lag{topic=\"tradeflow.customs\",partition=\"2\"} 0\n"));
+    /* Never committed: from the partition's start (3) to the stable end. */
+    CHECK(strstr(t, "tradeflow_consumer_lag{topic=\"tradeflow.customs\",partition=\"4\"} 91\n"));
     CHECK(strstr(t, "partition=\"3\"") == NULL);
     CHECK(strstr(t, "partition=\"-1\"") == NULL);
-    CHECK(strstr(t, "tradeflow_consumer_assigned_partitions 3\n") != NULL);
+    CHECK(strstr(t, "tradeflow_consumer_assigned_partitions 4\n") != NULL);
     CHECK(strstr(t, "tradeflow_consumer_rebalances_total 3\n") != NULL);
     CHECK(strstr(t, "tradeflow_kafka_rx_messages_total 1234\n") != NULL);
     CHECK(strstr(t, "tradeflow_kafka_tx_errors_total 3\n") != NULL);
@@ -386,26 +392,29 @@ static void test_rdstats(void)
     tf_rdstats_summary_t sum;
     tf_rdstats_summary(s, &sum);
     CHECK_INT(sum.is_consumer, 1);
-    CHECK_INT(sum.lag_known, 3);
+    CHECK_INT(sum.lag_known, 4);
     CHECK_INT(sum.lag_unknown, 0);
-    CHECK_INT(sum.lag_total, 17);
-    CHECK_INT(sum.lag_max, 10);
-    CHECK(tf_rdstats_caught_up(s, 10, 10000, reason, sizeof reason) == 1);
-    CHECK(tf_rdstats_caught_up(s, 9, 10000, reason, sizeof reason) == 0);
-    CHECK_MSG(strstr(reason, "lagging: 10 messages behind") != NULL, "%s", reason);
+    CHECK_INT(sum.lag_total, 108);
+    CHECK_INT(sum.lag_max, 91);
+    CHECK(tf_rdstats_caught_up(s, 91, 10000, reason, sizeof reason) == 1);
+    CHECK(tf_rdstats_caught_up(s, 90, 10000, reason, sizeof reason) == 0);
+    CHECK_MSG(strstr(reason, "lagging: 91 messages behind") != NULL, "%s", reason);
 
-    /* Partition 1 revoked, partition 0 lag unknown: series 1 disappears,
-     * series 0 too (unknown is absent, never a stale number). */
+    /* Partitions 1 and 4 revoked, partition 0 lag unknown (no offsets at
+     * all): their series disappear (unknown is absent, never a stale
+     * number). Partition 2 consumed from app_offset 6 to hi 10: 4. */
     const char *later =
         "{\"type\":\"consumer\",\"topics\":{\"tradeflow.customs\":{\"partitions\":{"
-        "\"0\":{\"partition\":0,\"desired\":true,\"consumer_lag\":-1,\"hi_offset\":5,"
-        "\"lo_offset\":0},"
-        "\"2\":{\"partition\":2,\"desired\":true,\"consumer_lag\":4}}}},"
+        "\"0\":{\"partition\":0,\"desired\":true,\"consumer_lag\":-1,\"hi_offset\":-1001,"
+        "\"lo_offset\":-1001},"
+        "\"2\":{\"partition\":2,\"desired\":true,\"consumer_lag\":-1,\"app_offset\":6,"
+        "\"hi_offset\":10}}}},"
         "\"cgrp\":{\"assignment_size\":2,\"rebalance_cnt\":4}}";
     CHECK_INT(tf_rdstats_update(s, later, strlen(later), err, sizeof err), 0);
     t = render(m);
     CHECK(strstr(t, "partition=\"0\"") == NULL);
     CHECK(strstr(t, "partition=\"1\"") == NULL);
+    CHECK(strstr(t, "partition=\"4\"") == NULL);
     CHECK(strstr(t, "tradeflow_consumer_lag{topic=\"tradeflow.customs\",partition=\"2\"} 4\n"));
     CHECK(strstr(t, "tradeflow_consumer_assigned_partitions 2\n") != NULL);
     free(t);
