@@ -34,7 +34,7 @@ java_major() {
 command -v dpkg-query >/dev/null 2>&1 || die "this script knows Debian/Ubuntu (dpkg + apt) only; see docs/stack.md for the package list"
 
 pkgs=(build-essential cmake pkg-config librdkafka-dev libavro-dev libpq-dev
-    kcat libjansson-dev libcsv-dev libcurl4-openssl-dev libmicrohttpd-dev
+    kcat libjansson-dev libcsv-dev libcurl4-openssl-dev libmicrohttpd-dev prometheus
     clang libclang-rt-14-dev valgrind python3 python3-venv util-linux help2man)
 missing=()
 for p in "${pkgs[@]}"; do
