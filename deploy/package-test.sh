@@ -243,8 +243,9 @@ page="$(man -w tradeflow-aggregate 2>/dev/null)" || fail "man -w tradeflow-aggre
 [ "$page" = /usr/share/man/man1/tradeflow-aggregate.1.gz ] || fail "man finds $page, not the installed page"
 MANWIDTH=80 man -P cat tradeflow-aggregate 2>/dev/null | grep -q -- '--exit-at-end' ||
     fail "man tradeflow-aggregate does not show the --exit-at-end option"
-for p in tradeflow-produce tradeflow-relay tradeflow-alerts tradeflow-genfeed; do
-    man -w "$p" >/dev/null 2>&1 || fail "no man page for $p"
+# Every installed program has its page (tradeflow-report too, once built).
+for b in /usr/bin/tradeflow-*; do
+    man -w "$(basename "$b")" >/dev/null 2>&1 || fail "no man page for $(basename "$b")"
 done
 if command -v systemd-analyze >/dev/null 2>&1; then
     # Instances need no configuration file to be verified; the Documentation=
