@@ -75,6 +75,10 @@ find_program(HELP2MAN_EXECUTABLE help2man)
 find_program(GZIP_EXECUTABLE gzip)
 if(TF_MAN AND CMAKE_CROSSCOMPILING)
   message(STATUS "tradeflow: no man pages when cross-compiling (help2man runs the programs)")
+elseif(TF_MAN AND (TF_SANITIZE OR TF_FUZZ))
+  # Instrumented builds are for tests, never installed; a leak report at
+  # the exit of --help would fail the build for nothing.
+  message(STATUS "tradeflow: no man pages in sanitizer or fuzzing builds")
 elseif(TF_MAN AND (NOT HELP2MAN_EXECUTABLE OR NOT GZIP_EXECUTABLE))
   message(WARNING "tradeflow: help2man or gzip not found: no man pages "
     "(apt-get install help2man, or -DTF_MAN=OFF to silence this)")
