@@ -250,8 +250,14 @@ file(CHMOD ${_deb_ctl}/postinst ${_deb_ctl}/prerm ${_deb_ctl}/postrm
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
   ${_deb_ctl}/conffiles ${_deb_ctl}/postinst ${_deb_ctl}/prerm ${_deb_ctl}/postrm)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
-if(NOT CMAKE_INSTALL_PREFIX STREQUAL "/usr")
-  message(STATUS "tradeflow: CMAKE_INSTALL_PREFIX is ${CMAKE_INSTALL_PREFIX}; "
-    "configure with -DCMAKE_INSTALL_PREFIX=/usr to build the .deb (cpack -G DEB)")
+# The units' paths, the man pages' FILES and /etc are fixed at configure
+# time: a package from another prefix would install broken units, so cpack
+# refuses it (this file is read by cpack, not by cmake).
+set(_cpack_opts ${CMAKE_BINARY_DIR}/TfCPackOptions.cmake)
+file(WRITE ${_cpack_opts} "if(NOT \"${CMAKE_INSTALL_PREFIX}\" STREQUAL \"/usr\")
+  message(FATAL_ERROR \"tradeflow: this build is configured for ${CMAKE_INSTALL_PREFIX}; \"
+    \"configure with -DCMAKE_INSTALL_PREFIX=/usr to build the package\")
 endif()
+")
+set(CPACK_PROJECT_CONFIG_FILE ${_cpack_opts})
 include(CPack)
