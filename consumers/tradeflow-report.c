@@ -235,9 +235,9 @@ int main(int argc, char **argv)
         case 'h': usage(stdout); return EXIT_OK;
         case O_VERSION: printf("tradeflow-report %s\n", TF_VERSION); return EXIT_OK;
         default:
-            fprintf(stderr, "tradeflow-report: unknown option or missing argument: %s\n",
+            fprintf(stderr, "tradeflow-report: unknown option or missing argument: %s "
+                            "(see --help)\n",
                     argv[optind - 1]);
-            usage(stderr);
             return EXIT_USAGE;
         bad:
             fprintf(stderr, "tradeflow-report: invalid value \"%s\" for %s\n", optarg,
@@ -250,8 +250,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (!reporter) {
-        fprintf(stderr, "tradeflow-report: --reporter is required\n");
-        usage(stderr);
+        fprintf(stderr, "tradeflow-report: --reporter is required (see --help)\n");
         return EXIT_USAGE;
     }
     if (!tf_code_valid(reporter) || strcmp(reporter, "WLD") == 0) {
