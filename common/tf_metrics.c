@@ -796,11 +796,12 @@ int tf_metrics_std_register(tf_metrics_t *m, unsigned parts, const char *program
         COUNTER(records_consumed, "tradeflow_records_consumed_total",
                 "Messages taken from Kafka by the aggregator (before decoding).");
         COUNTER(records_applied, "tradeflow_records_applied_total",
-                "Records whose facts changed the totals in PostgreSQL.");
+                "Records that changed the totals: new records and higher revisions.");
         COUNTER(records_duplicate, "tradeflow_records_duplicate_total",
-                "Records ignored because the same record_id and revision was already applied.");
+                "Records without effect: the same or a lower revision of a record_id already "
+                "applied.");
         COUNTER(records_superseded, "tradeflow_records_superseded_total",
-                "Records ignored because a newer revision of the record_id was already applied.");
+                "Applied records that replaced an earlier revision of their record_id.");
         COUNTER(records_dead_lettered, "tradeflow_records_dead_lettered_total",
                 "Poison messages (undecodable or invalid) sent to the dead-letter topic.");
         HIST(batch_records, "tradeflow_batch_records", "Records per applied batch.",

@@ -135,9 +135,9 @@ typedef struct tf_metrics_std {
     tf_metric_t *build_info;
     /* TF_METRICS_STD_CONSUMER */
     tf_metric_t *records_consumed;      /* counter: messages taken from Kafka */
-    tf_metric_t *records_applied;       /* counter: facts that changed totals */
-    tf_metric_t *records_duplicate;     /* counter: same record_id and revision seen */
-    tf_metric_t *records_superseded;    /* counter: an older revision than stored */
+    tf_metric_t *records_applied;       /* counter: new records and higher revisions */
+    tf_metric_t *records_duplicate;     /* counter: same or lower revision, no effect */
+    tf_metric_t *records_superseded;    /* counter: of applied, replaced a revision */
     tf_metric_t *records_dead_lettered; /* counter: poison messages sent to the DLQ */
     tf_metric_t *batch_records;         /* histogram: records per applied batch */
     tf_metric_t *batch_apply_seconds;   /* histogram: time to apply one batch */

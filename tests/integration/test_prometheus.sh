@@ -186,6 +186,9 @@ assert len(t) == 1, t
 assert t[0]["health"] == "up" and t[0]["lastError"] == "", t[0]
 print("ok: target", t[0]["scrapeUrl"], "up, no scrape error")' || tf_fail "target not healthy"
 
+# For the record: how long Prometheus's scrapes of the target take.
+echo "info: scrape_duration_seconds $(prom_query "scrape_duration_seconds{$J}"), samples $(prom_query "scrape_samples_scraped{$J}")"
+
 # Caught up: /readyz says so.
 code="$(curl -s -o "$W/readyz" -w '%{http_code}' "http://127.0.0.1:$TPORT/readyz")"
 [ "$code" = 200 ] || tf_fail "/readyz answered $code: $(cat "$W/readyz")"
