@@ -22,7 +22,8 @@
 # Environment: TF_TEST_STACK_DIR (default <repo>/.stack-test),
 # TF_TEST_KAFKA_PORT / TF_TEST_PG_PORT (default: first free of 19192/15532,
 # 19292/15632, ...), TF_FUZZ_SECONDS (default 10), TF_CTEST_ARGS (extra
-# ctest arguments, e.g. "-R harness").
+# ctest arguments, e.g. "-R harness"), TF_CTEST_JOBS (integration tests run
+# at once, default 2).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
         --no-deps) deps=0 ;;
         -j) jobs="${2:?-j needs a number}"; shift ;;
         -j*) jobs="${1#-j}" ;;
-        -h | --help) sed -n '2,26s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,/^set -e/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
         *) echo "test.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -49,6 +50,11 @@ LOGS="$REPO/build/test-logs"
 mkdir -p "$LOGS"
 export TF_PYTHON="${TF_PYTHON:-$REPO/.venv/bin/python}"
 read -r -a ctest_extra <<<"${TF_CTEST_ARGS:-}"
+# Integration tests run two at a time: each has its own topics and
+# database. A test that stops or restarts a server of the shared stack
+# (stack.sh kill-broker / restart-pg) must say RUN_SERIAL ON in its
+# tests/*.cmake declaration.
+itjobs="${TF_CTEST_JOBS:-2}"
 
 T_START=$SECONDS
 phases=()
@@ -180,13 +186,16 @@ phase "stack up (fresh)" stack_up || exit 1
 # sanitizer pass leaves them out (they are sanitizer builds themselves) and
 # there is no separate fuzz phase.
 fuzz_in_ctest=0
-if [ "$built" = 1 ] && (cd build && ctest -N) 2>/dev/null | grep -qi 'fuzz'; then
-    fuzz_in_ctest=1
+if [ "$built" = 1 ]; then
+    # Captured first: grep -q closing the pipe early would fail the
+    # pipeline under pipefail.
+    listed="$(cd build && ctest -N 2>/dev/null || true)"
+    case "$listed" in *fuzz*) fuzz_in_ctest=1 ;; esac
 fi
 
 if [ "$built" = 1 ]; then
     phase "build/ unit" run_ctest build unit -j"$jobs" || true
-    phase "build/ integration" run_ctest build integration || true
+    phase "build/ integration" run_ctest build integration -j"$itjobs" || true
 else
     skip "build/ tests" "build failed"
 fi
@@ -197,7 +206,7 @@ if [ "$asan_built" = 1 ]; then
     exclude=()
     [ "$fuzz_in_ctest" = 1 ] && exclude=(-E fuzz)
     phase "build-asan/ unit" run_ctest build-asan unit -j"$jobs" "${exclude[@]}" || true
-    phase "build-asan/ integration" run_ctest build-asan integration "${exclude[@]}" || true
+    phase "build-asan/ integration" run_ctest build-asan integration -j"$itjobs" "${exclude[@]}" || true
 elif [ "$quick" = 0 ]; then
     skip "build-asan/ tests" "build failed"
 else
