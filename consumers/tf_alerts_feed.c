@@ -69,6 +69,45 @@ int tf_alerts_feed_max_id(PGconn *c, int64_t *out, char *errstr, size_t errlen)
     return 0;
 }
 
+int tf_alerts_feed_visible_tail(PGconn *c, int window, int64_t *max_id, int64_t **ids, size_t *n,
+                                char *errstr, size_t errlen)
+{
+    char w[16];
+    snprintf(w, sizeof(w), "%d", window);
+    const char *p[1] = {w};
+    /* One statement, one snapshot: the maximum and the list agree. */
+    PGresult *r = PQexecParams(
+        c,
+        "WITH m AS (SELECT coalesce(max(alert_id), 0) AS m FROM reporting.ranking_alerts) "
+        "SELECT m.m, a.alert_id FROM m LEFT JOIN reporting.ranking_alerts a "
+        "ON a.alert_id > m.m - $1::int ORDER BY a.alert_id",
+        1, NULL, p, NULL, NULL, 0);
+    *ids = NULL;
+    *n = 0;
+    *max_id = 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pg_err(errstr, errlen, "reading the newest alerts", PQresultErrorMessage(r));
+        PQclear(r);
+        return -1;
+    }
+    int rows = PQntuples(r);
+    if (rows > 0)
+        *max_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    if (rows > 0 && !PQgetisnull(r, 0, 1)) {
+        *ids = malloc((size_t)rows * sizeof(**ids));
+        if (!*ids) {
+            snprintf(errstr, errlen, "out of memory");
+            PQclear(r);
+            return -1;
+        }
+        for (int i = 0; i < rows; i++)
+            (*ids)[i] = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+        *n = (size_t)rows;
+    }
+    PQclear(r);
+    return 0;
+}
+
 static const char *const basis_names[] = {"month", "ytd"};
 static const char *const level_names[] = {"partner", "group"};
 static const char *const kind_names[] = {"shift", "retraction"};

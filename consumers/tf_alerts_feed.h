@@ -54,9 +54,18 @@ typedef struct tf_alerts_feed tf_alerts_feed_t;
 tf_alerts_feed_t *tf_alerts_feed_new(int64_t after_id, char *errstr, size_t errlen);
 void tf_alerts_feed_destroy(tf_alerts_feed_t *f);
 
-/* The highest alert_id visible now (0 if none): a starting point for
- * followers that only want what comes next. */
+/* The highest alert_id visible now (0 if none). */
 int tf_alerts_feed_max_id(PGconn *c, int64_t *out, char *errstr, size_t errlen);
+
+/* A starting point for followers that only want what commits from now on:
+ * in one snapshot, the highest visible alert_id (*max_id, 0 if none) and the
+ * visible ids above max_id - window, ascending, in *ids (*n of them; the
+ * caller frees *ids with free(); NULL when n is 0). Start the feed after
+ * max(0, *max_id - window) and skip the ids of this list: an alert whose
+ * transaction was still open at this instant, with an id below *max_id, is
+ * then delivered when it commits instead of being taken for history. */
+int tf_alerts_feed_visible_tail(PGconn *c, int window, int64_t *max_id, int64_t **ids, size_t *n,
+                                char *errstr, size_t errlen);
 
 /* Reads up to limit rows after the cursor and hands out the final ones in
  * alert_id order: *rows points into the feed (valid until the next call or

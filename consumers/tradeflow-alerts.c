@@ -68,7 +68,7 @@ static void usage(FILE *f)
         "\n"
         "Prints ranking-shift alerts as they happen, one per line, gap-free and without\n"
         "duplicates (LISTEN tradeflow_alerts + reporting.ranking_alerts by alert_id).\n"
-        "Without --since it starts with the alerts committed after it started.\n"
+        "Without --since or --after-id it prints the alerts that commit after it started.\n"
         "\n"
         "Filters (all must match):\n"
         "      --reporter CODE    reporting economy (e.g. CHN)\n"
@@ -257,6 +257,16 @@ enum {
     O_VERSION
 };
 
+/* How far below the newest alert a transaction still open at start may
+ * have drawn its alert_id (see tf_alerts_feed_visible_tail()). */
+#define START_WINDOW 10000
+
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
 static int parse_long(const char *s, long lo, long hi, long *out)
 {
     char *end;
@@ -392,21 +402,32 @@ int main(int argc, char **argv)
         TF_LOG(TF_LOG_ERR, "pg", "%s", errstr);
         return EXIT_ERROR;
     }
-    int64_t start = 0;
+    /* Without --since/--after-id: the alerts visible now are history, and
+     * skipped; everything else is new, including an alert with a lower id
+     * whose transaction is still open at this instant. */
+    int64_t start = 0, start_max = 0, *history = NULL;
+    size_t nhistory = 0;
     if (after_id >= 0)
         start = after_id;
-    else if (fl.since < 0 && tf_alerts_feed_max_id(conn, &start, errstr, sizeof(errstr)) != 0) {
-        TF_LOG(TF_LOG_ERR, "pg", "%s", errstr);
-        PQfinish(conn);
-        return EXIT_ERROR;
+    else if (fl.since < 0) {
+        if (tf_alerts_feed_visible_tail(conn, START_WINDOW, &start_max, &history, &nhistory,
+                                        errstr, sizeof(errstr)) != 0) {
+            TF_LOG(TF_LOG_ERR, "pg", "%s", errstr);
+            PQfinish(conn);
+            return EXIT_ERROR;
+        }
+        start = start_max > START_WINDOW ? start_max - START_WINDOW : 0;
     }
     tf_alerts_feed_t *feed = tf_alerts_feed_new(start, errstr, sizeof(errstr));
     if (!feed) {
         TF_LOG(TF_LOG_ERR, "alerts", "%s", errstr);
+        free(history);
         PQfinish(conn);
         return EXIT_ERROR;
     }
 
+    TF_LOG(TF_LOG_INFO, "alerts", "listening; reading after alert %" PRId64 "%s", start,
+           nhistory ? " (alerts visible at start skipped)" : "");
     int rc = EXIT_OK, backoff = 200;
     long printed = 0;
     int64_t deadline = timeout_s > 0 ? now_ms() + timeout_s * 1000 : 0;
@@ -444,6 +465,9 @@ int main(int argc, char **argv)
         }
         for (size_t i = 0; i < n; i++) {
             tf_alerts_feed_advance(feed, rows[i].a.alert_id);
+            if (rows[i].a.alert_id <= start_max &&
+                bsearch(&rows[i].a.alert_id, history, nhistory, sizeof(*history), cmp_id))
+                continue;
             if (!matches(&fl, &rows[i]))
                 continue;
             if ((json ? print_json(&rows[i]) : print_line(&rows[i])) < 0) {
@@ -476,6 +500,7 @@ done:
     if (rc == EXIT_OK && deadline && printed == 0)
         rc = EXIT_TIMEOUT;
     tf_alerts_feed_destroy(feed);
+    free(history);
     if (conn)
         PQfinish(conn);
     return rc;

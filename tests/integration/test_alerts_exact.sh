@@ -220,12 +220,18 @@ wait_for "transaction A's insert" 10 grep -q . "$W/gap_a.txt"
 idb="$(psql -X -q -At -v ON_ERROR_STOP=1 -c "$ins" | head -1)"
 ida="$(head -1 "$W/gap_a.txt")"
 [ "$idb" -gt "$ida" ] || fail "B ($idb) should have a higher id than A ($ida)"
+# A follower started now, with neither --since nor --after-id: B is history
+# for it, A (a lower id, still open) is not.
+"$FOLLOW" --json --count 1 --timeout 30 >"$W/gap2.jsonl" &
+gapf2=$!
 "$RELAY" -t "$TB" --exit-when-idle --log-level warning &
 gapr=$!
 wait "$gapa" || fail "transaction A failed"
 wait "$gapf" || fail "follower exited $? (missed alert $ida?)"
+wait "$gapf2" || fail "follower started during A exited $? (missed alert $ida?)"
 wait "$gapr" || fail "relay exited $?"
 expect "follower order across the late commit" "$(json_ids "$W/gap.jsonl" | tr '\n' ' ')" "$ida $idb "
+expect "follower started between B's commit and A's" "$(json_ids "$W/gap2.jsonl" | tr '\n' ' ')" "$ida "
 dump_topic "$TB" "$W/topic4.csv"
 expect "relay order across the late commit" "$(tail -2 "$W/topic4.csv" | cut -d, -f2 | tr '\n' ' ')" "$ida $idb "
 ok
