@@ -5,3 +5,7 @@
 tf_integration_test(report
   COMMAND sh -c "TF_PYTHON=\"\${TF_PYTHON:-$(test -x ${CMAKE_SOURCE_DIR}/.venv/bin/python && echo ${CMAKE_SOURCE_DIR}/.venv/bin/python || echo python3)}\" exec ${CMAKE_SOURCE_DIR}/tests/integration/test_report.sh"
   TIMEOUT 300)
+
+# The renderers on a hand-made report (no server): escaping, series
+# attributes with gaps, number display, CSV quoting, the text table.
+tf_unit_test(test_report_render SOURCES unit/test_report_render.c LIBS tfreport)
