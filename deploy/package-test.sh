@@ -143,8 +143,15 @@ BUILD="$WORK/build"
 mkdir -p "$SRC"
 # The tracked files as they are in the working tree (uncommitted changes
 # included); a tracked file deleted in the tree is skipped.
-(cd "$REPO" && git ls-files -z --cached | tar --null -T - --ignore-failed-read -cf - 2>/dev/null) |
-    tar -xf - -C "$SRC"
+# Outside a git checkout (a source tarball): everything but build and state
+# directories.
+if git -C "$REPO" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    (cd "$REPO" && git ls-files -z --cached | tar --null -T - --ignore-failed-read -cf - 2>/dev/null) |
+        tar -xf - -C "$SRC"
+else
+    tar -C "$REPO" --exclude='./.git' --exclude='./build*' --exclude='./.stack*' --exclude='./.venv' \
+        --exclude='./out' --exclude='./deploy/.m2' --exclude='./deploy/lib' -cf - . | tar -xf - -C "$SRC"
+fi
 [ -f "$SRC/CMakeLists.txt" ] || fail "copying the source tree failed"
 
 phase "configuring and building (clean build directory $BUILD)"
