@@ -13,7 +13,7 @@
 #     notify nothing);
 #   - tradeflow-alerts printed each exactly once, in alert_id order.
 set -euo pipefail
-. "${TF_TEST_LIB:-$TF_SOURCE_DIR/tests/integration/lib.sh}"
+. "$TF_SOURCE_DIR/tests/integration/lib.sh"
 . "$TF_SOURCE_DIR/tests/integration/agg_lib.sh"
 . "$TF_SOURCE_DIR/tests/integration/alerts_lib.sh"
 tf_require_stack

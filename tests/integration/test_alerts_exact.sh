@@ -15,7 +15,7 @@
 # (the second waits, then takes over), the CLI's history, filters and exit
 # statuses, and a backfill with --alerts-from.
 set -euo pipefail
-. "${TF_TEST_LIB:-$TF_SOURCE_DIR/tests/integration/lib.sh}"
+. "$TF_SOURCE_DIR/tests/integration/lib.sh"
 . "$TF_SOURCE_DIR/tests/integration/agg_lib.sh"
 . "$TF_SOURCE_DIR/tests/integration/alerts_lib.sh"
 tf_require_stack
