@@ -197,4 +197,11 @@ echo "ok: /readyz 200 ($(cat "$W/readyz"))"
 # A negative control: a metric that nobody exports gives an empty answer, so
 # the checks above can fail.
 [ -z "$(prom_query "tradeflow_no_such_metric{$J}")" ] || tf_fail "empty query answered"
+# The target stops cleanly on SIGTERM (and a sanitizer build says nothing).
+kill "$TGT_PID"
+rc=0
+wait "$TGT_PID" || rc=$?
+TGT_PID=""
+[ "$rc" = 0 ] || tf_fail "the target exited $rc after SIGTERM: $(tail -5 "$W/target.log")"
+if grep -E 'Sanitizer|runtime error' "$W/target.log"; then tf_fail "sanitizer report in the target's log"; fi
 echo "PASS"
