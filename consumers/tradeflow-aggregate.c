@@ -22,6 +22,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "tf_agg.h"
+#include "tf_config.h"
 #include "tf_codec.h"
 #include "tf_kafka.h"
 #include "tf_log.h"
@@ -37,10 +38,10 @@ typedef struct app {
     int ntopics;
     int exit_at_end, no_migrate;
     long batch_size, batch_ms;
-    const char *xprops[64];
+    char *xprops[128]; /* "key=value" for librdkafka, owned */
     int nxprops;
-    const char *fprops[8];
-    int nfprops;
+    tf_config_t *cfg;  /* owns the strings above that point into it */
+    char *pg_conninfo; /* owned */
     /* state */
     rd_kafka_t *rk, *dlq;
     tf_agg_t *agg;
@@ -110,9 +111,16 @@ static void usage(FILE *f)
         "                         and everything is committed (like kcat -e)\n"
         "      --log-level L      emerg..debug or 0..7 (default: info)\n"
         "      --log-format F     text or json (default: text)\n"
+        "Configuration:\n"
+        "  -c, --config FILE      key = value settings (default: $TRADEFLOW_CONFIG);\n"
+        "                         kafka.* go to librdkafka, pg.* to libpq\n"
+        "      --print-config     print the effective settings (secrets masked), exit\n"
+        "      --help-config      print the reference of every setting, exit\n"
         "  -h, --help             this help\n"
         "      --version          print the version\n"
         "\n"
+        "Precedence: defaults < configuration file < environment (TRADEFLOW_<KEY>,\n"
+        "e.g. TRADEFLOW_BATCH_SIZE; TRADEFLOW_BROKERS; libpq's PG*) < flags.\n"
         "Exit status: 0 success, 1 runtime failure (see the log), 64 usage error.\n");
 }
 
@@ -381,9 +389,6 @@ out:
 
 static int apply_props(app_t *app, rd_kafka_conf_t *conf, char *errstr, size_t errlen)
 {
-    for (int i = 0; i < app->nfprops; i++)
-        if (tf_kafka_conf_file(conf, app->fprops[i], errstr, errlen))
-            return -1;
     for (int i = 0; i < app->nxprops; i++)
         if (tf_kafka_conf_set(conf, app->xprops[i], errstr, errlen))
             return -1;
@@ -480,33 +485,102 @@ out:
     return rc;
 }
 
-static long parse_long(const char *s, const char *opt, long min, long max)
+
+/* The configuration table: one entry per setting, shared by the file, the
+ * environment, the flags, --print-config and docs/configuration.md. */
+static const tf_cfg_prop_t agg_props[] = {
+    {"brokers", TF_CFG_STRING, NULL, 0, 0, NULL, 0, "Kafka bootstrap servers"},
+    {"group", TF_CFG_STRING, "tradeflow-aggregate", 0, 0, NULL, 0,
+     "consumer group; also keys the offsets stored in PostgreSQL"},
+    {"topics", TF_CFG_LIST, "tradeflow.customs,tradeflow.investment", 0, 0, NULL, 0,
+     "topics to consume (comma-separated; -t repeats)"},
+    {"pg", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "libpq conninfo or URI; unset = the PG* variables (password masked in output)"},
+    {"migrate", TF_CFG_BOOL, "true", 0, 0, NULL, 0, "apply pending SQL migrations at start"},
+    {"batch.size", TF_CFG_INT, "5000", 1, 1000000, NULL, 0, "records per transaction, at most"},
+    {"batch.ms", TF_CFG_INT, "500", 1, 3600000, NULL, 0,
+     "commit a partial batch after this many milliseconds"},
+    {"dlq.topic", TF_CFG_STRING, "tradeflow.dlq", 0, 0, NULL, 0, "dead-letter topic"},
+    {"schema.dir", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "directory of the Avro schemas (default: the installed ones)"},
+    {"registry.url", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "Confluent-compatible schema registry; switches to Confluent framing"},
+    {"registry.user", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "registry basic auth as user:password (password masked in output)"},
+    {"registry.ca", TF_CFG_STRING, NULL, 0, 0, NULL, 0, "CA certificate file for the registry"},
+    {"alert.top", TF_CFG_INT, "10", 1, 1000, NULL, 0, "ranks watched for shifts"},
+    {"settle.interval", TF_CFG_INT, "60", 1, 86400, NULL, 0,
+     "seconds between settle points at the latest while not caught up"},
+    {"alerts.from", TF_CFG_PERIOD, NULL, 0, 0, NULL, 0,
+     "shifts of earlier periods go to the table only (not NOTIFY/Kafka)"},
+    {"exit.at.end", TF_CFG_BOOL, "false", 0, 0, NULL, 0,
+     "exit 0 once caught up and committed (like kcat -e)"},
+    {"log.level", TF_CFG_ENUM, "info", 0, 0,
+     "emerg|alert|crit|error|err|warning|warn|notice|info|debug|0|1|2|3|4|5|6|7", 0,
+     "log level"},
+    {"log.format", TF_CFG_ENUM, "text", 0, 0, "text|json", 0, "log format"},
+    {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
+
+/* -F FILE: librdkafka properties (key=value lines) as kafka.* settings. */
+static int load_kafka_props(tf_config_t *cfg, const char *path, char *errstr, size_t errlen)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v < min || v > max) {
-        fprintf(stderr, "tradeflow-aggregate: %s: expected an integer %ld..%ld, got \"%s\"\n",
-                opt, min, max, s);
-        exit(EXIT_USAGE);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(errstr, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
     }
-    return v;
+    char line[2048], key[600], origin[600], why[512];
+    int n = 0, rc = 0;
+    while (fgets(line, sizeof(line), f)) {
+        n++;
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        size_t l = strlen(p);
+        while (l && (p[l - 1] == '\n' || p[l - 1] == '\r' || p[l - 1] == ' '))
+            p[--l] = '\0';
+        if (!*p || *p == '#')
+            continue;
+        char *eq = strchr(p, '=');
+        if (!eq) {
+            snprintf(errstr, errlen, "%s:%d: expected key=value", path, n);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        snprintf(key, sizeof(key), "kafka.%s", p);
+        snprintf(origin, sizeof(origin), "%s:%d", path, n);
+        if (tf_config_set(cfg, key, eq + 1, origin, why, sizeof(why))) {
+            snprintf(errstr, errlen, "%s:%d: %s", path, n, why);
+            rc = -1;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+static int kafka_prop(const char *name, const char *value, void *arg)
+{
+    app_t *app = arg;
+    if (app->nxprops == (int)(sizeof(app->xprops) / sizeof(app->xprops[0])))
+        return -1;
+    size_t n = strlen(name) + strlen(value) + 2;
+    char *kv = malloc(n);
+    if (!kv)
+        return -1;
+    snprintf(kv, n, "%s=%s", name, value);
+    app->xprops[app->nxprops++] = kv; /* freed at exit */
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    app_t app = {.group = "tradeflow-aggregate",
-                 .dlq_topic = "tradeflow.dlq",
-                 .batch_size = 5000,
-                 .batch_ms = 500,
-                 .settle_ms = 60000,
-                 .alert_top = 10,
-                 .need_settle = 1};
-    int log_level = TF_LOG_INFO;
-    tf_log_format_t log_format = TF_LOG_TEXT;
+    app_t app = {.need_settle = 1};
     enum { O_PG = 256, O_EXIT, O_BSIZE, O_BMS, O_DLQ, O_SCHEMA, O_REG, O_REGUSER, O_REGCA,
-           O_LOGL, O_LOGF, O_VERSION, O_NOMIG, O_TOP, O_SETTLE, O_AFROM };
+           O_LOGL, O_LOGF, O_VERSION, O_NOMIG, O_TOP, O_SETTLE, O_AFROM, O_PRINT, O_HELPCFG };
     static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'},
         {"brokers", required_argument, 0, 'b'},   {"group", required_argument, 0, 'g'},
         {"topic", required_argument, 0, 't'},     {"pg", required_argument, 0, O_PG},
         {"exit-at-end", no_argument, 0, O_EXIT},  {"batch-size", required_argument, 0, O_BSIZE},
@@ -520,72 +594,129 @@ int main(int argc, char **argv)
         {"no-migrate", no_argument, 0, O_NOMIG},
         {"alert-top", required_argument, 0, O_TOP},
         {"settle-interval", required_argument, 0, O_SETTLE},
-        {"alerts-from", required_argument, 0, O_AFROM},  {"help", no_argument, 0, 'h'},
+        {"alerts-from", required_argument, 0, O_AFROM},
+        {"print-config", no_argument, 0, O_PRINT},
+        {"help-config", no_argument, 0, O_HELPCFG},
+        {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, O_VERSION},   {0, 0, 0, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "b:g:t:X:F:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'b': app.brokers = optarg; break;
-        case 'g': app.group = optarg; break;
-        case 't':
-            if (app.ntopics == 16) {
-                fprintf(stderr, "tradeflow-aggregate: at most 16 topics\n");
-                return EXIT_USAGE;
-            }
-            app.topics[app.ntopics++] = optarg;
-            break;
-        case 'X':
-            if (app.nxprops == 64) {
-                fprintf(stderr, "tradeflow-aggregate: at most 64 -X options\n");
-                return EXIT_USAGE;
-            }
-            app.xprops[app.nxprops++] = optarg;
-            break;
-        case 'F':
-            if (app.nfprops == 8) {
-                fprintf(stderr, "tradeflow-aggregate: at most 8 -F options\n");
-                return EXIT_USAGE;
-            }
-            app.fprops[app.nfprops++] = optarg;
-            break;
-        case O_PG: app.pg = optarg; break;
-        case O_EXIT: app.exit_at_end = 1; break;
-        case O_BSIZE: app.batch_size = parse_long(optarg, "--batch-size", 1, 1000000); break;
-        case O_BMS: app.batch_ms = parse_long(optarg, "--batch-ms", 1, 3600000); break;
-        case O_DLQ: app.dlq_topic = optarg; break;
-        case O_SCHEMA: app.schema_dir = optarg; break;
-        case O_REG: app.registry_url = optarg; break;
-        case O_REGUSER: app.registry_user = optarg; break;
-        case O_REGCA: app.registry_ca = optarg; break;
-        case O_NOMIG: app.no_migrate = 1; break;
-        case O_TOP: app.alert_top = parse_long(optarg, "--alert-top", 1, 1000); break;
-        case O_SETTLE:
-            app.settle_ms = 1000 * parse_long(optarg, "--settle-interval", 1, 86400);
-            break;
-        case O_AFROM: app.alerts_from = optarg; break;
-        case O_LOGL:
-            if ((log_level = tf_log_level_parse(optarg)) < 0) {
-                fprintf(stderr, "tradeflow-aggregate: --log-level: unknown level \"%s\"\n",
-                        optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case O_LOGF:
-            if (strcmp(optarg, "json") == 0)
-                log_format = TF_LOG_JSON;
-            else if (strcmp(optarg, "text") == 0)
-                log_format = TF_LOG_TEXT;
-            else {
-                fprintf(stderr, "tradeflow-aggregate: --log-format: text or json\n");
-                return EXIT_USAGE;
-            }
-            break;
-        case O_VERSION: printf("tradeflow-aggregate %s\n", TF_VERSION); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return EXIT_USAGE;
+    static const char *const optstr = "c:b:g:t:X:F:h";
+    char errstr[1024];
+    int c, print_config = 0;
+
+    /* Pass 1: only what decides where the configuration comes from. */
+    const char *config_path = getenv("TRADEFLOW_CONFIG");
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, optstr, opts, NULL)) != -1) {
+        if (c == 'c')
+            config_path = optarg;
+        else if (c == 'h') {
+            usage(stdout);
+            return 0;
+        } else if (c == O_VERSION) {
+            printf("tradeflow-aggregate %s\n", TF_VERSION);
+            return 0;
+        } else if (c == O_HELPCFG) {
+            tf_config_reference("tradeflow-aggregate", agg_props, stdout);
+            return 0;
         }
     }
-    tf_log_init("tradeflow-aggregate", log_level, log_format);
+    tf_config_t *cfg = tf_config_new("tradeflow-aggregate", agg_props);
+    if (!cfg) {
+        fprintf(stderr, "tradeflow-aggregate: out of memory\n");
+        return 1;
+    }
+    app.cfg = cfg;
+    if ((config_path && *config_path && tf_config_load_file(cfg, config_path, errstr, sizeof(errstr))) ||
+        tf_config_load_env(cfg, errstr, sizeof(errstr))) {
+        fprintf(stderr, "tradeflow-aggregate: %s\n", errstr);
+        return EXIT_USAGE;
+    }
+
+    /* Pass 2: flags override the file and the environment. */
+    optind = 0;
+    opterr = 1;
+    while ((c = getopt_long(argc, argv, optstr, opts, NULL)) != -1) {
+        const char *key = NULL, *val = optarg;
+        char kbuf[600], flag[64];
+        switch (c) {
+        case 'c': case 'h': case O_VERSION: case O_HELPCFG: continue;
+        case 'b': key = "brokers"; break;
+        case 'g': key = "group"; break;
+        case 't': key = "topics"; break;
+        case O_PG: key = "pg"; break;
+        case O_EXIT: key = "exit.at.end"; val = "true"; break;
+        case O_BSIZE: key = "batch.size"; break;
+        case O_BMS: key = "batch.ms"; break;
+        case O_DLQ: key = "dlq.topic"; break;
+        case O_SCHEMA: key = "schema.dir"; break;
+        case O_REG: key = "registry.url"; break;
+        case O_REGUSER: key = "registry.user"; break;
+        case O_REGCA: key = "registry.ca"; break;
+        case O_LOGL: key = "log.level"; break;
+        case O_LOGF: key = "log.format"; break;
+        case O_NOMIG: key = "migrate"; val = "false"; break;
+        case O_TOP: key = "alert.top"; break;
+        case O_SETTLE: key = "settle.interval"; break;
+        case O_AFROM: key = "alerts.from"; break;
+        case O_PRINT: print_config = 1; continue;
+        case 'X': {
+            const char *eq = strchr(optarg, '=');
+            if (!eq) {
+                fprintf(stderr, "tradeflow-aggregate: -X: expected key=value\n");
+                return EXIT_USAGE;
+            }
+            snprintf(kbuf, sizeof(kbuf), "kafka.%.*s", (int)(eq - optarg), optarg);
+            key = kbuf;
+            val = eq + 1;
+            break;
+        }
+        case 'F':
+            if (load_kafka_props(cfg, optarg, errstr, sizeof(errstr))) {
+                fprintf(stderr, "tradeflow-aggregate: -F: %s\n", errstr);
+                return EXIT_USAGE;
+            }
+            continue;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+        snprintf(flag, sizeof(flag), "%s", c == 'X' ? "-X" : "command line");
+        if (tf_config_set(cfg, key, val, flag, errstr, sizeof(errstr))) {
+            fprintf(stderr, "tradeflow-aggregate: %s\n", errstr);
+            return EXIT_USAGE;
+        }
+    }
+    if (print_config) {
+        tf_config_print(cfg, stdout);
+        return 0;
+    }
+
+    /* The effective settings. */
+    app.brokers = tf_config_str(cfg, "brokers");
+    app.group = tf_config_str(cfg, "group");
+    app.pg_conninfo = tf_config_pg_conninfo(cfg);
+    app.pg = app.pg_conninfo;
+    app.dlq_topic = tf_config_str(cfg, "dlq.topic");
+    app.schema_dir = tf_config_str(cfg, "schema.dir");
+    app.registry_url = tf_config_str(cfg, "registry.url");
+    app.registry_user = tf_config_str(cfg, "registry.user");
+    app.registry_ca = tf_config_str(cfg, "registry.ca");
+    app.exit_at_end = tf_config_bool(cfg, "exit.at.end");
+    app.no_migrate = !tf_config_bool(cfg, "migrate");
+    app.batch_size = tf_config_int(cfg, "batch.size");
+    app.batch_ms = tf_config_int(cfg, "batch.ms");
+    app.alert_top = tf_config_int(cfg, "alert.top");
+    app.settle_ms = 1000 * tf_config_int(cfg, "settle.interval");
+    app.alerts_from = tf_config_str(cfg, "alerts.from");
+    app.ntopics = 0;
+    for (size_t i = 0; i < tf_config_list_len(cfg, "topics") && app.ntopics < 16; i++)
+        app.topics[app.ntopics++] = (char *)tf_config_list_item(cfg, "topics", i);
+    if (tf_config_foreach(cfg, "kafka.", kafka_prop, &app)) {
+        fprintf(stderr, "tradeflow-aggregate: too many kafka.* settings\n");
+        return EXIT_USAGE;
+    }
+    int log_level = tf_log_level_parse(tf_config_str(cfg, "log.level"));
+    tf_log_init("tradeflow-aggregate", log_level < 0 ? TF_LOG_INFO : log_level,
+                strcmp(tf_config_str(cfg, "log.format"), "json") == 0 ? TF_LOG_JSON
+                                                                      : TF_LOG_TEXT);
     if (optind < argc) {
         const char *cmd = argv[optind];
         if ((strcmp(cmd, "migrate") == 0 || strcmp(cmd, "rebuild") == 0) && optind + 1 == argc)
@@ -594,11 +725,10 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (app.ntopics == 0) {
-        app.topics[app.ntopics++] = "tradeflow.customs";
-        app.topics[app.ntopics++] = "tradeflow.investment";
+        fprintf(stderr, "tradeflow-aggregate: no topics to consume\n");
+        return EXIT_USAGE;
     }
 
-    char errstr[1024];
     int rc = 1;
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
@@ -729,5 +859,9 @@ out:
     tf_agg_destroy(app.agg);
     tf_codec_destroy(app.codec);
     rd_kafka_topic_partition_list_destroy(app.assigned);
+    for (int i = 0; i < app.nxprops; i++)
+        free(app.xprops[i]);
+    free(app.pg_conninfo);
+    tf_config_destroy(app.cfg);
     return rc;
 }
