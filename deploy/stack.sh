@@ -118,11 +118,14 @@ ensure_jars() {
             -Daether.connector.connectTimeout=15000 -Daether.connector.requestTimeout=60000 \
             -f "$REPO/deploy/pom.xml" -Dkafka.version="$TF_KAFKA_VERSION" \
             ${TRADEFLOW_MVN_ARGS:-} \
-            dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" \
+            org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies \
+            -DincludeScope=runtime -DoutputDirectory="$tmp" \
             >"$log" 2>&1; then
             rm -rf "$tmp"
-            tail -n 15 "$log" >&2
-            if grep -qiE 'transfer|resolve|unknown ?host|connect|timed out|network' "$log"; then
+            # Maven's batch mode still emits colour resets.
+            sed -i 's/\x1b\[[0-9;]*m//g' "$log"
+            grep -E '^\[ERROR\]' "$log" | grep -v '^\[ERROR\] *$' | head -n 6 >&2
+            if grep -qiE 'could not transfer|could not resolve|unknown ?host|connection refused|connect timed out|timed out|network is unreachable|no route' "$log"; then
                 die "Maven could not download Kafka $TF_KAFKA_VERSION: Maven Central (or your mirror in ~/.m2/settings.xml) is unreachable? Full log: $log"
             fi
             die "Maven failed (full log: $log)"
