@@ -241,19 +241,29 @@ static void svg_periods_attr(FILE *f, const int32_t *p, size_t n)
 static void bump_chart(FILE *f, const tf_report_t *r)
 {
     const size_t n = r->nrank_periods;
-    int maxrank = (int)r->nseries;
+    /* Rows 1..cap are drawn to scale; a partner that was ranked lower than
+     * cap in some period is drawn on one "lower" row below them, its true
+     * rank written in its dot, so that one distant past rank cannot stretch
+     * the chart. */
+    const int cap = (int)r->nseries > r->top + 5 ? (int)r->nseries : r->top + 5;
+    int maxrank = (int)r->nseries, lower = 0;
     for (size_t k = 0; k < r->nseries; k++)
         for (size_t i = 0; i < n; i++)
             if (r->series[k].ranks[i] > maxrank)
                 maxrank = r->series[k].ranks[i];
+    if (maxrank > cap) {
+        maxrank = cap;
+        lower = 1;
+    }
     if (maxrank < 1)
         maxrank = 1;
+    const double last_row = lower ? maxrank + 1.6 : maxrank;
     const double W = 944, left = 56, right = 150, top = 26, bottom = 46;
-    const double row_h = maxrank <= 12 ? 34.0 : fmax(14.0, 408.0 / maxrank);
-    const double H = top + (maxrank - 1) * row_h + bottom + 10;
+    const double row_h = last_row <= 12 ? 34.0 : fmax(16.0, 408.0 / last_row);
+    const double H = top + (last_row - 1) * row_h + bottom + 10;
     const double plot_w = W - left - right;
 #define BX(i) (n <= 1 ? left + plot_w / 2 : left + (double)(i) * plot_w / (double)(n - 1))
-#define BY(rank) (top + ((rank) - 1) * row_h)
+#define BY(rank) (top + (((rank) > cap ? cap + 1.6 : (double)(rank)) - 1) * row_h)
 
     fprintf(f, "<svg id=\"bump-chart\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
                "width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\"",
@@ -268,6 +278,11 @@ static void bump_chart(FILE *f, const tf_report_t *r)
                    "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">#%d</text>\n",
                 left - 18, W - right + 10, BY(k), BY(k), left - 24, BY(k) + 4, k);
     }
+    if (lower)
+        fprintf(f, "<line class=\"grid\" stroke-dasharray=\"3 3\" x1=\"%.1f\" x2=\"%.1f\" "
+                   "y1=\"%.1f\" y2=\"%.1f\"/><text class=\"axis\" x=\"%.1f\" y=\"%.1f\" "
+                   "text-anchor=\"end\">lower</text>\n",
+                left - 18, W - right + 10, BY(cap + 1), BY(cap + 1), left - 20, BY(cap + 1) + 4);
     /* Period labels, thinned to keep them apart. */
     size_t every = 1;
     while (n > 1 && plot_w / (double)(n - 1) * (double)every < 70)
@@ -281,6 +296,17 @@ static void bump_chart(FILE *f, const tf_report_t *r)
                 H - 16);
         esc(f, lb);
         fputs("</text>\n", f);
+    }
+    /* End labels at each series' last point, pushed apart where ranks tie. */
+    double *ly = calloc(r->nseries ? r->nseries : 1, sizeof(double));
+    if (ly) {
+        for (size_t k = 0; k < r->nseries; k++) {
+            ly[k] = top;
+            for (size_t i = 0; i < n; i++)
+                if (r->series[k].ranks[i] > 0)
+                    ly[k] = BY(r->series[k].ranks[i]) + 4.5;
+        }
+        spread_labels(ly, r->nseries, 14, top - 6, H - bottom);
     }
     for (size_t k = 0; k < r->nseries; k++) {
         const tf_report_series_t *s = &r->series[k];
@@ -329,12 +355,13 @@ static void bump_chart(FILE *f, const tf_report_t *r)
         }
         if (last >= 0) {
             fprintf(f, "<text class=\"lbl\" x=\"%.1f\" y=\"%.1f\" fill=\"%s\">", BX(last) + 18,
-                    BY(s->ranks[last]) + 4.5, col);
+                    ly ? ly[k] : BY(s->ranks[last]) + 4.5, col);
             esc(f, s->partner);
             fputs("</text>\n", f);
         }
         fputs("</g>\n", f);
     }
+    free(ly);
     fputs("</svg>\n", f);
 #undef BX
 #undef BY
