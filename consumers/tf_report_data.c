@@ -350,9 +350,26 @@ static int load_in_tx(PGconn *c, const tf_report_query_t *q, tf_report_t *r, cha
         r->nranked_total = (size_t)atol(PQgetvalue(res, 0, 1));
         PQclear(res);
         if (all == 0) {
-            char pbuf[8];
+            /* Say where data is: a GACC-style feed has no January, and a
+             * user asking for 2021-01 wants to hear about 2020-12. */
+            static const char near_sql[] =
+                "SELECT coalesce(to_char(max(period) FILTER (WHERE period < $6::date), 'YYYY-MM'), ''),"
+                "       coalesce(to_char(min(period) FILTER (WHERE period > $6::date), 'YYYY-MM'), '')"
+                "  FROM reporting.partner_ranking WHERE " SCOPE_WHERE("");
+            char pbuf[8], hint[64] = "";
             tf_period_format(r->period, pbuf, sizeof(pbuf));
-            snprintf(errstr, errlen, "no data for %s in %s", what, pbuf);
+            PGresult *near = query(c, "finding the nearest periods", near_sql, 6, scope, errstr,
+                                   errlen);
+            if (!near)
+                return -1;
+            const char *before = PQgetvalue(near, 0, 0), *after = PQgetvalue(near, 0, 1);
+            if (*before || *after)
+                snprintf(hint, sizeof(hint), " (nearest with data:%s%s%s%s)", *before ? " " : "",
+                         before, *after ? " " : "", after);
+            else
+                snprintf(hint, sizeof(hint), " (the scope has no data at all)");
+            PQclear(near);
+            snprintf(errstr, errlen, "no data for %s in %s%s", what, pbuf, hint);
             return 1;
         }
     }

@@ -164,6 +164,10 @@ status() {
 }
 expect "exit: reporter without data" "$(status --reporter USA --format text)" 2
 expect "exit: period without data" "$(status --reporter CHN --period 1999-01 --format text)" 2
+grep -q 'no data for customs CHN total ytd group in 1999-01 (nearest with data: 2018-02)' "$W/st.err" ||
+    fail "no hint to the nearest period: $(cat "$W/st.err")"
+expect "exit: a January (combined Jan-Feb release)" "$(status --reporter CHN --period 2020-01)" 2
+grep -q '(nearest with data: 2019-12 2020-02)' "$W/st.err" || fail "no hint: $(cat "$W/st.err")"
 expect "exit: no --reporter" "$(status --format text)" 64
 expect "exit: unknown format" "$(status --reporter CHN --format pdf)" 64
 expect "exit: impossible period" "$(status --reporter CHN --period 2020-13)" 64
