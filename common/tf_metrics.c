@@ -801,7 +801,8 @@ int tf_metrics_std_register(tf_metrics_t *m, unsigned parts, const char *program
                 "Records without effect: the same or a lower revision of a record_id already "
                 "applied.");
         COUNTER(records_superseded, "tradeflow_records_superseded_total",
-                "Applied records that replaced an earlier revision of their record_id.");
+                "Revisions that replaced an earlier revision of their record_id (in PostgreSQL, "
+                "or within one batch).");
         COUNTER(records_dead_lettered, "tradeflow_records_dead_lettered_total",
                 "Poison messages (undecodable or invalid) sent to the dead-letter topic.");
         HIST(batch_records, "tradeflow_batch_records", "Records per applied batch.",

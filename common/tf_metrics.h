@@ -137,7 +137,7 @@ typedef struct tf_metrics_std {
     tf_metric_t *records_consumed;      /* counter: messages taken from Kafka */
     tf_metric_t *records_applied;       /* counter: new records and higher revisions */
     tf_metric_t *records_duplicate;     /* counter: same or lower revision, no effect */
-    tf_metric_t *records_superseded;    /* counter: of applied, replaced a revision */
+    tf_metric_t *records_superseded;    /* counter: revisions that replaced another */
     tf_metric_t *records_dead_lettered; /* counter: poison messages sent to the DLQ */
     tf_metric_t *batch_records;         /* histogram: records per applied batch */
     tf_metric_t *batch_apply_seconds;   /* histogram: time to apply one batch */

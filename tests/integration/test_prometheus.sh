@@ -169,6 +169,17 @@ wait_query "tradeflow_records_consumed_total{$J}" "$N" 90
 wait_query "count(tradeflow_consumer_lag{$J,topic=\"$T\"})" 3 30
 wait_query "sum(tradeflow_consumer_lag{$J,topic=\"$T\"})" 0 30
 wait_query "tradeflow_consumer_assigned_partitions{$J}" 3 30
+if [ "$mode" = aggregate ]; then
+    # Every message consumed is accounted for once committed: applied,
+    # duplicate, dead-lettered, or a revision replaced within its batch
+    # (counted in superseded, with the revisions replacing stored ones):
+    #   applied + duplicate + dead <= consumed <= that + superseded
+    # (docs/metrics.md).
+    acc="tradeflow_records_applied_total{$J} + tradeflow_records_duplicate_total{$J} + tradeflow_records_dead_lettered_total{$J}"
+    wait_query "($acc) <= bool $N" 1 30
+    wait_query "($acc + tradeflow_records_superseded_total{$J}) >= bool $N" 1 10
+    wait_query "tradeflow_records_applied_total{$J} > bool 0" 1 10
+fi
 # The histogram's buckets reach Prometheus: its count equals the number of
 # batches, and histogram_quantile() gives a finite number of records.
 q50="$(prom_query "histogram_quantile(0.5, tradeflow_batch_records_bucket{$J})")"
