@@ -13,6 +13,7 @@
 # Prometheus's configuration and data live in a temporary directory; it
 # listens on 127.0.0.1 on a free port and is killed at the end.
 set -euo pipefail
+TF_SOURCE_DIR="${TF_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 . "$TF_SOURCE_DIR/tests/integration/lib.sh"
 tf_require_stack
 
