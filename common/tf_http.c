@@ -245,7 +245,9 @@ tf_http_t *tf_http_start(const char *addr, tf_metrics_t *m, tf_http_ready_fn rea
     atomic_init(&h->stale_ms, TF_HTTP_STALE_MS_DEFAULT);
     h->starting = 1;
 
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    /* MHD_USE_AUTO: epoll or poll() rather than select(), whose descriptor
+     * limit a program with many Kafka and PostgreSQL sockets could pass. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
     if (v6)
         flags |= MHD_USE_IPv6;
     /* The logger comes first so that no start-up message reaches stderr. A
