@@ -529,7 +529,7 @@ static int load_kafka_props(tf_config_t *cfg, const char *path, char *errstr, si
         snprintf(errstr, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
-    char line[2048], key[600], origin[600], why[512];
+    char line[2048], key[2100], origin[600], why[512];
     int n = 0, rc = 0;
     while (fgets(line, sizeof(line), f)) {
         n++;
