@@ -729,7 +729,8 @@ static int render_family(tf_metric_t *f, tf_buf_t *out)
             }
             if (rc == 0)
                 rc = append_series_name(out, f, s, "_sum", NULL) ||
-                     tf_buf_appendf(out, " %s\n", tf_metrics_format_double(s->sum, num, sizeof num));
+                     tf_buf_appendf(out, " %s\n",
+                                    tf_metrics_format_double(s->sum, num, sizeof num));
             if (rc == 0)
                 rc = append_series_name(out, f, s, "_count", NULL) ||
                      tf_buf_appendf(out, " %llu\n", (unsigned long long)cum);
@@ -757,7 +758,8 @@ int tf_metrics_render(tf_metrics_t *m, tf_buf_t *out)
 
 /* Records per batch: the aggregator's batches run from one record (a live
  * trickle) to its size limit (thousands). */
-static const double batch_record_bounds[] = {1, 5, 10, 50, 100, 500, 1000, 2000, 5000, 10000, 50000};
+static const double batch_record_bounds[] = {1,    5,    10,   50,    100,  500,
+                                             1000, 2000, 5000, 10000, 50000};
 /* Seconds: from a millisecond (small commit on loopback) to half a minute (a
  * big batch against a busy server). */
 static const double seconds_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -769,15 +771,16 @@ int tf_metrics_std_register(tf_metrics_t *m, unsigned parts, const char *program
                             size_t errlen)
 {
     memset(out, 0, sizeof *out);
-#define COUNTER(field, name, help)                                                                 \
-    do {                                                                                           \
-        if (!(out->field = tf_metrics_counter(m, name, help, NULL, errstr, errlen)))               \
-            return -1;                                                                             \
+#define COUNTER(field, name, help)                                                          \
+    do {                                                                                    \
+        if (!(out->field = tf_metrics_counter(m, name, help, NULL, errstr, errlen)))        \
+            return -1;                                                                      \
     } while (0)
-#define HIST(field, name, help, b)                                                                 \
-    do {                                                                                           \
-        if (!(out->field = tf_metrics_histogram(m, name, help, b, NELEM(b), NULL, errstr, errlen))) \
-            return -1;                                                                             \
+#define HIST(field, name, help, b)                                                          \
+    do {                                                                                    \
+        if (!(out->field =                                                                  \
+                  tf_metrics_histogram(m, name, help, b, NELEM(b), NULL, errstr, errlen)))  \
+            return -1;                                                                      \
     } while (0)
 
     if (!(out->up = tf_metrics_gauge(m, "tradeflow_up", "1 while the program runs.", NULL, errstr,

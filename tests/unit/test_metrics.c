@@ -267,7 +267,8 @@ static void test_concurrency(void)
     double b[] = {0.5, 1.5, 2.5};
     cc.m = tf_metrics_new();
     cc.c = tf_metrics_counter(cc.m, "c_total", "", NULL, err, sizeof err);
-    cc.cl = tf_metrics_counter(cc.m, "c_l_total", "", (const char *[]){"who", NULL}, err, sizeof err);
+    cc.cl = tf_metrics_counter(cc.m, "c_l_total", "", (const char *[]){"who", NULL}, err,
+                               sizeof err);
     cc.g = tf_metrics_gauge(cc.m, "c_g", "", NULL, err, sizeof err);
     cc.h = tf_metrics_histogram(cc.m, "c_h", "", b, 3, NULL, err, sizeof err);
     cc.hl = tf_metrics_histogram(cc.m, "c_hl", "", b, 3, (const char *[]){"who", NULL}, err,
