@@ -64,16 +64,7 @@ time build/bin/tradeflow-aggregate --exit-at-end -g "demo-$RUN" \
     -t "$CUSTOMS_TOPIC" -t "$INVEST_TOPIC"
 
 step "China's top trading partners, Jan-Nov 2020 (YTD, export + import, groups)"
-psql -X -P footer=off -c "
-SELECT rank AS \"#\", partner,
-       to_char(value_usd / 1e9, 'FM999G990D00') AS \"US\$ bn\",
-       to_char(yoy_pct, 'FMS990D0') || '%' AS \"YoY\",
-       to_char(share_pct, 'FM990D0') || '%' AS \"share\",
-       to_char(share_change_pp, 'FMS990D0') || ' pp' AS \"share chg\"
-  FROM reporting.partner_ranking
- WHERE dataset = 'customs' AND reporter = 'CHN' AND flow = 'total' AND basis = 'ytd'
-   AND level = 'group' AND period = DATE '2020-11-01' AND rank <= 10
- ORDER BY rank, partner"
+build/bin/tradeflow-report --reporter CHN --period 2020-11 --format text --alerts 5
 
 step "China's top trading partners, latest YTD in the feed"
 psql -X -P footer=off -c "
@@ -110,6 +101,12 @@ SELECT to_char(period, 'YYYY-MM') AS ytd_to,
    AND level = 'group' AND partner = 'ASEAN' AND extract(month FROM period) = 9
  ORDER BY period"
 
+step "The report: one self-contained HTML file, read as the BI role tradeflow_reader"
+REPORT="$(PGOPTIONS='-c role=tradeflow_reader' build/bin/tradeflow-report --reporter CHN \
+    --period 2020-11 --note "SYNTHETIC data calibrated to GACC's published figures (docs/sample-data.md)" \
+    --out "$OUT/report-CHN-2020-11.html")"
+
 echo
 echo "Synthetic data, calibrated to GACC's published figures (see docs/sample-data.md)."
+echo "Report: $REPORT (open it in a browser)"
 echo "Explore: eval \"\$(deploy/stack.sh env)\"; PGDATABASE=tradeflow_demo psql"
