@@ -792,8 +792,8 @@ int tf_metrics_std_register(tf_metrics_t *m, unsigned parts, const char *program
               "Always 1; the labels name the program and the tradeflow version.",
               (const char *[]){"program", "version", NULL}, errstr, errlen)))
         return -1;
-    tf_metrics_gauge_set_labels(out->build_info,
-                                (const char *[]){program ? program : "", version ? version : ""}, 1);
+    const char *info[] = {program ? program : "", version ? version : ""};
+    tf_metrics_gauge_set_labels(out->build_info, info, 1);
 
     if (parts & TF_METRICS_STD_CONSUMER) {
         COUNTER(records_consumed, "tradeflow_records_consumed_total",
