@@ -192,6 +192,32 @@ static void test_endpoints(void)
     tf_metrics_free(m);
 }
 
+/* The local IPv4 address (hex, as /proc/net/tcp writes it) of the socket
+ * listening on port, or "" if none is found. */
+static void listen_addr(int port, char *out, size_t len)
+{
+    snprintf(out, len, "%s", "");
+    FILE *f = fopen("/proc/net/tcp", "r");
+    if (!f)
+        return;
+    char line[512], local[64], state[8];
+    unsigned p;
+    while (fgets(line, sizeof line, f)) {
+        /* "  sl  local_address rem_address   st ..." */
+        if (sscanf(line, "%*s %63s %*s %7s", local, state) != 2)
+            continue;
+        char *colon = strchr(local, ':');
+        if (!colon || sscanf(colon + 1, "%x", &p) != 1)
+            continue;
+        if ((int)p == port && strcmp(state, "0A") == 0) { /* 0A: LISTEN */
+            *colon = 0;
+            snprintf(out, len, "%s", local);
+            break;
+        }
+    }
+    fclose(f);
+}
+
 static void test_defaults_and_bad_addresses(void)
 {
     char err[256];
@@ -199,6 +225,10 @@ static void test_defaults_and_bad_addresses(void)
     tf_http_t *h = tf_http_start(":0", NULL, NULL, NULL, err, sizeof err);
     CHECK_MSG(h != NULL, "%s", err);
     if (h) {
+        /* Bound to 127.0.0.1 (0100007F in /proc/net/tcp), not 0.0.0.0. */
+        char a[64];
+        listen_addr(tf_http_port(h), a, sizeof a);
+        CHECK_STR(a, "0100007F");
         resp_t r;
         CHECK_INT(request(tf_http_port(h), "GET", "/metrics", &r), 0);
         CHECK_INT(r.status, 200);
