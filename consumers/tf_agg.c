@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tf_buf.h"
@@ -455,9 +456,14 @@ static int apply_once(tf_agg_t *a, int settle, const char **sqlstate, tf_agg_sta
         delta->alerts = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
     }
     PQclear(r);
+    struct timespec c0, c1;
+    clock_gettime(CLOCK_MONOTONIC, &c0);
     r = PQexec(a->conn, "COMMIT");
+    clock_gettime(CLOCK_MONOTONIC, &c1);
     if (run(a, r, PGRES_COMMAND_OK, "COMMIT", sqlstate, errstr, errlen))
         goto out;
+    delta->last_commit_us = (uint64_t)((c1.tv_sec - c0.tv_sec) * 1000000LL +
+                                       (c1.tv_nsec - c0.tv_nsec) / 1000);
     rc = 0;
 out:
     PQclear(r);
@@ -493,6 +499,7 @@ int tf_agg_flush(tf_agg_t *a, int settle, const rd_kafka_topic_partition_list_t 
             a->stats.duplicates += d.duplicates;
             a->stats.settles += d.settles;
             a->stats.alerts += d.alerts;
+            a->stats.last_commit_us = d.last_commit_us;
             break;
         }
         if (PQstatus(a->conn) != CONNECTION_OK) {

@@ -30,6 +30,7 @@ typedef struct tf_agg_stats {
     uint64_t retries;    /* transactions retried */
     uint64_t settles;    /* settle points (alert evaluations) */
     uint64_t alerts;     /* alerts raised (shifts + retractions) */
+    uint64_t last_commit_us; /* duration of the last COMMIT (PostgreSQL's fsync etc.) */
 } tf_agg_stats_t;
 
 /* Connects (conninfo NULL = PG* variables), applies migrations unless

@@ -23,6 +23,9 @@
 
 #include "tf_agg.h"
 #include "tf_config.h"
+#include "tf_http.h"
+#include "tf_metrics.h"
+#include "tf_rdstats.h"
 #include "tf_codec.h"
 #include "tf_kafka.h"
 #include "tf_log.h"
@@ -54,6 +57,13 @@ typedef struct app {
     int need_settle; /* batches committed since the last settle point */
     uint64_t consumed, dead_lettered, dlq_failed;
     int fatal;
+    /* metrics and health (--metrics-addr); all NULL when off */
+    tf_metrics_t *metrics;
+    tf_metrics_std_t m;
+    tf_rdstats_t *rdstats;
+    tf_http_t *http;
+    long ready_lag;
+    tf_agg_stats_t reported; /* tf_agg's counters as last added to the metrics */
 } app_t;
 
 static volatile sig_atomic_t stop_requested;
@@ -62,6 +72,31 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* librdkafka's statistics, on the polling thread: lag gauges etc. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    app_t *app = opaque;
+    char errstr[256];
+    if (app->rdstats && tf_rdstats_update(app->rdstats, json, len, errstr, sizeof(errstr)))
+        TF_LOG(TF_LOG_WARNING, "stats", "%s", errstr);
+    return 0;
+}
+
+/* /readyz, on the HTTP thread: reads only tf_rdstats (thread-safe). */
+static int ready_cb(void *arg, char *reason, size_t len)
+{
+    app_t *app = arg;
+    return tf_rdstats_caught_up(app->rdstats, app->ready_lag, 15000, reason, len);
 }
 
 static int64_t now_ms(void)
@@ -111,6 +146,8 @@ static void usage(FILE *f)
         "                         and everything is committed (like kcat -e)\n"
         "      --log-level L      emerg..debug or 0..7 (default: info)\n"
         "      --log-format F     text or json (default: text)\n"
+        "      --metrics-addr ADDR  serve /metrics, /healthz, /readyz on HOST:PORT\n"
+        "                         (:PORT binds 127.0.0.1; default: off)\n"
         "Configuration:\n"
         "  -c, --config FILE      key = value settings (default: $TRADEFLOW_CONFIG);\n"
         "                         kafka.* go to librdkafka, pg.* to libpq\n"
@@ -156,6 +193,7 @@ static int dead_letter(app_t *app, const rd_kafka_message_t *m, const char *reas
         return -1;
     }
     app->dead_lettered++;
+    tf_metrics_counter_add(app->m.records_dead_lettered, 1);
     return 0;
 }
 
@@ -271,10 +309,24 @@ static int flush_batch(app_t *app, int settle)
     }
     const rd_kafka_topic_partition_list_t *committed = NULL;
     uint64_t alerts_before = tf_agg_stats(app->agg)->alerts;
+    int64_t t0 = now_us();
     if (tf_agg_flush(app->agg, settle, &committed, errstr, sizeof(errstr)) != 0) {
         TF_LOG(TF_LOG_WARNING, "pg", "batch not committed: %s", errstr);
         return -1;
     }
+    /* Deltas since the last report: tf_agg also counts in-batch duplicates
+     * and replaced revisions when records are added, before the flush. */
+    const tf_agg_stats_t *now = tf_agg_stats(app->agg), *was = &app->reported;
+    tf_metrics_counter_add(app->m.records_applied, now->applied - was->applied);
+    tf_metrics_counter_add(app->m.records_duplicate, now->duplicates - was->duplicates);
+    tf_metrics_counter_add(app->m.records_superseded, now->superseded - was->superseded);
+    tf_metrics_counter_add(app->m.alerts_raised, now->alerts - was->alerts);
+    if (now->records > was->records) {
+        tf_metrics_hist_observe(app->m.batch_records, (double)(now->records - was->records));
+        tf_metrics_hist_observe(app->m.batch_apply_seconds, (double)(now_us() - t0) / 1e6);
+    }
+    tf_metrics_hist_observe(app->m.pg_commit_seconds, (double)now->last_commit_us / 1e6);
+    app->reported = *now;
     app->batch_started_ms = 0;
     if (settle) {
         app->last_settle_ms = now_ms();
@@ -313,6 +365,7 @@ static void handle_message(app_t *app, rd_kafka_message_t *m)
     }
     mark_eof(app, topic, m->partition, 0);
     app->consumed++;
+    tf_metrics_counter_add(app->m.records_consumed, 1);
     if (app->batch_started_ms == 0)
         app->batch_started_ms = now_ms();
 
@@ -412,6 +465,12 @@ static int setup_kafka(app_t *app, char *errstr, size_t errlen)
     for (int i = 0; defaults[i]; i++)
         if (tf_kafka_conf_set(conf, defaults[i], errstr, errlen))
             goto fail;
+    /* Statistics feed the lag gauges; -X statistics.interval.ms overrides. */
+    if (app->rdstats) {
+        rd_kafka_conf_set_stats_cb(conf, stats_cb);
+        if (tf_kafka_conf_set(conf, "statistics.interval.ms=5000", errstr, errlen))
+            goto fail;
+    }
     if (apply_props(app, conf, errstr, errlen))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
@@ -519,6 +578,10 @@ static const tf_cfg_prop_t agg_props[] = {
      "emerg|alert|crit|error|err|warning|warn|notice|info|debug|0|1|2|3|4|5|6|7", 0,
      "log level"},
     {"log.format", TF_CFG_ENUM, "text", 0, 0, "text|json", 0, "log format"},
+    {"metrics.addr", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "serve /metrics, /healthz, /readyz on HOST:PORT (:PORT = 127.0.0.1); unset = off"},
+    {"ready.max.lag", TF_CFG_INT, "1000", 0, 1000000000, NULL, 0,
+     "/readyz: most messages a partition may be behind and still be ready"},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
 
 /* -F FILE: librdkafka properties (key=value lines) as kafka.* settings. */
@@ -578,7 +641,7 @@ int main(int argc, char **argv)
 {
     app_t app = {.need_settle = 1};
     enum { O_PG = 256, O_EXIT, O_BSIZE, O_BMS, O_DLQ, O_SCHEMA, O_REG, O_REGUSER, O_REGCA,
-           O_LOGL, O_LOGF, O_VERSION, O_NOMIG, O_TOP, O_SETTLE, O_AFROM, O_PRINT, O_HELPCFG };
+           O_LOGL, O_LOGF, O_VERSION, O_NOMIG, O_TOP, O_SETTLE, O_AFROM, O_PRINT, O_HELPCFG, O_METRICS };
     static const struct option opts[] = {
         {"config", required_argument, 0, 'c'},
         {"brokers", required_argument, 0, 'b'},   {"group", required_argument, 0, 'g'},
@@ -596,6 +659,7 @@ int main(int argc, char **argv)
         {"settle-interval", required_argument, 0, O_SETTLE},
         {"alerts-from", required_argument, 0, O_AFROM},
         {"print-config", no_argument, 0, O_PRINT},
+        {"metrics-addr", required_argument, 0, O_METRICS},
         {"help-config", no_argument, 0, O_HELPCFG},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, O_VERSION},   {0, 0, 0, 0}};
@@ -658,6 +722,7 @@ int main(int argc, char **argv)
         case O_TOP: key = "alert.top"; break;
         case O_SETTLE: key = "settle.interval"; break;
         case O_AFROM: key = "alerts.from"; break;
+        case O_METRICS: key = "metrics.addr"; break;
         case O_PRINT: print_config = 1; continue;
         case 'X': {
             const char *eq = strchr(optarg, '=');
@@ -757,9 +822,29 @@ int main(int argc, char **argv)
         goto out;
     }
     app.last_settle_ms = now_ms();
+    const char *metrics_addr = tf_config_str(cfg, "metrics.addr");
+    app.ready_lag = tf_config_int(cfg, "ready.max.lag");
+    if (metrics_addr && *metrics_addr) {
+        if (!(app.metrics = tf_metrics_new()) ||
+            tf_metrics_std_register(app.metrics, TF_METRICS_STD_CONSUMER | TF_METRICS_STD_ALERTS,
+                                    "tradeflow-aggregate", TF_VERSION, &app.m, errstr,
+                                    sizeof(errstr)) ||
+            !(app.rdstats = tf_rdstats_new(app.metrics, errstr, sizeof(errstr)))) {
+            TF_LOG(TF_LOG_ERR, "metrics", "%s", app.metrics ? errstr : "out of memory");
+            goto out;
+        }
+    }
     if (setup_kafka(&app, errstr, sizeof(errstr))) {
         TF_LOG(TF_LOG_ERR, "kafka", "%s", errstr);
         goto out;
+    }
+    if (app.metrics) {
+        if (!(app.http = tf_http_start(metrics_addr, app.metrics, ready_cb, &app, errstr,
+                                       sizeof(errstr)))) {
+            TF_LOG(TF_LOG_ERR, "http", "--metrics-addr: %s", errstr);
+            goto out;
+        }
+        TF_LOG(TF_LOG_NOTICE, "http", "metrics and health on port %d", tf_http_port(app.http));
     }
     if (tf_kafka_create_topic(app.dlq, app.dlq_topic, 1, -1, 10000, errstr, sizeof(errstr)))
         TF_LOG(TF_LOG_WARNING, "dlq", "cannot create the dead-letter topic %s: %s",
@@ -770,6 +855,7 @@ int main(int argc, char **argv)
     int64_t last_report = now_ms(), backoff_ms = 0, retry_at = 0, last_end_check = 0;
     int paused = 0;
     while (!stop_requested && !app.fatal) {
+        tf_http_heartbeat(app.http);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(app.rk, paused ? 100 : 50);
         if (m) {
             handle_message(&app, m);
@@ -838,6 +924,8 @@ int main(int argc, char **argv)
     }
 
 out:
+    /* The HTTP thread reads app.rdstats: stop it first. */
+    tf_http_stop(app.http);
     if (app.rk) {
         rd_kafka_consumer_close(app.rk);
         rd_kafka_destroy(app.rk);
@@ -863,5 +951,7 @@ out:
         free(app.xprops[i]);
     free(app.pg_conninfo);
     tf_config_destroy(app.cfg);
+    tf_rdstats_free(app.rdstats);
+    tf_metrics_free(app.metrics);
     return rc;
 }
