@@ -21,3 +21,7 @@ tf_integration_test(load_sustained
   COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/test_load.sh
   TIMEOUT 300)
 set_property(TEST load_sustained APPEND PROPERTY LABELS load)
+# aggregate_faults restarts the shared test stack's PostgreSQL and broker;
+# cluster_failover and load_sustained need the machine to themselves (three
+# more brokers; a fixed-rate feed): none may run beside other tests.
+set_tests_properties(aggregate_faults cluster_failover load_sustained PROPERTIES RUN_SERIAL TRUE)
