@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -538,4 +539,114 @@ void tf_config_reference(const char *program, const tf_cfg_prop_t *props, FILE *
     }
     fprintf(out, "| `kafka.*` | string | | | any librdkafka property, e.g. `kafka.security.protocol` (same as `-X`) |\n");
     fprintf(out, "| `pg.*` | string | | | any libpq connection keyword, e.g. `pg.sslmode` |\n\n");
+}
+
+/* -F FILE: librdkafka properties (key=value lines) as kafka.* settings. */
+static int load_kafka_props(tf_config_t *c, const char *path, char *errstr, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(errstr, errlen, "-F %s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[2048], key[2100], origin[600], why[512];
+    int n = 0, rc = 0;
+    while (fgets(line, sizeof(line), f)) {
+        n++;
+        char *p = line;
+        while (isspace((unsigned char)*p))
+            p++;
+        size_t l = strlen(p);
+        while (l && isspace((unsigned char)p[l - 1]))
+            p[--l] = '\0';
+        if (!*p || *p == '#')
+            continue;
+        char *eq = strchr(p, '=');
+        if (!eq) {
+            snprintf(errstr, errlen, "%s:%d: expected key=value", path, n);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        snprintf(key, sizeof(key), "kafka.%s", p);
+        snprintf(origin, sizeof(origin), "%s:%d", path, n);
+        if (tf_config_set(c, key, eq + 1, origin, why, sizeof(why))) {
+            snprintf(errstr, errlen, "%s:%d: %s", path, n, why);
+            rc = -1;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+int tf_config_parse_args(tf_config_t *c, int argc, char **argv, const char *optstring,
+                         const struct option *longopts, const tf_cfg_flag_t *map,
+                         int (*other)(int code, const char *arg, int pass, void *ctx), void *ctx,
+                         char *errstr, size_t errlen)
+{
+    const char *config_path = getenv("TRADEFLOW_CONFIG");
+    int code;
+    optind = 0;
+    opterr = 0;
+    while ((code = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
+        if (code == 'c')
+            config_path = optarg;
+        else if (code != '?' && code != ':' && other && other(code, optarg, 1, ctx)) {
+            if (errlen)
+                errstr[0] = '\0';
+            return -1;
+        }
+    }
+    if (config_path && *config_path && tf_config_load_file(c, config_path, errstr, errlen))
+        return -1;
+    if (tf_config_load_env(c, errstr, errlen))
+        return -1;
+
+    optind = 0;
+    opterr = 1;
+    while ((code = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
+        char why[512], kbuf[600];
+        if (code == '?' || code == ':') {
+            snprintf(errstr, errlen, "invalid command line (see --help)");
+            return -1;
+        }
+        if (code == 'c')
+            continue;
+        if (code == 'F') {
+            if (load_kafka_props(c, optarg, errstr, errlen))
+                return -1;
+            continue;
+        }
+        if (code == 'X') {
+            const char *eq = strchr(optarg, '=');
+            if (!eq) {
+                snprintf(errstr, errlen, "-X %.80s: expected key=value", optarg);
+                return -1;
+            }
+            snprintf(kbuf, sizeof(kbuf), "kafka.%.*s", (int)(eq - optarg), optarg);
+            if (tf_config_set(c, kbuf, eq + 1, "-X", why, sizeof(why))) {
+                snprintf(errstr, errlen, "-X: %s", why);
+                return -1;
+            }
+            continue;
+        }
+        const tf_cfg_flag_t *m = map;
+        while (m->code && m->code != code)
+            m++;
+        if (m->code) {
+            const char *val = m->value ? m->value : optarg;
+            if (tf_config_set(c, m->key, val ? val : "", "command line", why, sizeof(why))) {
+                snprintf(errstr, errlen, "%s", why);
+                return -1;
+            }
+            continue;
+        }
+        if (other && other(code, optarg, 2, ctx)) {
+            if (errlen)
+                errstr[0] = '\0'; /* other() has said why */
+            return -1;
+        }
+    }
+    return 0;
 }

@@ -96,6 +96,31 @@ void tf_config_print(const tf_config_t *c, FILE *out);
 /* Prints the Markdown reference of a table (for docs/configuration.md). */
 void tf_config_reference(const char *program, const tf_cfg_prop_t *props, FILE *out);
 
+/* Command-line flags as settings. */
+typedef struct tf_cfg_flag {
+    int code;          /* getopt_long's return value */
+    const char *key;   /* the setting it sets */
+    const char *value; /* fixed value for a flag without argument ("true"), NULL = optarg */
+} tf_cfg_flag_t;
+
+struct option;
+/* Parses the command line in two passes around the file and the
+ * environment, so that flags win:
+ *   pass 1: -c/--config FILE (code 'c') is noted; every other code goes to
+ *           other(code, optarg, 1, ctx) - the place to answer --help and
+ *           --version before anything can fail;
+ *   then the file (--config, else $TRADEFLOW_CONFIG) and TRADEFLOW_* vars;
+ *   pass 2: codes in map set their key (origin "command line"); 'X' sets
+ *           kafka.KEY from KEY=VALUE; 'F' loads a librdkafka properties file
+ *           as kafka.* keys; other codes go to other(code, optarg, 2, ctx).
+ * other returns 0 to go on, -1 to fail (it prints its own message). The
+ * map ends with code 0. Unknown options are usage errors (-1, errstr set).
+ * On return optind indexes the first operand. */
+int tf_config_parse_args(tf_config_t *c, int argc, char **argv, const char *optstring,
+                         const struct option *longopts, const tf_cfg_flag_t *map,
+                         int (*other)(int code, const char *arg, int pass, void *ctx), void *ctx,
+                         char *errstr, size_t errlen);
+
 /* Masks the password in a conninfo/URI or "user:password" string for
  * display. Writes into buf. */
 const char *tf_config_mask(const char *key, const char *value, char *buf, size_t buflen);

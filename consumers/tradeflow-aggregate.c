@@ -584,45 +584,6 @@ static const tf_cfg_prop_t agg_props[] = {
      "/readyz: most messages a partition may be behind and still be ready"},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
 
-/* -F FILE: librdkafka properties (key=value lines) as kafka.* settings. */
-static int load_kafka_props(tf_config_t *cfg, const char *path, char *errstr, size_t errlen)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(errstr, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    char line[2048], key[2100], origin[600], why[512];
-    int n = 0, rc = 0;
-    while (fgets(line, sizeof(line), f)) {
-        n++;
-        char *p = line;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        size_t l = strlen(p);
-        while (l && (p[l - 1] == '\n' || p[l - 1] == '\r' || p[l - 1] == ' '))
-            p[--l] = '\0';
-        if (!*p || *p == '#')
-            continue;
-        char *eq = strchr(p, '=');
-        if (!eq) {
-            snprintf(errstr, errlen, "%s:%d: expected key=value", path, n);
-            rc = -1;
-            break;
-        }
-        *eq = '\0';
-        snprintf(key, sizeof(key), "kafka.%s", p);
-        snprintf(origin, sizeof(origin), "%s:%d", path, n);
-        if (tf_config_set(cfg, key, eq + 1, origin, why, sizeof(why))) {
-            snprintf(errstr, errlen, "%s:%d: %s", path, n, why);
-            rc = -1;
-            break;
-        }
-    }
-    fclose(f);
-    return rc;
-}
-
 static int kafka_prop(const char *name, const char *value, void *arg)
 {
     app_t *app = arg;
@@ -637,11 +598,47 @@ static int kafka_prop(const char *name, const char *value, void *arg)
     return 0;
 }
 
+/* Flags that are not settings: answered in the first pass (--help etc.)
+ * or noted (--print-config). exit_code >= 0 means "stop with this status". */
+struct cli_ctx {
+    int *print_config;
+    int exit_code;
+};
+enum { O_PG = 256, O_EXIT, O_BSIZE, O_BMS, O_DLQ, O_SCHEMA, O_REG, O_REGUSER, O_REGCA,
+       O_LOGL, O_LOGF, O_VERSION, O_NOMIG, O_TOP, O_SETTLE, O_AFROM, O_PRINT, O_HELPCFG,
+       O_METRICS };
+
+static int cli_other(int code, const char *arg, int pass, void *ctx)
+{
+    struct cli_ctx *cli = ctx;
+    (void)arg;
+    cli->exit_code = -1;
+    if (pass == 1) {
+        if (code == 'h') {
+            usage(stdout);
+            cli->exit_code = 0;
+        } else if (code == O_VERSION) {
+            printf("tradeflow-aggregate %s\n", TF_VERSION);
+            cli->exit_code = 0;
+        } else if (code == O_HELPCFG) {
+            tf_config_reference("tradeflow-aggregate", agg_props, stdout);
+            cli->exit_code = 0;
+        }
+        return cli->exit_code >= 0 ? -1 : 0;
+    }
+    if (code == O_PRINT) {
+        *cli->print_config = 1;
+        return 0;
+    }
+    if (code == 'h' || code == O_VERSION || code == O_HELPCFG)
+        return 0;
+    usage(stderr);
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     app_t app = {.need_settle = 1};
-    enum { O_PG = 256, O_EXIT, O_BSIZE, O_BMS, O_DLQ, O_SCHEMA, O_REG, O_REGUSER, O_REGCA,
-           O_LOGL, O_LOGF, O_VERSION, O_NOMIG, O_TOP, O_SETTLE, O_AFROM, O_PRINT, O_HELPCFG, O_METRICS };
     static const struct option opts[] = {
         {"config", required_argument, 0, 'c'},
         {"brokers", required_argument, 0, 'b'},   {"group", required_argument, 0, 'g'},
@@ -664,90 +661,37 @@ int main(int argc, char **argv)
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, O_VERSION},   {0, 0, 0, 0}};
     static const char *const optstr = "c:b:g:t:X:F:h";
+    static const tf_cfg_flag_t flags[] = {
+        {'b', "brokers", NULL},          {'g', "group", NULL},
+        {'t', "topics", NULL},           {O_PG, "pg", NULL},
+        {O_EXIT, "exit.at.end", "true"}, {O_BSIZE, "batch.size", NULL},
+        {O_BMS, "batch.ms", NULL},       {O_DLQ, "dlq.topic", NULL},
+        {O_SCHEMA, "schema.dir", NULL},  {O_REG, "registry.url", NULL},
+        {O_REGUSER, "registry.user", NULL}, {O_REGCA, "registry.ca", NULL},
+        {O_LOGL, "log.level", NULL},     {O_LOGF, "log.format", NULL},
+        {O_NOMIG, "migrate", "false"},   {O_TOP, "alert.top", NULL},
+        {O_SETTLE, "settle.interval", NULL}, {O_AFROM, "alerts.from", NULL},
+        {O_METRICS, "metrics.addr", NULL}, {0, NULL, NULL}};
     char errstr[1024];
-    int c, print_config = 0;
+    int print_config = 0;
 
-    /* Pass 1: only what decides where the configuration comes from. */
-    const char *config_path = getenv("TRADEFLOW_CONFIG");
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, optstr, opts, NULL)) != -1) {
-        if (c == 'c')
-            config_path = optarg;
-        else if (c == 'h') {
-            usage(stdout);
-            return 0;
-        } else if (c == O_VERSION) {
-            printf("tradeflow-aggregate %s\n", TF_VERSION);
-            return 0;
-        } else if (c == O_HELPCFG) {
-            tf_config_reference("tradeflow-aggregate", agg_props, stdout);
-            return 0;
-        }
-    }
     tf_config_t *cfg = tf_config_new("tradeflow-aggregate", agg_props);
     if (!cfg) {
         fprintf(stderr, "tradeflow-aggregate: out of memory\n");
         return 1;
     }
     app.cfg = cfg;
-    if ((config_path && *config_path && tf_config_load_file(cfg, config_path, errstr, sizeof(errstr))) ||
-        tf_config_load_env(cfg, errstr, sizeof(errstr))) {
-        fprintf(stderr, "tradeflow-aggregate: %s\n", errstr);
-        return EXIT_USAGE;
-    }
-
-    /* Pass 2: flags override the file and the environment. */
-    optind = 0;
-    opterr = 1;
-    while ((c = getopt_long(argc, argv, optstr, opts, NULL)) != -1) {
-        const char *key = NULL, *val = optarg;
-        char kbuf[600], flag[64];
-        switch (c) {
-        case 'c': case 'h': case O_VERSION: case O_HELPCFG: continue;
-        case 'b': key = "brokers"; break;
-        case 'g': key = "group"; break;
-        case 't': key = "topics"; break;
-        case O_PG: key = "pg"; break;
-        case O_EXIT: key = "exit.at.end"; val = "true"; break;
-        case O_BSIZE: key = "batch.size"; break;
-        case O_BMS: key = "batch.ms"; break;
-        case O_DLQ: key = "dlq.topic"; break;
-        case O_SCHEMA: key = "schema.dir"; break;
-        case O_REG: key = "registry.url"; break;
-        case O_REGUSER: key = "registry.user"; break;
-        case O_REGCA: key = "registry.ca"; break;
-        case O_LOGL: key = "log.level"; break;
-        case O_LOGF: key = "log.format"; break;
-        case O_NOMIG: key = "migrate"; val = "false"; break;
-        case O_TOP: key = "alert.top"; break;
-        case O_SETTLE: key = "settle.interval"; break;
-        case O_AFROM: key = "alerts.from"; break;
-        case O_METRICS: key = "metrics.addr"; break;
-        case O_PRINT: print_config = 1; continue;
-        case 'X': {
-            const char *eq = strchr(optarg, '=');
-            if (!eq) {
-                fprintf(stderr, "tradeflow-aggregate: -X: expected key=value\n");
-                return EXIT_USAGE;
-            }
-            snprintf(kbuf, sizeof(kbuf), "kafka.%.*s", (int)(eq - optarg), optarg);
-            key = kbuf;
-            val = eq + 1;
-            break;
+    struct cli_ctx cli = {&print_config, -1};
+    if (tf_config_parse_args(cfg, argc, argv, optstr, opts, flags, cli_other, &cli, errstr,
+                             sizeof(errstr))) {
+        if (cli.exit_code >= 0) {
+            tf_config_destroy(cfg);
+            return cli.exit_code;
         }
-        case 'F':
-            if (load_kafka_props(cfg, optarg, errstr, sizeof(errstr))) {
-                fprintf(stderr, "tradeflow-aggregate: -F: %s\n", errstr);
-                return EXIT_USAGE;
-            }
-            continue;
-        default: usage(stderr); return EXIT_USAGE;
-        }
-        snprintf(flag, sizeof(flag), "%s", c == 'X' ? "-X" : "command line");
-        if (tf_config_set(cfg, key, val, flag, errstr, sizeof(errstr))) {
+        if (errstr[0])
             fprintf(stderr, "tradeflow-aggregate: %s\n", errstr);
-            return EXIT_USAGE;
-        }
+        tf_config_destroy(cfg);
+        return EXIT_USAGE;
     }
     if (print_config) {
         tf_config_print(cfg, stdout);
