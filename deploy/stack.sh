@@ -3,8 +3,8 @@
 # Apache Kafka 3.9 (KRaft, combined broker+controller) and a private
 # PostgreSQL 15 cluster, both on 127.0.0.1 only, all state in one directory.
 #
-#   deploy/stack.sh up [--fresh] [--brokers N] [--registry]
-#   deploy/stack.sh down | status | env
+#   deploy/stack.sh up [--fresh] [--brokers N] [--registry] [--secure]
+#   deploy/stack.sh down | status | env [--secure]
 #   deploy/stack.sh kill-broker N [KILL|TERM] | start-broker N
 #   deploy/stack.sh restart-pg [fast|immediate]
 #
@@ -19,6 +19,10 @@ PG_BIN="${TRADEFLOW_PG_BIN:-/usr/lib/postgresql/15/bin}"
 START_TIMEOUT="${TRADEFLOW_STACK_TIMEOUT:-90}"
 KAFKA_HEAP="${TRADEFLOW_KAFKA_HEAP:-512m}"
 CONF="$STACK_DIR/stack.conf"
+# --secure (TLS, SASL/SCRAM, PostgreSQL ssl=on): its functions live in
+# deploy/secure.sh; see docs/security.md.
+# shellcheck source=deploy/secure.sh
+. "$REPO/deploy/secure.sh"
 
 die() {
     echo "stack.sh: error: $*" >&2
@@ -167,6 +171,8 @@ write_broker_config() {
         voters="${voters:+$voters,}$j@127.0.0.1:$(controller_port "$j")"
     done
     if [ "$BROKERS" -ge 3 ]; then rf=3 isr=2; else rf=1 isr=1; fi
+    # min.insync.replicas below is broker-wide: with acks=all a write needs
+    # isr replicas (the failover test relies on 2 of 3).
     parts=4
     cat >"$d/server.properties" <<EOF
 # Written by deploy/stack.sh: node $i of $BROKERS.
@@ -184,6 +190,7 @@ offsets.topic.replication.factor=$rf
 offsets.topic.num.partitions=$parts
 transaction.state.log.replication.factor=$rf
 transaction.state.log.min.isr=$isr
+min.insync.replicas=$isr
 transaction.state.log.num.partitions=$parts
 default.replication.factor=$rf
 num.partitions=1
@@ -203,6 +210,11 @@ delete.topic.enable=true
 log.retention.hours=168
 log.segment.bytes=268435456
 EOF
+    # ---- --secure: extra listeners (deploy/secure.sh)
+    if [ "${SECURE:-0}" = 1 ]; then
+        secure_broker_props "$i" >>"$d/server.properties"
+        chmod 600 "$d/server.properties"
+    fi
     cat >"$d/log4j.properties" <<EOF
 log4j.rootLogger=INFO, file
 log4j.appender.file=org.apache.log4j.RollingFileAppender
@@ -218,11 +230,13 @@ EOF
 }
 
 format_broker() {
-    local i="$1" d
+    local i="$1" d extra=()
     d="$(broker_dir "$i")"
+    # ---- --secure: the SCRAM user goes into the metadata (deploy/secure.sh)
+    [ "${SECURE:-0}" = 1 ] && mapfile -t extra < <(secure_format_args)
     kafka_java -cp "$JARS/*" -Dlog4j.configuration="file:$d/log4j.properties" \
         -Dkafka.logs.dir="$d/logs" kafka.tools.StorageTool format \
-        -t "$CLUSTER_ID" -c "$d/server.properties" --ignore-formatted \
+        -t "$CLUSTER_ID" -c "$d/server.properties" --ignore-formatted "${extra[@]}" \
         >"$d/logs/format.log" 2>&1 || {
         cat "$d/logs/format.log" >&2
         die "formatting the storage of broker $i failed"
@@ -398,13 +412,14 @@ lock_stack() {
 }
 
 cmd_up() {
-    local fresh=0 brokers="" registry=0 i
+    local fresh=0 brokers="" registry=0 secure=0 i
     while [ $# -gt 0 ]; do
         case "$1" in
             --fresh) fresh=1 ;;
             --brokers) brokers="${2:?--brokers needs a number}"; shift ;;
             --brokers=*) brokers="${1#*=}" ;;
             --registry) registry=1 ;;
+            --secure) secure=1 ;;
             *) die "up: unknown option '$1'" ;;
         esac
         shift
@@ -422,9 +437,9 @@ cmd_up() {
         stop_all
         # Only what this script created: never "rm -rf $STACK_DIR", which
         # might be a directory the user pointed us at by mistake.
-        rm -rf "$STACK_DIR/kafka" "$STACK_DIR/pg" "$CONF" "$STACK_DIR/registry.env"
+        rm -rf "$STACK_DIR/kafka" "$STACK_DIR/pg" "$CONF" "$STACK_DIR/registry.env" "$STACK_DIR/secure"
     elif [ "$fresh" = 1 ]; then
-        rm -rf "$STACK_DIR/kafka" "$STACK_DIR/pg"
+        rm -rf "$STACK_DIR/kafka" "$STACK_DIR/pg" "$STACK_DIR/secure"
     fi
 
     if load_conf; then
@@ -439,6 +454,9 @@ cmd_up() {
             die "the stack in $STACK_DIR uses PostgreSQL port $PG_PORT, not $TRADEFLOW_PG_PORT: add --fresh to change it"
         fi
         [ "$KAFKA_VERSION" = "$TF_KAFKA_VERSION" ] || TF_KAFKA_VERSION="$KAFKA_VERSION"
+        if [ "$secure" = 1 ] && [ "${SECURE:-0}" != 1 ]; then
+            die "the stack in $STACK_DIR was created without --secure: use 'up --fresh --secure' to recreate it"
+        fi
     else
         KAFKA_PORT="${TRADEFLOW_KAFKA_PORT:-19092}"
         PG_PORT="${TRADEFLOW_PG_PORT:-15432}"
@@ -446,6 +464,10 @@ cmd_up() {
         KAFKA_VERSION="$TF_KAFKA_VERSION"
         CLUSTER_ID="$(new_cluster_id)"
         [[ "$KAFKA_PORT" =~ ^[0-9]+$ && "$PG_PORT" =~ ^[0-9]+$ ]] || die "ports must be numbers"
+        # ---- --secure: 3 more ports per broker (deploy/secure.sh)
+        SECURE="$secure"
+        SECURE_PORT="${TRADEFLOW_KAFKA_SECURE_PORT:-$((KAFKA_PORT + 20))}"
+        [[ "$SECURE_PORT" =~ ^[0-9]+$ ]] || die "ports must be numbers"
     fi
 
     # Every port must be free (or ours) before anything is formatted: the
@@ -457,6 +479,10 @@ cmd_up() {
         fi
     done
     pg_running || check_port_free "$PG_PORT" "PostgreSQL"
+    if [ "${SECURE:-0}" = 1 ]; then
+        secure_check_ports
+        secure_prepare
+    fi
 
     ensure_jars
     local t0=$SECONDS
@@ -478,11 +504,15 @@ BROKERS=$BROKERS
 KAFKA_VERSION=$KAFKA_VERSION
 CLUSTER_ID=$CLUSTER_ID
 JARS=$JARS
+SECURE=${SECURE:-0}
+SECURE_PORT=${SECURE_PORT:-}
 EOF
     for ((i = 1; i <= BROKERS; i++)); do start_broker_proc "$i"; done
     # PostgreSQL starts while the JVMs warm up.
     pg_init
+    [ "${SECURE:-0}" = 1 ] && secure_pg_conf
     pg_start
+    [ "${SECURE:-0}" = 1 ] && secure_pg_roles
     for ((i = 1; i <= BROKERS; i++)); do wait_broker "$i" "$BROKERS"; done
     say "up in $((SECONDS - t0)) s: Kafka $KAFKA_VERSION at $(bootstrap), PostgreSQL at 127.0.0.1:$PG_PORT (state: $STACK_DIR)"
 
@@ -524,6 +554,11 @@ cmd_down() {
 
 cmd_env() {
     load_conf || die "no stack in $STACK_DIR: run deploy/stack.sh up"
+    # ---- --secure: the secured listeners, the CA and the password files
+    if [ "${1:-}" = --secure ]; then
+        secure_env
+        return 0
+    fi
     echo "export TRADEFLOW_BROKERS=$(bootstrap) PGHOST=127.0.0.1 PGPORT=$PG_PORT PGUSER=tradeflow PGDATABASE=tradeflow TRADEFLOW_STACK_DIR=$STACK_DIR"
     if [ -s "$STACK_DIR/registry.env" ]; then
         cat "$STACK_DIR/registry.env"
@@ -605,7 +640,7 @@ case "$cmd" in
     up) cmd_up "$@" ;;
     down) cmd_down ;;
     status) cmd_status ;;
-    env) cmd_env ;;
+    env) cmd_env "$@" ;;
     kill-broker) cmd_kill_broker "$@" ;;
     start-broker) cmd_start_broker "$@" ;;
     restart-pg) cmd_restart_pg "$@" ;;
