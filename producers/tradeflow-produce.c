@@ -22,6 +22,7 @@
 
 #include "tf_buf.h"
 #include "tf_codec.h"
+#include "tf_config.h"
 #include "tf_input.h"
 #include "tf_kafka.h"
 #include "tf_log.h"
@@ -85,10 +86,6 @@ static void on_signal(int sig)
 }
 
 /* A -X or -F argument, applied in command-line order as kcat does. */
-typedef struct kconf_arg {
-    char kind; /* 'X' or 'F' */
-    const char *arg;
-} kconf_arg_t;
 
 typedef struct opts {
     tf_dataset_t kind;
@@ -96,8 +93,7 @@ typedef struct opts {
     bool format_set;
     tf_format_t format;
     const char *brokers;
-    kconf_arg_t *kconf;
-    int nkconf;
+    tf_config_t *cfg; /* owns the strings of this struct */
     const char *topic;
     int partitions;
     int replication_factor;
@@ -205,6 +201,11 @@ static void usage(FILE *fp)
 "                             its id; default: Avro single-object encoding\n"
 "      --registry-user U:P    basic auth for the registry\n"
 "      --registry-ca FILE     CA certificate for the registry's TLS\n"
+"  -c, --config FILE          key = value settings (default: $TRADEFLOW_CONFIG);\n"
+"                             kafka.* go to librdkafka; precedence: defaults <\n"
+"                             file < TRADEFLOW_<KEY> environment < flags\n"
+"      --print-config         print the effective settings (secrets masked), exit\n"
+"      --help-config          print the reference of every setting, exit\n"
 "  -h, --help                 this help\n"
 "  -V, --version              version\n"
 "\n"
@@ -226,35 +227,94 @@ static void usage(FILE *fp)
 "  64  usage error\n");
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out)
+
+enum {
+    O_PARTITIONS = 256,
+    O_RF,
+    O_REJECTS,
+    O_STRICT,
+    O_NOTXN,
+    O_TXNID,
+    O_LINGER,
+    O_LOGLEVEL,
+    O_LOGFMT,
+    O_SCHEMADIR,
+    O_REGISTRY,
+    O_REGUSER,
+    O_REGCA,
+    O_PRINT,
+    O_HELPCFG,
+};
+
+/* The configuration table (docs/configuration.md is generated from it). */
+static const tf_cfg_prop_t produce_props[] = {
+    {"kind", TF_CFG_ENUM, NULL, 0, 0, "customs|investment", 0, "dataset of the input (required)"},
+    {"format", TF_CFG_ENUM, NULL, 0, 0, "csv|jsonl|json|ndjson", 0,
+     "input format (default: from the file name; required for stdin)"},
+    {"brokers", TF_CFG_STRING, NULL, 0, 0, NULL, 0, "Kafka bootstrap servers"},
+    {"topic", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "topic (default: tradeflow.customs / tradeflow.investment)"},
+    {"partitions", TF_CFG_INT, "6", 1, 100000, NULL, 0, "partitions when the topic is created"},
+    {"replication.factor", TF_CFG_INT, "-1", -1, 1000, NULL, 0,
+     "replication factor when the topic is created (-1: the broker's default)"},
+    {"rejects", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "write rejected records here, in the input's format plus a reason"},
+    {"strict", TF_CFG_BOOL, "false", 0, 0, NULL, 0, "publish nothing from a file with a bad record"},
+    {"transaction", TF_CFG_BOOL, "true", 0, 0, NULL, 0, "publish each file in one Kafka transaction"},
+    {"transactional.id", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "transactional.id (default: derived from host, topic and file)"},
+    {"linger.ms", TF_CFG_INT, "-1", -1, 900000, NULL, 0,
+     "batching delay (-1: 5 ms; bounds live latency)"},
+    {"quiet", TF_CFG_BOOL, "false", 0, 0, NULL, 0, "no summary or progress, warnings and errors only"},
+    {"log.level", TF_CFG_ENUM, "info", 0, 0,
+     "emerg|alert|crit|error|err|warning|warn|notice|info|debug|0|1|2|3|4|5|6|7", 0, "log level"},
+    {"log.format", TF_CFG_ENUM, "text", 0, 0, "text|json", 0, "log format"},
+    {"schema.dir", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "directory of the Avro schemas (default: the installed ones)"},
+    {"registry.url", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "Confluent-compatible schema registry; switches to Confluent framing"},
+    {"registry.user", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "registry basic auth as user:password (password masked in output)"},
+    {"registry.ca", TF_CFG_STRING, NULL, 0, 0, NULL, 0, "CA certificate file for the registry"},
+    {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
+
+struct cli_ctx {
+    int print_config;
+    int exit_code; /* >= 0: stop with this status */
+};
+
+static int cli_other(int code, const char *arg, int pass, void *ctx)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
+    struct cli_ctx *cli = ctx;
+    if (pass == 1) {
+        if (code == 'h') {
+            usage(stdout);
+            cli->exit_code = 0;
+        } else if (code == 'V') {
+            printf(PROG " %s (librdkafka %s)\n", TF_VERSION, rd_kafka_version_str());
+            cli->exit_code = 0;
+        } else if (code == O_HELPCFG) {
+            tf_config_reference(PROG, produce_props, stdout);
+            cli->exit_code = 0;
+        } else if (code == 'X' && arg && strcmp(arg, "list") == 0) {
+            rd_kafka_conf_properties_show(stdout);
+            cli->exit_code = 0;
+        }
+        return cli->exit_code >= 0 ? -1 : 0;
+    }
+    if (code == O_PRINT) {
+        cli->print_config = 1;
+        return 0;
+    }
+    return code == 'h' || code == 'V' || code == O_HELPCFG ? 0 : -1;
 }
 
+/* Returns 0, -1 on a usage error, or 1 when the program should exit 0
+ * (--help, --version, --print-config, ...). */
 static int parse_args(int argc, char **argv, opts_t *o)
 {
-    enum {
-        O_PARTITIONS = 256,
-        O_RF,
-        O_REJECTS,
-        O_STRICT,
-        O_NOTXN,
-        O_TXNID,
-        O_LINGER,
-        O_LOGLEVEL,
-        O_LOGFMT,
-        O_SCHEMADIR,
-        O_REGISTRY,
-        O_REGUSER,
-        O_REGCA,
-    };
     static const struct option lopts[] = {
+        {"config", required_argument, NULL, 'c'},
         {"kind", required_argument, NULL, 'k'},
         {"format", required_argument, NULL, 'f'},
         {"brokers", required_argument, NULL, 'b'},
@@ -273,97 +333,82 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"registry-url", required_argument, NULL, O_REGISTRY},
         {"registry-user", required_argument, NULL, O_REGUSER},
         {"registry-ca", required_argument, NULL, O_REGCA},
+        {"print-config", no_argument, NULL, O_PRINT},
+        {"help-config", no_argument, NULL, O_HELPCFG},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    o->kconf = calloc((size_t)argc, sizeof(*o->kconf));
-    if (!o->kconf)
+    static const tf_cfg_flag_t flags[] = {
+        {'k', "kind", NULL},
+        {'f', "format", NULL},
+        {'b', "brokers", NULL},
+        {'t', "topic", NULL},
+        {O_PARTITIONS, "partitions", NULL},
+        {O_RF, "replication.factor", NULL},
+        {O_REJECTS, "rejects", NULL},
+        {O_STRICT, "strict", "true"},
+        {O_NOTXN, "transaction", "false"},
+        {O_TXNID, "transactional.id", NULL},
+        {O_LINGER, "linger.ms", NULL},
+        {'q', "quiet", "true"},
+        {O_LOGLEVEL, "log.level", NULL},
+        {O_LOGFMT, "log.format", NULL},
+        {O_SCHEMADIR, "schema.dir", NULL},
+        {O_REGISTRY, "registry.url", NULL},
+        {O_REGUSER, "registry.user", NULL},
+        {O_REGCA, "registry.ca", NULL},
+        {0, NULL, NULL},
+    };
+    char err[1024];
+    struct cli_ctx cli = {0, -1};
+    if (!(o->cfg = tf_config_new(PROG, produce_props))) {
+        fprintf(stderr, PROG ": out of memory\n");
         return -1;
-    int c;
-    long v;
-    while ((c = getopt_long(argc, argv, "k:f:b:X:F:t:qhV", lopts, NULL)) != -1) {
-        switch (c) {
-        case 'k':
-            if (tf_dataset_parse(optarg, &o->kind) != 0) {
-                fprintf(stderr, PROG ": --kind must be customs or investment, not \"%s\"\n",
-                        optarg);
-                return -1;
-            }
-            o->kind_set = true;
-            break;
-        case 'f':
-            if (tf_format_parse(optarg, &o->format) != 0) {
-                fprintf(stderr, PROG ": unknown format \"%s\" (csv or jsonl)\n", optarg);
-                return -1;
-            }
-            o->format_set = true;
-            break;
-        case 'b': o->brokers = optarg; break;
-        case 'X':
-            if (strcmp(optarg, "list") == 0) {
-                rd_kafka_conf_properties_show(stdout);
-                exit(0);
-            }
-            /* fall through */
-        case 'F':
-            o->kconf[o->nkconf].kind = (char)c;
-            o->kconf[o->nkconf++].arg = optarg;
-            break;
-        case 't': o->topic = optarg; break;
-        case O_PARTITIONS:
-            if (parse_int(optarg, 1, 100000, &v)) {
-                fprintf(stderr, PROG ": --partitions must be 1..100000\n");
-                return -1;
-            }
-            o->partitions = (int)v;
-            break;
-        case O_RF:
-            if (parse_int(optarg, -1, 1000, &v) || v == 0) {
-                fprintf(stderr, PROG ": --replication-factor must be -1 or 1..1000\n");
-                return -1;
-            }
-            o->replication_factor = (int)v;
-            break;
-        case O_REJECTS: o->rejects_path = optarg; break;
-        case O_STRICT: o->strict = true; break;
-        case O_NOTXN: o->no_transaction = true; break;
-        case O_TXNID: o->transactional_id = optarg; break;
-        case O_LINGER:
-            if (parse_int(optarg, 0, 900000, &v)) {
-                fprintf(stderr, PROG ": --linger-ms must be 0..900000\n");
-                return -1;
-            }
-            o->linger_ms = (int)v;
-            break;
-        case 'q': o->quiet = true; break;
-        case O_LOGLEVEL:
-            if ((o->log_level = tf_log_level_parse(optarg)) < 0) {
-                fprintf(stderr, PROG ": unknown log level \"%s\"\n", optarg);
-                return -1;
-            }
-            break;
-        case O_LOGFMT:
-            if (strcmp(optarg, "text") == 0)
-                o->log_format = TF_LOG_TEXT;
-            else if (strcmp(optarg, "json") == 0)
-                o->log_format = TF_LOG_JSON;
-            else {
-                fprintf(stderr, PROG ": --log-format must be text or json\n");
-                return -1;
-            }
-            break;
-        case O_SCHEMADIR: o->schema_dir = optarg; break;
-        case O_REGISTRY: o->registry_url = optarg; break;
-        case O_REGUSER: o->registry_user = optarg; break;
-        case O_REGCA: o->registry_ca = optarg; break;
-        case 'h': usage(stdout); exit(0);
-        case 'V':
-            printf(PROG " %s (librdkafka %s)\n", TF_VERSION, rd_kafka_version_str());
-            exit(0);
-        default: return -1;
-        }
     }
+    if (tf_config_parse_args(o->cfg, argc, argv, "c:k:f:b:X:F:t:qhV", lopts, flags, cli_other,
+                             &cli, err, sizeof(err)) != 0) {
+        if (cli.exit_code == 0)
+            return 1;
+        if (err[0])
+            fprintf(stderr, PROG ": %s\n", err);
+        return -1;
+    }
+    if (cli.print_config) {
+        tf_config_print(o->cfg, stdout);
+        return 1;
+    }
+    const tf_config_t *cfg = o->cfg;
+    const char *v;
+    if ((v = tf_config_str(cfg, "kind"))) {
+        tf_dataset_parse(v, &o->kind);
+        o->kind_set = true;
+    }
+    if ((v = tf_config_str(cfg, "format"))) {
+        tf_format_parse(v, &o->format);
+        o->format_set = true;
+    }
+    o->brokers = tf_config_str(cfg, "brokers");
+    o->topic = tf_config_str(cfg, "topic");
+    o->partitions = (int)tf_config_int(cfg, "partitions");
+    o->replication_factor = (int)tf_config_int(cfg, "replication.factor");
+    if (o->replication_factor == 0) {
+        fprintf(stderr, PROG ": --replication-factor must be -1 or 1..1000\n");
+        return -1;
+    }
+    o->rejects_path = tf_config_str(cfg, "rejects");
+    o->strict = tf_config_bool(cfg, "strict");
+    o->no_transaction = !tf_config_bool(cfg, "transaction");
+    o->transactional_id = tf_config_str(cfg, "transactional.id");
+    o->linger_ms = (int)tf_config_int(cfg, "linger.ms");
+    o->quiet = tf_config_bool(cfg, "quiet");
+    o->log_level = tf_log_level_parse(tf_config_str(cfg, "log.level"));
+    o->log_format = strcmp(tf_config_str(cfg, "log.format"), "json") == 0 ? TF_LOG_JSON
+                                                                         : TF_LOG_TEXT;
+    o->schema_dir = tf_config_str(cfg, "schema.dir");
+    o->registry_url = tf_config_str(cfg, "registry.url");
+    o->registry_user = tf_config_str(cfg, "registry.user");
+    o->registry_ca = tf_config_str(cfg, "registry.ca");
     if (!o->kind_set) {
         fprintf(stderr, PROG ": --kind customs|investment is required\n");
         return -1;
@@ -846,6 +891,23 @@ done:
 
 /* The librdkafka settings every producer starts from; -F and -X come after
  * them (so they can override any), --linger-ms last. */
+/* One kafka.* setting (-X, -F, the configuration file) into librdkafka. */
+struct kafka_prop_ctx {
+    rd_kafka_conf_t *conf;
+    char why[600];
+};
+
+static int kafka_prop(const char *name, const char *value, void *arg)
+{
+    struct kafka_prop_ctx *kp = arg;
+    char why[512];
+    if (rd_kafka_conf_set(kp->conf, name, value, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
+        snprintf(kp->why, sizeof(kp->why), "kafka.%s: %s", name, why);
+        return -1;
+    }
+    return 0;
+}
+
 static rd_kafka_conf_t *build_conf(const opts_t *o, char *err, size_t errlen)
 {
     rd_kafka_conf_t *conf = tf_kafka_conf_new(o->brokers, err, errlen);
@@ -876,16 +938,11 @@ static rd_kafka_conf_t *build_conf(const opts_t *o, char *err, size_t errlen)
             return NULL;
         }
     }
-    for (int i = 0; i < o->nkconf; i++) {
-        char why[512];
-        int rc = o->kconf[i].kind == 'F'
-                     ? tf_kafka_conf_file(conf, o->kconf[i].arg, why, sizeof(why))
-                     : tf_kafka_conf_set(conf, o->kconf[i].arg, why, sizeof(why));
-        if (rc != 0) {
-            snprintf(err, errlen, "-%c %s: %s", o->kconf[i].kind, o->kconf[i].arg, why);
-            rd_kafka_conf_destroy(conf);
-            return NULL;
-        }
+    struct kafka_prop_ctx kp = {conf, ""};
+    if (tf_config_foreach(o->cfg, "kafka.", kafka_prop, &kp) != 0) {
+        snprintf(err, errlen, "%s", kp.why);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
     }
     if (o->linger_ms >= 0) {
         char v[32];
@@ -907,10 +964,12 @@ int main(int argc, char **argv)
         .log_level = TF_LOG_INFO,
         .log_format = TF_LOG_TEXT,
     };
-    if (parse_args(argc, argv, &o) != 0) {
-        fprintf(stderr, "Try '" PROG " --help'.\n");
-        free(o.kconf);
-        return EXIT_USAGE;
+    int pa = parse_args(argc, argv, &o);
+    if (pa != 0) {
+        if (pa < 0)
+            fprintf(stderr, "Try '" PROG " --help'.\n");
+        tf_config_destroy(o.cfg);
+        return pa < 0 ? EXIT_USAGE : 0;
     }
     /* --quiet keeps warnings and errors only; an explicit --log-level wins. */
     int level = o.log_level;
@@ -991,6 +1050,6 @@ out:
     tf_buf_free(&run.value);
     if (g_devnull >= 0)
         close(g_devnull);
-    free(o.kconf);
+    tf_config_destroy(o.cfg);
     return rc;
 }
