@@ -10,8 +10,8 @@
 
 struct tf_alerts_feed {
     int64_t cursor;       /* every row with alert_id <= cursor was handed out and processed */
-    char gap_snap[4096];  /* snapshot in which a hole was seen ("" = none) */
-    int64_t gap_max;      /* highest id read in that snapshot */
+    char gap_xid[32];     /* xid8 taken just after the read that saw a hole ("" = none) */
+    int64_t gap_max;      /* highest id of that read */
     tf_alert_row_t *rows; /* the last fetch's final rows (owned) */
     size_t cap;
 };
@@ -206,20 +206,19 @@ static int parse_row(PGresult *r, int i, tf_alert_row_t *out, char *errstr, size
     "(extract(epoch FROM detected_at) * 1000000)::bigint, retracts, suppressed, published "       \
     "FROM reporting.ranking_alerts WHERE alert_id > $1::bigint ORDER BY alert_id LIMIT $2::int"
 
-/* The snapshot query: the current snapshot, whether it shows a transaction
- * in progress, and whether every transaction in progress at $1 (if given)
- * has ended since. */
+/* Whether every transaction older than xid $1 (if given) has ended: then
+ * every transaction that was running when the hole was seen has. (A
+ * snapshot's xip does not list every running transaction - not those that
+ * took their xid after the last commit - hence an xid of our own.) */
 #define SNAP_SQL                                                                                   \
-    "SELECT pg_current_snapshot()::text, "                                                         \
-    "EXISTS (SELECT 1 FROM pg_snapshot_xip(pg_current_snapshot())), "                              \
-    "CASE WHEN $1::text = '' THEN false ELSE "                                                     \
-    "pg_snapshot_xmin(pg_current_snapshot()) >= pg_snapshot_xmax($1::text::pg_snapshot) END"
+    "SELECT CASE WHEN $1::text = '' THEN false "                                                   \
+    "ELSE pg_snapshot_xmin(pg_current_snapshot()) >= $1::text::xid8 END"
 
 int tf_alerts_feed_fetch(tf_alerts_feed_t *f, PGconn *c, int limit, const tf_alert_row_t **rows,
                          size_t *n, int *held, char *errstr, size_t errlen)
 {
     PGresult *r = NULL, *s = NULL;
-    int rc = -1, nrows, in_progress, gap_resolved;
+    int rc = -1, nrows, gap_resolved;
     char cur[24], lim[16];
     *rows = NULL;
     *n = 0;
@@ -232,7 +231,7 @@ int tf_alerts_feed_fetch(tf_alerts_feed_t *f, PGconn *c, int limit, const tf_ale
         goto out;
     }
     PQclear(r);
-    const char *sp[1] = {f->gap_snap};
+    const char *sp[1] = {f->gap_xid};
     s = PQexecParams(c, SNAP_SQL, 1, NULL, sp, NULL, NULL, 0);
     if (PQresultStatus(s) != PGRES_TUPLES_OK) {
         pg_err(errstr, errlen, "reading the snapshot", PQresultErrorMessage(s));
@@ -257,15 +256,10 @@ int tf_alerts_feed_fetch(tf_alerts_feed_t *f, PGconn *c, int limit, const tf_ale
         f->rows = nr;
         f->cap = (size_t)nrows;
     }
-    in_progress = PQgetvalue(s, 0, 1)[0] == 't';
-    gap_resolved = PQgetvalue(s, 0, 2)[0] == 't';
+    gap_resolved = PQgetvalue(s, 0, 0)[0] == 't';
 
     /* Rows up to `final_upto` are final whatever holes they leave. */
-    int64_t final_upto = f->cursor;
-    if (!in_progress)
-        final_upto = INT64_MAX;
-    else if (gap_resolved)
-        final_upto = f->gap_max;
+    int64_t final_upto = gap_resolved ? f->gap_max : f->cursor;
     int64_t expect = f->cursor + 1, max_read = f->cursor;
     size_t k = 0;
     int blocked = 0;
@@ -284,17 +278,26 @@ int tf_alerts_feed_fetch(tf_alerts_feed_t *f, PGconn *c, int limit, const tf_ale
         }
     }
     if (blocked) {
-        /* Remember this snapshot: once its transactions are over, the rows
-         * read now are final. A hole still open from an earlier snapshot
-         * keeps that (older, hence sooner resolved) snapshot. */
-        if (f->gap_snap[0] == '\0' || gap_resolved) {
-            snprintf(f->gap_snap, sizeof(f->gap_snap), "%s", PQgetvalue(s, 0, 0));
+        /* Take an xid now, after this read's snapshot: every transaction
+         * that may still commit an id up to max_read holds an older one.
+         * Once all xids below ours have ended, the rows up to max_read are
+         * final. A hole still open from an earlier read keeps that (older,
+         * hence sooner resolved) xid. */
+        if (f->gap_xid[0] == '\0' || gap_resolved) {
+            PGresult *x = PQexec(c, "SELECT pg_current_xact_id()::text");
+            if (PQresultStatus(x) != PGRES_TUPLES_OK) {
+                pg_err(errstr, errlen, "taking a transaction id", PQresultErrorMessage(x));
+                PQclear(x);
+                goto rollback;
+            }
+            snprintf(f->gap_xid, sizeof(f->gap_xid), "%s", PQgetvalue(x, 0, 0));
+            PQclear(x);
             f->gap_max = max_read;
         }
         if (held)
             *held = 1;
     } else {
-        f->gap_snap[0] = '\0';
+        f->gap_xid[0] = '\0';
         f->gap_max = 0;
     }
     PQclear(r);

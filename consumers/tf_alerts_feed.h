@@ -10,19 +10,23 @@
  * hands out rows that are final, i.e. no row with a lower id can still
  * appear:
  *   - rows whose ids continue the cursor without a hole are final;
- *   - when the read snapshot shows no transaction in progress, every row is;
- *   - rows behind a hole are held back until every transaction that was in
- *     progress when the hole was seen has ended (a later snapshot's xmin has
- *     passed that snapshot's xmax); the hole is then either filled or
- *     permanent (a rollback), and the rows up to the highest id seen then are
- *     final.
- * This relies on alerts being inserted by transactions that already hold a
- * transaction id when they draw from the sequence, which is the case: the
- * aggregate consumer settles in the batch transaction after writing facts.
+ *   - rows behind a hole are held back until every transaction that was
+ *     running when the hole was seen has ended: right after that read the
+ *     feed takes a transaction id X (pg_current_xact_id()), and the hole is
+ *     settled once a later snapshot's xmin has reached X. The hole is then
+ *     either filled or permanent (a rollback), and the rows up to the
+ *     highest id of that read are final.
+ * (A snapshot's xip alone is not enough: a transaction that took its xid
+ * after the latest commit is running without being listed.) This relies on
+ * alerts being inserted by transactions that already hold a transaction id
+ * when they draw from the sequence, which is the case: the consumer settles
+ * in the batch transaction, after writing.
  *
  * Each read is one REPEATABLE READ READ ONLY transaction on the caller's
- * connection (which must not be inside a transaction). Works as the
- * read-only role tradeflow_reader (pg_current_snapshot() needs no privilege).
+ * connection (which must not be inside a transaction); one that sees a hole
+ * also takes a transaction id (no privilege needed, so it works as the
+ * read-only role tradeflow_reader). A hole costs a delay until the
+ * transactions running at that moment end; contiguous ids cost nothing.
  *
  * Errors: -1 / NULL and a one-line reason in errstr. Nothing here prints,
  * logs or exits.

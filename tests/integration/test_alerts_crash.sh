@@ -19,7 +19,7 @@ set -euo pipefail
 tf_require_stack
 tf_new_db alerts_crash
 W="$(mktemp -d)"
-trap 'kill -9 $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$W"' EXIT
+trap 'kill -9 $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; [ "${TF_KEEP:-0}" = 1 ] && echo "kept $W" >&2 || rm -rf "$W"' EXIT
 CYCLES="${TF_CRASH_CYCLES:-8}"
 TC="$(tf_topic alerts_crash_in)"
 TA="$(tf_topic alerts_crash_out)"

@@ -21,7 +21,7 @@ set -euo pipefail
 tf_require_stack
 tf_new_db alerts_exact
 W="$(mktemp -d)"
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$W"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; [ "${TF_KEEP:-0}" = 1 ] && echo "kept $W" >&2 || rm -rf "$W"' EXIT
 D="$TF_ALERTS_DATA"
 TC="$(tf_topic alerts_in)"
 TA="$(tf_topic alerts_out)"
@@ -205,30 +205,41 @@ echo "ok: backfill keeps $(q "select count(*) from reporting.ranking_alerts wher
 ok
 
 # 11. The gap-free cursor: an alert whose transaction commits AFTER a later
-# alert_id is not skipped, and comes out first. Transaction A takes id N and
-# stays open 3 s; B commits id N+1 meanwhile. The follower and the relay must
-# both deliver N, then N+1.
-ins="insert into tradeflow.alerts (dataset, reporter, flow, basis, level, period, partner,
-     old_rank, new_rank, value_usd, kind) values ('customs', 'CHN', 'total', 'month', 'group',
-     '2021-01-01', 'ZZZ', 2, 1, 1.00, 'shift') returning alert_id"
+# alert_id is not skipped, and comes out first. B takes its transaction id
+# first, then A inserts id N and B id N+1; B commits, A stays open 3 s more.
+# A's xid is then newer than the latest commit, so no snapshot lists it as
+# running: only the feed's own xid shows that A might still commit. The
+# follower and the relay must deliver N, then N+1; a follower started
+# between the two commits must print N (B's alert was history for it).
 "$FOLLOW" --json --count 2 --timeout 30 --after-id "$(q "select max(alert_id) from tradeflow.alerts")" \
     >"$W/gap.jsonl" &
 gapf=$!
-psql -X -q -At -v ON_ERROR_STOP=1 -c "begin" -c "$ins" -c "select pg_sleep(3)" -c "commit" >"$W/gap_a.txt" &
+"$TF_PYTHON" - >"$W/gap_ids.txt" <<'PY' &
+import time
+import psycopg
+ins = """insert into tradeflow.alerts (dataset, reporter, flow, basis, level, period, partner,
+         old_rank, new_rank, value_usd, kind) values ('customs', 'CHN', 'total', 'month',
+         'group', '2021-01-01', 'ZZZ', 2, 1, 1.00, 'shift') returning alert_id"""
+a, b = psycopg.connect(), psycopg.connect()
+b.execute("select pg_current_xact_id()")
+ida = a.execute(ins).fetchone()[0]
+idb = b.execute(ins).fetchone()[0]
+b.commit()
+print(ida, idb, flush=True)
+time.sleep(3)
+a.commit()
+PY
 gapa=$!
-wait_for "transaction A's insert" 10 grep -q . "$W/gap_a.txt"
-idb="$(psql -X -q -At -v ON_ERROR_STOP=1 -c "$ins" | head -1)"
-ida="$(head -1 "$W/gap_a.txt")"
+wait_for "transaction B's commit" 10 grep -q . "$W/gap_ids.txt"
+read -r ida idb <"$W/gap_ids.txt"
 [ "$idb" -gt "$ida" ] || fail "B ($idb) should have a higher id than A ($ida)"
-# A follower started now, with neither --since nor --after-id: B is history
-# for it, A (a lower id, still open) is not.
 "$FOLLOW" --json --count 1 --timeout 30 >"$W/gap2.jsonl" &
 gapf2=$!
 "$RELAY" -t "$TB" --exit-when-idle --log-level warning &
 gapr=$!
-wait "$gapa" || fail "transaction A failed"
+wait "$gapa" || fail "transactions A/B failed"
 wait "$gapf" || fail "follower exited $? (missed alert $ida?)"
-wait "$gapf2" || fail "follower started during A exited $? (missed alert $ida?)"
+wait "$gapf2" || fail "follower started between the commits exited $? (missed alert $ida?)"
 wait "$gapr" || fail "relay exited $?"
 expect "follower order across the late commit" "$(json_ids "$W/gap.jsonl" | tr '\n' ' ')" "$ida $idb "
 expect "follower started between B's commit and A's" "$(json_ids "$W/gap2.jsonl" | tr '\n' ' ')" "$ida "
