@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "tf_log.h"
+#include "tf_config.h"
 #include "tf_pg.h"
 #include "tf_record.h"
 #include "tf_report_data.h"
@@ -71,6 +72,10 @@ static void usage(FILE *f)
         "      --pg CONNINFO      libpq conninfo or URI (default: the PG* variables)\n"
         "      --log-level L      error | warning | notice (default) | info | debug\n"
         "      --log-format F     text (default) | json\n"
+        "  -c, --config FILE      key = value settings (default: $TRADEFLOW_CONFIG);\n"
+        "                         precedence: defaults < file < TRADEFLOW_<KEY> < flags\n"
+        "      --print-config     print the effective settings (secrets masked), exit\n"
+        "      --help-config      print the reference of every setting, exit\n"
         "  -h, --help             this help\n"
         "      --version          the version\n"
         "\n"
@@ -100,16 +105,6 @@ enum {
     O_VERSION
 };
 
-static int parse_int(const char *s, long lo, long hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
 
 /* Writes the rendered report to path atomically: a temporary file in the
  * same directory, fsync'd and renamed, so a reader never sees half a
@@ -150,17 +145,80 @@ static int write_file(const char *path, const tf_report_t *r, tf_report_format_t
     return 0;
 }
 
+/* The configuration table (docs/configuration.md is generated from it). */
+static const tf_cfg_prop_t report_props[] = {
+    {"reporter", TF_CFG_STRING, NULL, 0, 0, NULL, 0, "reporting economy, e.g. CHN (required)"},
+    {"dataset", TF_CFG_ENUM, "customs", 0, 0, "customs|investment", 0, "dataset"},
+    {"flow", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "flow (default: total for customs, outward for investment)"},
+    {"level", TF_CFG_ENUM, "group", 0, 0, "group|partner", 0, "ranking level"},
+    {"basis", TF_CFG_ENUM, "ytd", 0, 0, "ytd|month", 0, "basis"},
+    {"period", TF_CFG_PERIOD, NULL, 0, 0, NULL, 0, "period YYYY-MM (default: the latest with data)"},
+    {"top", TF_CFG_INT, "10", 1, 100, NULL, 0, "partners in the table and charts"},
+    {"alerts", TF_CFG_INT, "10", 0, 1000, NULL, 0, "latest ranking-shift alerts shown"},
+    {"history", TF_CFG_INT, "24", 1, 240, NULL, 0, "months of rank history (month basis)"},
+    {"share.months", TF_CFG_INT, "60", 1, 600, NULL, 0, "months in the shares chart"},
+    {"format", TF_CFG_ENUM, "html", 0, 0, "html|text|csv", 0, "output format"},
+    {"out", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "output file (default: stdout; html: report-REPORTER-PERIOD.html)"},
+    {"note", TF_CFG_STRING, NULL, 0, 0, NULL, 0, "a note about the data source for the report"},
+    {"pg", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "libpq conninfo or URI; unset = the PG* variables (password masked in output)"},
+    {"quiet", TF_CFG_BOOL, "false", 0, 0, NULL, 0, "do not print the path of the written file"},
+    {"log.level", TF_CFG_ENUM, "notice", 0, 0,
+     "emerg|alert|crit|error|err|warning|warn|notice|info|debug|0|1|2|3|4|5|6|7", 0, "log level"},
+    {"log.format", TF_CFG_ENUM, "text", 0, 0, "text|json", 0, "log format"},
+    {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
+
+enum { O_CONFIG_PRINT = 512, O_CONFIG_HELP };
+
+struct cli_ctx {
+    int print_config;
+    int exit_code; /* >= 0: stop with this status */
+};
+
+static int cli_other(int code, const char *arg, int pass, void *ctx)
+{
+    struct cli_ctx *cli = ctx;
+    (void)arg;
+    if (pass == 1) {
+        if (code == 'h') {
+            usage(stdout);
+            cli->exit_code = EXIT_OK;
+        } else if (code == O_VERSION) {
+            printf("tradeflow-report %s\n", TF_VERSION);
+            cli->exit_code = EXIT_OK;
+        } else if (code == O_CONFIG_HELP) {
+            tf_config_reference("tradeflow-report", report_props, stdout);
+            cli->exit_code = EXIT_OK;
+        }
+        return cli->exit_code >= 0 ? -1 : 0;
+    }
+    if (code == O_CONFIG_PRINT) {
+        cli->print_config = 1;
+        return 0;
+    }
+    return code == 'h' || code == O_VERSION || code == O_CONFIG_HELP ? 0 : -1;
+}
+
+/* The settings and the assembled conninfo live for the whole run; freed at
+ * exit, whichever return is taken. */
+static tf_config_t *cfg;
+static char *pg_conninfo;
+
+static void free_config(void)
+{
+    tf_config_destroy(cfg);
+    free(pg_conninfo);
+}
+
 int main(int argc, char **argv)
 {
-    const char *reporter = NULL, *dataset = "customs", *flow = NULL, *level = "group",
-               *basis = "ytd", *out = NULL, *note = NULL, *pg = NULL;
     int32_t period = -1;
-    int top = 10, alerts = 10, history = 24, share_months = 60, quiet = 0;
-    int log_level = TF_LOG_NOTICE;
-    tf_log_format_t log_format = TF_LOG_TEXT;
     tf_report_format_t fmt = TF_REPORT_HTML;
     char errstr[1024];
     static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'},
         {"reporter", required_argument, 0, O_REPORTER},
         {"dataset", required_argument, 0, O_DATASET},
         {"flow", required_argument, 0, O_FLOW},
@@ -178,77 +236,67 @@ int main(int argc, char **argv)
         {"log-level", required_argument, 0, O_LOG_LEVEL},
         {"log-format", required_argument, 0, O_LOG_FORMAT},
         {"quiet", no_argument, 0, 'q'},
+        {"print-config", no_argument, 0, O_CONFIG_PRINT},
+        {"help-config", no_argument, 0, O_CONFIG_HELP},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, O_VERSION},
         {0, 0, 0, 0}};
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
-        switch (c) {
-        case O_REPORTER: reporter = optarg; break;
-        case O_DATASET: dataset = optarg; break;
-        case O_FLOW: flow = optarg; break;
-        case O_LEVEL: level = optarg; break;
-        case O_BASIS: basis = optarg; break;
-        case O_PERIOD:
-            if (tf_period_parse(optarg, &period, errstr, sizeof(errstr)) != 0) {
-                fprintf(stderr, "tradeflow-report: --period: %s\n", errstr);
-                return EXIT_USAGE;
-            }
-            break;
-        case O_TOP:
-            if (parse_int(optarg, 1, 100, &top) != 0)
-                goto bad;
-            break;
-        case O_ALERTS:
-            if (parse_int(optarg, 0, 1000, &alerts) != 0)
-                goto bad;
-            break;
-        case O_HISTORY:
-            if (parse_int(optarg, 1, 240, &history) != 0)
-                goto bad;
-            break;
-        case O_SHARE_MONTHS:
-            if (parse_int(optarg, 1, 600, &share_months) != 0)
-                goto bad;
-            break;
-        case O_FORMAT:
-            if (tf_report_format_parse(optarg, &fmt) != 0)
-                goto bad;
-            break;
-        case O_OUT: out = optarg; break;
-        case O_NOTE: note = optarg; break;
-        case O_PG: pg = optarg; break;
-        case O_LOG_LEVEL:
-            if ((log_level = tf_log_level_parse(optarg)) < 0)
-                goto bad;
-            break;
-        case O_LOG_FORMAT:
-            if (strcmp(optarg, "text") == 0)
-                log_format = TF_LOG_TEXT;
-            else if (strcmp(optarg, "json") == 0)
-                log_format = TF_LOG_JSON;
-            else
-                goto bad;
-            break;
-        case 'q': quiet = 1; break;
-        case 'h': usage(stdout); return EXIT_OK;
-        case O_VERSION: printf("tradeflow-report %s\n", TF_VERSION); return EXIT_OK;
-        default:
-            fprintf(stderr, "tradeflow-report: unknown option or missing argument: %s "
-                            "(see --help)\n",
-                    argv[optind - 1]);
-            return EXIT_USAGE;
-        bad:
-            fprintf(stderr, "tradeflow-report: invalid value \"%s\" for %s\n", optarg,
-                    argv[optind - 1][0] == '-' ? argv[optind - 1] : argv[optind - 2]);
-            return EXIT_USAGE;
-        }
+    static const tf_cfg_flag_t flags[] = {
+        {O_REPORTER, "reporter", NULL}, {O_DATASET, "dataset", NULL},
+        {O_FLOW, "flow", NULL},         {O_LEVEL, "level", NULL},
+        {O_BASIS, "basis", NULL},       {O_PERIOD, "period", NULL},
+        {O_TOP, "top", NULL},           {O_ALERTS, "alerts", NULL},
+        {O_HISTORY, "history", NULL},   {O_SHARE_MONTHS, "share.months", NULL},
+        {O_FORMAT, "format", NULL},     {O_OUT, "out", NULL},
+        {O_NOTE, "note", NULL},         {O_PG, "pg", NULL},
+        {O_LOG_LEVEL, "log.level", NULL}, {O_LOG_FORMAT, "log.format", NULL},
+        {'q', "quiet", "true"},         {0, NULL, NULL}};
+    struct cli_ctx cli = {0, -1};
+    cfg = tf_config_new("tradeflow-report", report_props);
+    if (!cfg) {
+        fprintf(stderr, "tradeflow-report: out of memory\n");
+        return EXIT_ERROR;
+    }
+    atexit(free_config);
+    if (tf_config_parse_args(cfg, argc, argv, "c:hq", opts, flags, cli_other, &cli, errstr,
+                             sizeof(errstr)) != 0) {
+        if (cli.exit_code >= 0)
+            return cli.exit_code;
+        if (errstr[0])
+            fprintf(stderr, "tradeflow-report: %s\n", errstr);
+        else
+            usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (cli.print_config) {
+        tf_config_print(cfg, stdout);
+        return EXIT_OK;
     }
     if (optind < argc) {
         fprintf(stderr, "tradeflow-report: unexpected argument: %s\n", argv[optind]);
         return EXIT_USAGE;
     }
+    /* Strings below point into cfg, which lives until the end of main. */
+    const char *reporter = tf_config_str(cfg, "reporter");
+    const char *dataset = tf_config_str(cfg, "dataset");
+    const char *flow = tf_config_str(cfg, "flow");
+    const char *level = tf_config_str(cfg, "level");
+    const char *basis = tf_config_str(cfg, "basis");
+    const char *out = tf_config_str(cfg, "out");
+    const char *note = tf_config_str(cfg, "note");
+    const char *pg_base = tf_config_str(cfg, "pg");
+    pg_conninfo = tf_config_pg_conninfo(cfg);
+    const char *pg = pg_conninfo ? pg_conninfo : pg_base;
+    int top = (int)tf_config_int(cfg, "top"), alerts = (int)tf_config_int(cfg, "alerts");
+    int history = (int)tf_config_int(cfg, "history");
+    int share_months = (int)tf_config_int(cfg, "share.months");
+    int quiet = tf_config_bool(cfg, "quiet");
+    int log_level = tf_log_level_parse(tf_config_str(cfg, "log.level"));
+    tf_log_format_t log_format =
+        strcmp(tf_config_str(cfg, "log.format"), "json") == 0 ? TF_LOG_JSON : TF_LOG_TEXT;
+    if (tf_config_str(cfg, "period"))
+        tf_period_parse(tf_config_str(cfg, "period"), &period, errstr, sizeof(errstr));
+    tf_report_format_parse(tf_config_str(cfg, "format"), &fmt);
     if (!reporter) {
         fprintf(stderr, "tradeflow-report: --reporter is required (see --help)\n");
         return EXIT_USAGE;
