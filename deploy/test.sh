@@ -59,6 +59,7 @@ itjobs="${TF_CTEST_JOBS:-2}"
 T_START=$SECONDS
 phases=()
 failures=0
+failed_tests=()
 
 # phase NAME CMD...: runs CMD, records its status and wall time.
 phase() {
@@ -84,6 +85,7 @@ summary() {
     echo "==== summary ($(date -u '+%Y-%m-%d %H:%M:%S UTC'))"
     local p
     for p in "${phases[@]}"; do echo "  $p"; done
+    [ ${#failed_tests[@]} -eq 0 ] || echo "  failed tests: ${failed_tests[*]}"
     echo "  total wall time: $((SECONDS - T_START)) s; logs in $LOGS"
     if [ "$failures" -gt 0 ]; then
         echo "  RESULT: $failures phase(s) FAILED"
@@ -128,12 +130,20 @@ build() {
     echo "built $dir ($(grep -c 'Built target' "$log") targets; log: $log)"
 }
 
-# run_ctest DIR LABEL [ARGS...]
+# run_ctest DIR LABEL [ARGS...]; the names of failed tests are kept for the
+# summary.
 run_ctest() {
-    local dir="$1" label="$2"
+    local dir="$1" label="$2" rc=0 t
     shift 2
+    rm -f "$dir/Testing/Temporary/LastTestsFailed.log"
     (cd "$dir" && ctest --output-on-failure --no-tests=ignore -L "^$label\$" \
-        --output-junit "$LOGS/$(basename "$dir")-$label.xml" "$@" "${ctest_extra[@]}")
+        --output-junit "$LOGS/$(basename "$dir")-$label.xml" "$@" "${ctest_extra[@]}") || rc=$?
+    if [ -f "$dir/Testing/Temporary/LastTestsFailed.log" ]; then
+        while IFS=: read -r _ t; do
+            failed_tests+=("$(basename "$dir")/$t")
+        done <"$dir/Testing/Temporary/LastTestsFailed.log"
+    fi
+    return $rc
 }
 
 # Picks the first set of ports where the broker, its controller and
