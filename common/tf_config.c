@@ -341,6 +341,16 @@ static const entry_t *get(const tf_config_t *c, const char *key)
     return i >= 0 && c->vals[i].value ? &c->vals[i] : NULL;
 }
 
+bool tf_config_has(const tf_config_t *c, const char *key)
+{
+    if (get(c, key))
+        return true;
+    for (size_t i = 0; i < c->nextra; i++)
+        if (strcmp(c->extra[i].key, key) == 0)
+            return true;
+    return false;
+}
+
 const char *tf_config_str(const tf_config_t *c, const char *key)
 {
     const entry_t *e = get(c, key);

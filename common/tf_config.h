@@ -71,6 +71,9 @@ int tf_config_load_file(tf_config_t *c, const char *path, char *errstr, size_t e
 /* Applies TRADEFLOW_<KEY> variables of the table's keys. Returns 0 or -1. */
 int tf_config_load_env(tf_config_t *c, char *errstr, size_t errlen);
 
+/* True when key (a table key or a pass-through key) has a value. */
+bool tf_config_has(const tf_config_t *c, const char *key);
+
 /* Getters for table keys (NULL / 0 / false when unset). */
 const char *tf_config_str(const tf_config_t *c, const char *key);
 long tf_config_int(const tf_config_t *c, const char *key);

@@ -1,6 +1,7 @@
 #include "tf_produce_feed.h"
 
 #include <pthread.h>
+#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,4 +187,26 @@ tf_read_status_t tf_feed_finish(tf_feed_t *f, uint64_t *read, uint64_t *rejected
     free(f->items);
     free(f);
     return st;
+}
+
+int tf_feed_wait(tf_feed_t *f, int timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&f->lock);
+    /* The batch still held by the consumer is not a new one. */
+    int ready;
+    while (!(ready = f->filled - (f->holding ? 1 : 0) > 0 || f->done)) {
+        if (pthread_cond_timedwait(&f->cond, &f->lock, &deadline) != 0)
+            break;
+    }
+    ready = f->filled - (f->holding ? 1 : 0) > 0 || f->done;
+    pthread_mutex_unlock(&f->lock);
+    return ready;
 }

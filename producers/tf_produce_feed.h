@@ -58,6 +58,11 @@ tf_feed_t *tf_feed_start(tf_reader_t *r, const tf_feed_opts_t *o, char *errstr, 
  * input is finished (EOF, FATAL, stop_at_bad or cancelled). */
 size_t tf_feed_next(tf_feed_t *f, const tf_feed_item_t **items);
 
+/* Waits up to timeout_ms for a new batch or the end of the input. Returns 1
+ * when tf_feed_next() would not block, 0 on timeout: a live input may be idle
+ * for long, and the caller has delivery reports to serve meanwhile. */
+int tf_feed_wait(tf_feed_t *f, int timeout_ms);
+
 /* Asks the reader thread to stop after the record it is reading. */
 void tf_feed_cancel(tf_feed_t *f);
 

@@ -1,4 +1,5 @@
 #include "tf_produce_pub.h"
+#include "tf_metrics.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@ struct tf_pub {
     uint64_t sent, acked, failed;
     bool aborting; /* inside tf_pub_abort() or tf_pub_destroy() */
     char first_error[256];
+    tf_metric_t *m_delivered, *m_failed; /* not owned; may be NULL */
 };
 
 /* Delivery report callback, served on the thread that calls rd_kafka_poll()
@@ -28,9 +30,11 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     tf_pub_t *p = opaque;
     if (!m->err) {
         p->acked++;
+        tf_metrics_counter_add(p->m_delivered, 1);
         return;
     }
     p->failed++;
+    tf_metrics_counter_add(p->m_failed, 1);
     const char *why = rd_kafka_err2str(m->err);
     if (!p->first_error[0])
         snprintf(p->first_error, sizeof(p->first_error), "%s", why);
@@ -286,4 +290,10 @@ uint64_t tf_pub_failed(const tf_pub_t *p)
 const char *tf_pub_first_error(const tf_pub_t *p)
 {
     return p->first_error;
+}
+
+void tf_pub_set_counters(tf_pub_t *p, struct tf_metric *delivered, struct tf_metric *failed)
+{
+    p->m_delivered = delivered;
+    p->m_failed = failed;
 }

@@ -84,4 +84,9 @@ uint64_t tf_pub_failed(const tf_pub_t *p);
 /* The first delivery error since the last reset, or "" (owned by p). */
 const char *tf_pub_first_error(const tf_pub_t *p);
 
+/* Counts delivery reports into these metrics too (either may be NULL); the
+ * metrics are owned by the caller and must outlive p. */
+struct tf_metric;
+void tf_pub_set_counters(tf_pub_t *p, struct tf_metric *delivered, struct tf_metric *failed);
+
 #endif

@@ -23,6 +23,9 @@
 #include "tf_buf.h"
 #include "tf_codec.h"
 #include "tf_config.h"
+#include "tf_http.h"
+#include "tf_metrics.h"
+#include "tf_rdstats.h"
 #include "tf_input.h"
 #include "tf_kafka.h"
 #include "tf_log.h"
@@ -205,6 +208,8 @@ static void usage(FILE *fp)
 "                             kafka.* go to librdkafka; precedence: defaults <\n"
 "                             file < TRADEFLOW_<KEY> environment < flags\n"
 "      --print-config         print the effective settings (secrets masked), exit\n"
+"      --metrics-addr ADDR    serve /metrics, /healthz, /readyz on HOST:PORT (:PORT\n"
+"                             binds 127.0.0.1); for live inputs (default: off)\n"
 "      --help-config          print the reference of every setting, exit\n"
 "  -h, --help                 this help\n"
 "  -V, --version              version\n"
@@ -244,6 +249,7 @@ enum {
     O_REGCA,
     O_PRINT,
     O_HELPCFG,
+    O_METRICS,
 };
 
 /* The configuration table (docs/configuration.md is generated from it). */
@@ -276,6 +282,8 @@ static const tf_cfg_prop_t produce_props[] = {
     {"registry.user", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
      "registry basic auth as user:password (password masked in output)"},
     {"registry.ca", TF_CFG_STRING, NULL, 0, 0, NULL, 0, "CA certificate file for the registry"},
+    {"metrics.addr", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "serve /metrics, /healthz, /readyz on HOST:PORT (:PORT = 127.0.0.1); unset = off"},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
 
 struct cli_ctx {
@@ -335,6 +343,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"registry-ca", required_argument, NULL, O_REGCA},
         {"print-config", no_argument, NULL, O_PRINT},
         {"help-config", no_argument, NULL, O_HELPCFG},
+        {"metrics-addr", required_argument, NULL, O_METRICS},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -358,6 +367,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {O_REGISTRY, "registry.url", NULL},
         {O_REGUSER, "registry.user", NULL},
         {O_REGCA, "registry.ca", NULL},
+        {O_METRICS, "metrics.addr", NULL},
         {0, NULL, NULL},
     };
     char err[1024];
@@ -512,6 +522,40 @@ static int ensure_topic(run_t *run, tf_pub_t *p)
     return 0;
 }
 
+/* Metrics and health (--metrics-addr; NULL/zero when off). Globals because
+ * librdkafka's statistics callback only gets the producer's opaque. */
+static tf_metrics_t *g_metrics;
+static tf_metrics_std_t g_m;
+static tf_rdstats_t *g_rdstats;
+static tf_http_t *g_http;
+
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    char errstr[256];
+    if (g_rdstats && tf_rdstats_update(g_rdstats, json, len, errstr, sizeof(errstr)))
+        TF_LOG(TF_LOG_WARNING, "stats", "%s", errstr);
+    return 0;
+}
+
+/* /readyz: a broker is up according to recent statistics. */
+static int producer_ready(void *arg, char *reason, size_t len)
+{
+    (void)arg;
+    tf_rdstats_summary_t sum;
+    tf_rdstats_summary(g_rdstats, &sum);
+    if (sum.updated_ms == 0) {
+        snprintf(reason, len, "no statistics yet");
+        return 0;
+    }
+    if (sum.brokers_up <= 0) {
+        snprintf(reason, len, "no broker up");
+        return 0;
+    }
+    return 1;
+}
+
 static tf_pub_t *new_pub(run_t *run, const char *txn_id)
 {
     char err[512];
@@ -526,6 +570,7 @@ static tf_pub_t *new_pub(run_t *run, const char *txn_id)
         tf_pub_destroy(p);
         return NULL;
     }
+    tf_pub_set_counters(p, g_m.producer_delivered, g_m.producer_failed);
     return p;
 }
 
@@ -592,6 +637,7 @@ static bool on_bad(void *opaque, tf_reader_t *r)
     if (g_stop)
         return false;
     __atomic_store_n(&run->bad_flag, 1, __ATOMIC_RELAXED);
+    tf_metrics_counter_add(g_m.producer_rejected, 1);
     report_line(run, r, tf_reader_error(r), tf_reader_reason(r));
     return true;
 }
@@ -648,7 +694,16 @@ static int read_pass(run_t *run, int fd, const char *name, tf_format_t fmt, off_
     char why[512];
     const tf_feed_item_t *items;
     size_t n;
-    while (result == TF_READ_EOF && (n = tf_feed_next(feed, &items)) > 0) {
+    for (;;) {
+        /* While a live input is idle, keep serving delivery reports and
+         * statistics (and the health heartbeat). */
+        while (pub && !tf_feed_wait(feed, 250)) {
+            tf_pub_poll(pub);
+            tf_http_heartbeat(g_http);
+        }
+        if (result != TF_READ_EOF || (n = tf_feed_next(feed, &items)) == 0)
+            break;
+        tf_http_heartbeat(g_http);
         if (!pub || (run->o->strict && __atomic_load_n(&run->bad_flag, __ATOMIC_RELAXED)))
             continue; /* validating only, or the file is already refused */
         for (size_t i = 0; i < n; i++) {
@@ -993,6 +1048,25 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": %s\n", err);
         goto out;
     }
+    const char *maddr = tf_config_str(o.cfg, "metrics.addr");
+    if (maddr && *maddr) {
+        if (!(g_metrics = tf_metrics_new()) ||
+            tf_metrics_std_register(g_metrics, TF_METRICS_STD_PRODUCER, PROG, TF_VERSION, &g_m,
+                                    err, sizeof(err)) ||
+            !(g_rdstats = tf_rdstats_new(g_metrics, err, sizeof(err)))) {
+            fprintf(stderr, PROG ": metrics: %s\n", g_metrics ? err : "out of memory");
+            goto out;
+        }
+        rd_kafka_conf_set_stats_cb(run.base_conf, stats_cb);
+        char v[32];
+        if (!tf_config_has(o.cfg, "kafka.statistics.interval.ms"))
+            rd_kafka_conf_set(run.base_conf, "statistics.interval.ms", "5000", v, sizeof(v));
+        if (!(g_http = tf_http_start(maddr, g_metrics, producer_ready, NULL, err, sizeof(err)))) {
+            fprintf(stderr, PROG ": --metrics-addr: %s\n", err);
+            goto out;
+        }
+        TF_LOG(TF_LOG_NOTICE, "http", "metrics and health on port %d", tf_http_port(g_http));
+    }
     run.codec = tf_codec_new(o.schema_dir, NULL, err, sizeof(err));
     if (!run.codec) {
         fprintf(stderr, PROG ": schemas: %s\n", err);
@@ -1038,6 +1112,7 @@ int main(int argc, char **argv)
     rc = run.status;
 
 out:
+    tf_http_stop(g_http);
     if (run.rejects && run.rejects != stdout)
         fclose(run.rejects);
     else if (run.rejects)
@@ -1051,5 +1126,7 @@ out:
     if (g_devnull >= 0)
         close(g_devnull);
     tf_config_destroy(o.cfg);
+    tf_rdstats_free(g_rdstats);
+    tf_metrics_free(g_metrics);
     return rc;
 }

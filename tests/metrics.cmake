@@ -19,3 +19,5 @@ set_target_properties(metrics_serve PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_
 # answers PromQL queries on tradeflow metrics.
 tf_integration_test(metrics_prometheus
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_prometheus.sh TIMEOUT 180)
+tf_integration_test(produce_metrics
+  COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/test_produce_metrics.sh TIMEOUT 120)
