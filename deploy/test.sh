@@ -48,6 +48,13 @@ done
 export TRADEFLOW_STACK_DIR="${TF_TEST_STACK_DIR:-$REPO/.stack-test}"
 LOGS="$REPO/build/test-logs"
 mkdir -p "$LOGS"
+# One run at a time per tree: a second run would rebuild build/ and wipe the
+# first one's test stack under its feet.
+exec 7>"$REPO/build/.test.lock"
+if ! flock -n 7; then
+    echo "test.sh: another deploy/test.sh is running in $REPO (it holds build/.test.lock); wait for it to finish" >&2
+    exit 1
+fi
 export TF_PYTHON="${TF_PYTHON:-$REPO/.venv/bin/python}"
 read -r -a ctest_extra <<<"${TF_CTEST_ARGS:-}"
 # Integration tests run two at a time: each has its own topics and
@@ -99,7 +106,7 @@ stack_down() {
         echo "test.sh: --keep-stack: the test stack keeps running in $TRADEFLOW_STACK_DIR" >&2
     elif [ -f "$TRADEFLOW_STACK_DIR/stack.conf" ]; then
         local t0=$SECONDS
-        deploy/stack.sh down >/dev/null 2>&1 || echo "test.sh: stack.sh down failed" >&2
+        deploy/stack.sh down >/dev/null 2>&1 7>&- || echo "test.sh: stack.sh down failed" >&2
         phases+=("$(printf '%-34s ok     %4d s' "stack down" $((SECONDS - t0)))")
     fi
 }
@@ -137,7 +144,7 @@ run_ctest() {
     shift 2
     rm -f "$dir/Testing/Temporary/LastTestsFailed.log"
     (cd "$dir" && ctest --output-on-failure --no-tests=ignore -L "^$label\$" \
-        --output-junit "$LOGS/$(basename "$dir")-$label.xml" "$@" "${ctest_extra[@]}") || rc=$?
+        --output-junit "$LOGS/$(basename "$dir")-$label.xml" "$@" "${ctest_extra[@]}") 7>&- || rc=$?
     if [ -f "$dir/Testing/Temporary/LastTestsFailed.log" ]; then
         while IFS=: read -r _ t; do
             failed_tests+=("$(basename "$dir")/$t")
@@ -168,9 +175,10 @@ pick_ports() {
 stack_up() {
     # A test stack left running by an earlier --keep-stack run is stopped
     # first, so that its ports count as free.
-    [ -f "$TRADEFLOW_STACK_DIR/stack.conf" ] && deploy/stack.sh down >/dev/null 2>&1 || true
+    # The servers must not inherit the run lock (fd 7).
+    [ -f "$TRADEFLOW_STACK_DIR/stack.conf" ] && deploy/stack.sh down >/dev/null 2>&1 7>&- || true
     pick_ports || return 1
-    deploy/stack.sh up --fresh || return 1
+    deploy/stack.sh up --fresh 7>&- || return 1
     eval "$(deploy/stack.sh env)"
     echo "test stack: TRADEFLOW_BROKERS=$TRADEFLOW_BROKERS PGPORT=$PGPORT ($TRADEFLOW_STACK_DIR)"
 }
