@@ -3,6 +3,7 @@
  * parses the listen address, routes three paths and keeps the heartbeat.
  */
 #include "tf_http.h"
+#include "tf_err.h"
 
 #include <microhttpd.h>
 
@@ -41,17 +42,6 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void seterr(char *errstr, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *errstr, size_t errlen, const char *fmt, ...)
-{
-    if (!errstr || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* libmicrohttpd's messages: kept for errstr while starting, logged always. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -168,7 +158,7 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *
                       int *is_v6, char *errstr, size_t errlen)
 {
     if (!addr || !*addr) {
-        seterr(errstr, errlen, "empty listen address (want HOST:PORT or :PORT)");
+        tf_seterr(errstr, errlen, "empty listen address (want HOST:PORT or :PORT)");
         return -1;
     }
     char host[256];
@@ -176,7 +166,7 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *
     if (addr[0] == '[') {
         const char *end = strchr(addr, ']');
         if (!end || end[1] != ':' || (size_t)(end - addr - 1) >= sizeof host) {
-            seterr(errstr, errlen, "listen address \"%s\": want [IPV6]:PORT", addr);
+            tf_seterr(errstr, errlen, "listen address \"%s\": want [IPV6]:PORT", addr);
             return -1;
         }
         memcpy(host, addr + 1, (size_t)(end - addr - 1));
@@ -185,7 +175,7 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *
     } else {
         const char *colon = strrchr(addr, ':');
         if (!colon || (size_t)(colon - addr) >= sizeof host) {
-            seterr(errstr, errlen, "listen address \"%s\": want HOST:PORT or :PORT", addr);
+            tf_seterr(errstr, errlen, "listen address \"%s\": want HOST:PORT or :PORT", addr);
             return -1;
         }
         memcpy(host, addr, (size_t)(colon - addr));
@@ -197,14 +187,14 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *
     char *endp;
     long p = strtol(port, &endp, 10);
     if (!*port || *endp || p < 0 || p > 65535) {
-        seterr(errstr, errlen, "listen address \"%s\": invalid port \"%s\"", addr, port);
+        tf_seterr(errstr, errlen, "listen address \"%s\": invalid port \"%s\"", addr, port);
         return -1;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0 || !res) {
-        seterr(errstr, errlen, "listen address \"%s\": %s", addr, gai_strerror(rc));
+        tf_seterr(errstr, errlen, "listen address \"%s\": %s", addr, gai_strerror(rc));
         if (res)
             freeaddrinfo(res);
         return -1;
@@ -234,7 +224,7 @@ tf_http_t *tf_http_start(const char *addr, tf_metrics_t *m, tf_http_ready_fn rea
 
     tf_http_t *h = calloc(1, sizeof *h);
     if (!h) {
-        seterr(errstr, errlen, "out of memory");
+        tf_seterr(errstr, errlen, "out of memory");
         return NULL;
     }
     pthread_mutex_init(&h->log_mu, NULL);
@@ -261,7 +251,7 @@ tf_http_t *tf_http_start(const char *addr, tf_metrics_t *m, tf_http_ready_fn rea
     h->starting = 0;
     pthread_mutex_unlock(&h->log_mu);
     if (!h->daemon) {
-        seterr(errstr, errlen, "cannot serve on %s: %s", addr,
+        tf_seterr(errstr, errlen, "cannot serve on %s: %s", addr,
                h->start_msg[0] ? h->start_msg : "libmicrohttpd could not start");
         pthread_mutex_destroy(&h->log_mu);
         free(h);

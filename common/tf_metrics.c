@@ -9,6 +9,7 @@
  * lock-free pointer safe.
  */
 #include "tf_metrics.h"
+#include "tf_err.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -51,17 +52,6 @@ struct tf_metrics {
     tf_metric_t *first, *last;
 };
 
-static void seterr(char *errstr, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *errstr, size_t errlen, const char *fmt, ...)
-{
-    if (!errstr || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static uint64_t dbits(double d)
 {
@@ -266,11 +256,11 @@ static tf_metric_t *do_register(tf_metrics_t *m, tf_metric_type_t type, const ch
                                 const char *const *label_names, char *errstr, size_t errlen)
 {
     if (!m) {
-        seterr(errstr, errlen, "no metrics registry");
+        tf_seterr(errstr, errlen, "no metrics registry");
         return NULL;
     }
     if (!valid_name(name, 1)) {
-        seterr(errstr, errlen, "invalid metric name \"%s\"", name ? name : "(null)");
+        tf_seterr(errstr, errlen, "invalid metric name \"%s\"", name ? name : "(null)");
         return NULL;
     }
     size_t nlabels = 0;
@@ -280,27 +270,27 @@ static tf_metric_t *do_register(tf_metrics_t *m, tf_metric_type_t type, const ch
     for (size_t i = 0; i < nlabels; i++) {
         const char *l = label_names[i];
         if (!valid_name(l, 0) || strncmp(l, "__", 2) == 0) {
-            seterr(errstr, errlen, "%s: invalid label name \"%s\"", name, l);
+            tf_seterr(errstr, errlen, "%s: invalid label name \"%s\"", name, l);
             return NULL;
         }
         if (type == TF_METRIC_HISTOGRAM && strcmp(l, "le") == 0) {
-            seterr(errstr, errlen, "%s: the label name \"le\" is reserved for buckets", name);
+            tf_seterr(errstr, errlen, "%s: the label name \"le\" is reserved for buckets", name);
             return NULL;
         }
         for (size_t j = 0; j < i; j++)
             if (strcmp(label_names[j], l) == 0) {
-                seterr(errstr, errlen, "%s: label \"%s\" given twice", name, l);
+                tf_seterr(errstr, errlen, "%s: label \"%s\" given twice", name, l);
                 return NULL;
             }
     }
     if (type == TF_METRIC_HISTOGRAM) {
         if (nbounds == 0 || !bounds) {
-            seterr(errstr, errlen, "%s: a histogram needs at least one bucket bound", name);
+            tf_seterr(errstr, errlen, "%s: a histogram needs at least one bucket bound", name);
             return NULL;
         }
         for (size_t i = 0; i < nbounds; i++) {
             if (!isfinite(bounds[i]) || (i > 0 && !(bounds[i] > bounds[i - 1]))) {
-                seterr(errstr, errlen,
+                tf_seterr(errstr, errlen,
                        "%s: bucket bounds must be finite and strictly increasing", name);
                 return NULL;
             }
@@ -319,7 +309,7 @@ static tf_metric_t *do_register(tf_metrics_t *m, tf_metric_type_t type, const ch
             return f;
         }
         pthread_mutex_unlock(&m->mu);
-        seterr(errstr, errlen, "%s: already registered as another %s", name,
+        tf_seterr(errstr, errlen, "%s: already registered as another %s", name,
                f->type == type ? "label set or bucket list" : type_name(f->type));
         return NULL;
     }
@@ -374,7 +364,7 @@ static tf_metric_t *do_register(tf_metrics_t *m, tf_metric_type_t type, const ch
         family_free(f);
         if (same)
             return g;
-        seterr(errstr, errlen, "%s: already registered with another shape", name);
+        tf_seterr(errstr, errlen, "%s: already registered with another shape", name);
         return NULL;
     }
     if (m->last)
@@ -387,7 +377,7 @@ static tf_metric_t *do_register(tf_metrics_t *m, tf_metric_type_t type, const ch
 
 oom:
     family_free(f);
-    seterr(errstr, errlen, "%s: out of memory", name);
+    tf_seterr(errstr, errlen, "%s: out of memory", name);
     return NULL;
 }
 

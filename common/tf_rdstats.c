@@ -2,6 +2,7 @@
  * tf_rdstats.c - see tf_rdstats.h.
  */
 #include "tf_rdstats.h"
+#include "tf_err.h"
 
 #include <jansson.h>
 
@@ -30,17 +31,6 @@ struct tf_rdstats {
     tf_rdstats_summary_t sum;
 };
 
-static void seterr(char *errstr, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *errstr, size_t errlen, const char *fmt, ...)
-{
-    if (!errstr || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int64_t now_ms(void)
 {
@@ -53,7 +43,7 @@ tf_rdstats_t *tf_rdstats_new(tf_metrics_t *m, char *errstr, size_t errlen)
 {
     tf_rdstats_t *s = calloc(1, sizeof *s);
     if (!s) {
-        seterr(errstr, errlen, "out of memory");
+        tf_seterr(errstr, errlen, "out of memory");
         return NULL;
     }
     pthread_mutex_init(&s->mu, NULL);
@@ -169,12 +159,12 @@ int tf_rdstats_update(tf_rdstats_t *s, const char *json, size_t len, char *errst
     json_error_t jerr;
     json_t *root = json_loadb(json, len, 0, &jerr);
     if (!root) {
-        seterr(errstr, errlen, "statistics JSON, line %d column %d: %s", jerr.line, jerr.column,
+        tf_seterr(errstr, errlen, "statistics JSON, line %d column %d: %s", jerr.line, jerr.column,
                jerr.text);
         return -1;
     }
     if (!json_is_object(root) || !json_is_string(json_object_get(root, "type"))) {
-        seterr(errstr, errlen, "not librdkafka statistics (no \"type\" string)");
+        tf_seterr(errstr, errlen, "not librdkafka statistics (no \"type\" string)");
         json_decref(root);
         return -1;
     }

@@ -4,6 +4,7 @@
  * See tf_avro.h. Written from the Avro 1.11 specification.
  */
 #include "tf_avro.h"
+#include "tf_err.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -21,17 +22,6 @@
 #define TF_AVRO_MAX_ZERO_ITEMS (1 << 16)
 #define TF_AVRO_ARENA_MAX ((size_t)64 << 20)
 
-static void seterr(char *errstr, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *errstr, size_t errlen, const char *fmt, ...)
-{
-    if (!errstr || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errlen, fmt, ap);
-    va_end(ap);
-}
 
 const char *tf_avro_type_name(tf_avro_type_t t)
 {
@@ -256,7 +246,7 @@ static tf_avro_node_t *new_node(parse_ctx_t *c, tf_avro_type_t t)
         n->type = t;
         n->enum_default = -1;
     } else {
-        seterr(c->errstr, c->errlen, "out of memory");
+        tf_seterr(c->errstr, c->errlen, "out of memory");
     }
     return n;
 }
@@ -267,7 +257,7 @@ static int register_named(parse_ctx_t *c, tf_avro_node_t *n)
 {
     tf_avro_schema_t *s = c->s;
     if (lookup_named(s, n->fullname) || primitive_type(n->fullname) >= 0) {
-        seterr(c->errstr, c->errlen, "type name %s is defined twice or is a primitive",
+        tf_seterr(c->errstr, c->errlen, "type name %s is defined twice or is a primitive",
                n->fullname);
         return -1;
     }
@@ -275,7 +265,7 @@ static int register_named(parse_ctx_t *c, tf_avro_node_t *n)
         size_t cap = s->capnamed ? s->capnamed * 2 : 8;
         tf_avro_node_t **nn = realloc(s->named, cap * sizeof *nn);
         if (!nn) {
-            seterr(c->errstr, c->errlen, "out of memory");
+            tf_seterr(c->errstr, c->errlen, "out of memory");
             return -1;
         }
         s->named = nn;
@@ -293,7 +283,7 @@ static int parse_aliases(parse_ctx_t *c, json_t *obj, const char *ns, char ***ou
     if (!a)
         return 0;
     if (!json_is_array(a)) {
-        seterr(c->errstr, c->errlen, "\"aliases\" must be an array of names");
+        tf_seterr(c->errstr, c->errlen, "\"aliases\" must be an array of names");
         return -1;
     }
     size_t n = json_array_size(a);
@@ -303,7 +293,7 @@ static int parse_aliases(parse_ctx_t *c, json_t *obj, const char *ns, char ***ou
     for (size_t i = 0; i < n; i++) {
         const char *name = json_string_value(json_array_get(a, i));
         if (!name || !valid_fullname(name)) {
-            seterr(c->errstr, c->errlen, "invalid alias in \"aliases\"");
+            tf_seterr(c->errstr, c->errlen, "invalid alias in \"aliases\"");
             return -1;
         }
         v[i] = ns ? qualify(c, name, ns) : pool_strdup(&c->s->pool, name);
@@ -321,19 +311,19 @@ static const char *parse_name(parse_ctx_t *c, json_t *obj, tf_avro_node_t *n, co
 {
     const char *name = json_string_value(json_object_get(obj, "name"));
     if (!name || !valid_fullname(name)) {
-        seterr(c->errstr, c->errlen, "a %s needs a valid \"name\"", tf_avro_type_name(n->type));
+        tf_seterr(c->errstr, c->errlen, "a %s needs a valid \"name\"", tf_avro_type_name(n->type));
         return NULL;
     }
     json_t *jns = json_object_get(obj, "namespace");
     if (jns && !json_is_string(jns) && !json_is_null(jns)) {
-        seterr(c->errstr, c->errlen, "\"namespace\" of %s must be a string", name);
+        tf_seterr(c->errstr, c->errlen, "\"namespace\" of %s must be a string", name);
         return NULL;
     }
     const char *own_ns = ns;
     if (json_is_string(jns))
         own_ns = json_string_value(jns);
     if (own_ns && *own_ns && !valid_fullname(own_ns)) {
-        seterr(c->errstr, c->errlen, "invalid namespace \"%s\"", own_ns);
+        tf_seterr(c->errstr, c->errlen, "invalid namespace \"%s\"", own_ns);
         return NULL;
     }
     n->fullname = qualify(c, name, own_ns);
@@ -361,7 +351,7 @@ static int parse_record(parse_ctx_t *c, json_t *obj, tf_avro_node_t *n, const ch
         return -1;
     json_t *fields = json_object_get(obj, "fields");
     if (!json_is_array(fields)) {
-        seterr(c->errstr, c->errlen, "record %s needs a \"fields\" array", n->fullname);
+        tf_seterr(c->errstr, c->errlen, "record %s needs a \"fields\" array", n->fullname);
         return -1;
     }
     size_t nf = json_array_size(fields);
@@ -373,13 +363,13 @@ static int parse_record(parse_ctx_t *c, json_t *obj, tf_avro_node_t *n, const ch
         tf_avro_field_t *fd = &n->fields[i];
         const char *fname = json_string_value(json_object_get(f, "name"));
         if (!json_is_object(f) || !fname || !valid_name(fname)) {
-            seterr(c->errstr, c->errlen, "record %s: field %zu needs a valid \"name\"",
+            tf_seterr(c->errstr, c->errlen, "record %s: field %zu needs a valid \"name\"",
                    n->fullname, i);
             return -1;
         }
         for (size_t k = 0; k < i; k++)
             if (strcmp(n->fields[k].name, fname) == 0) {
-                seterr(c->errstr, c->errlen, "record %s: duplicate field %s", n->fullname,
+                tf_seterr(c->errstr, c->errlen, "record %s: duplicate field %s", n->fullname,
                        fname);
                 return -1;
             }
@@ -388,7 +378,7 @@ static int parse_record(parse_ctx_t *c, json_t *obj, tf_avro_node_t *n, const ch
             return -1;
         json_t *ft = json_object_get(f, "type");
         if (!ft) {
-            seterr(c->errstr, c->errlen, "record %s: field %s has no \"type\"", n->fullname,
+            tf_seterr(c->errstr, c->errlen, "record %s: field %s has no \"type\"", n->fullname,
                    fname);
             return -1;
         }
@@ -396,7 +386,7 @@ static int parse_record(parse_ctx_t *c, json_t *obj, tf_avro_node_t *n, const ch
         if (!fd->type) {
             char tmp[256];
             snprintf(tmp, sizeof tmp, "%s", c->errstr ? c->errstr : "");
-            seterr(c->errstr, c->errlen, "field %s: %s", fname, tmp);
+            tf_seterr(c->errstr, c->errlen, "field %s: %s", fname, tmp);
             return -1;
         }
         json_t *def = json_object_get(f, "default");
@@ -422,7 +412,7 @@ static int parse_enum(parse_ctx_t *c, json_t *obj, tf_avro_node_t *n, const char
         return -1;
     json_t *sy = json_object_get(obj, "symbols");
     if (!json_is_array(sy)) {
-        seterr(c->errstr, c->errlen, "enum %s needs a \"symbols\" array", n->fullname);
+        tf_seterr(c->errstr, c->errlen, "enum %s needs a \"symbols\" array", n->fullname);
         return -1;
     }
     size_t ns_ = json_array_size(sy);
@@ -432,12 +422,12 @@ static int parse_enum(parse_ctx_t *c, json_t *obj, tf_avro_node_t *n, const char
     for (size_t i = 0; i < ns_; i++) {
         const char *v = json_string_value(json_array_get(sy, i));
         if (!v || !valid_name(v)) {
-            seterr(c->errstr, c->errlen, "enum %s: invalid symbol", n->fullname);
+            tf_seterr(c->errstr, c->errlen, "enum %s: invalid symbol", n->fullname);
             return -1;
         }
         for (size_t k = 0; k < i; k++)
             if (strcmp(n->symbols[k], v) == 0) {
-                seterr(c->errstr, c->errlen, "enum %s: duplicate symbol %s", n->fullname, v);
+                tf_seterr(c->errstr, c->errlen, "enum %s: duplicate symbol %s", n->fullname, v);
                 return -1;
             }
         if (!(n->symbols[i] = pool_strdup(&c->s->pool, v)))
@@ -448,7 +438,7 @@ static int parse_enum(parse_ctx_t *c, json_t *obj, tf_avro_node_t *n, const char
     if (def) {
         int idx = json_is_string(def) ? tf_avro_symbol_index(n, json_string_value(def)) : -1;
         if (idx < 0) {
-            seterr(c->errstr, c->errlen, "enum %s: \"default\" is not one of its symbols",
+            tf_seterr(c->errstr, c->errlen, "enum %s: \"default\" is not one of its symbols",
                    n->fullname);
             return -1;
         }
@@ -464,7 +454,7 @@ static int parse_fixed(parse_ctx_t *c, json_t *obj, tf_avro_node_t *n, const cha
     json_t *sz = json_object_get(obj, "size");
     if (!json_is_integer(sz) || json_integer_value(sz) < 0 ||
         json_integer_value(sz) > (1 << 24)) {
-        seterr(c->errstr, c->errlen, "fixed %s needs a non-negative integer \"size\"",
+        tf_seterr(c->errstr, c->errlen, "fixed %s needs a non-negative integer \"size\"",
                n->fullname);
         return -1;
     }
@@ -509,14 +499,14 @@ static tf_avro_node_t *parse_union(parse_ctx_t *c, json_t *arr, const char *ns)
         if (!b)
             return NULL;
         if (b->type == TF_AVRO_UNION) {
-            seterr(c->errstr, c->errlen, "a union may not contain a union");
+            tf_seterr(c->errstr, c->errlen, "a union may not contain a union");
             return NULL;
         }
         for (size_t k = 0; k < i; k++) {
             const tf_avro_node_t *o = n->branches[k];
             bool named = b->fullname != NULL;
             if (o->type == b->type && (!named || strcmp(o->fullname, b->fullname) == 0)) {
-                seterr(c->errstr, c->errlen, "union holds %s twice",
+                tf_seterr(c->errstr, c->errlen, "union holds %s twice",
                        named ? b->fullname : tf_avro_type_name(b->type));
                 return NULL;
             }
@@ -530,7 +520,7 @@ static tf_avro_node_t *parse_union(parse_ctx_t *c, json_t *arr, const char *ns)
 static tf_avro_node_t *parse_node(parse_ctx_t *c, json_t *j, const char *ns)
 {
     if (++c->depth > TF_AVRO_MAX_DEPTH) {
-        seterr(c->errstr, c->errlen, "schema nested too deeply");
+        tf_seterr(c->errstr, c->errlen, "schema nested too deeply");
         return NULL;
     }
     tf_avro_node_t *n = NULL;
@@ -545,7 +535,7 @@ static tf_avro_node_t *parse_node(parse_ctx_t *c, json_t *j, const char *ns)
             if (!n)
                 n = lookup_named(c->s, name);
             if (!n)
-                seterr(c->errstr, c->errlen, "unknown type \"%s\"", name);
+                tf_seterr(c->errstr, c->errlen, "unknown type \"%s\"", name);
         }
     } else if (json_is_array(j)) {
         n = parse_union(c, j, ns);
@@ -556,7 +546,7 @@ static tf_avro_node_t *parse_node(parse_ctx_t *c, json_t *j, const char *ns)
             if (jt && (json_is_object(jt) || json_is_array(jt)))
                 n = parse_node(c, jt, ns);
             else
-                seterr(c->errstr, c->errlen, "schema object without a \"type\"");
+                tf_seterr(c->errstr, c->errlen, "schema object without a \"type\"");
         } else if (primitive_type(t) >= 0) {
             n = new_node(c, (tf_avro_type_t)primitive_type(t));
             if (n && parse_logical(c, j, n) < 0)
@@ -577,7 +567,7 @@ static tf_avro_node_t *parse_node(parse_ctx_t *c, json_t *j, const char *ns)
             bool arr = t[0] == 'a';
             json_t *it = json_object_get(j, arr ? "items" : "values");
             if (!it) {
-                seterr(c->errstr, c->errlen, "%s without \"%s\"", t, arr ? "items" : "values");
+                tf_seterr(c->errstr, c->errlen, "%s without \"%s\"", t, arr ? "items" : "values");
             } else {
                 n = new_node(c, arr ? TF_AVRO_ARRAY : TF_AVRO_MAP);
                 if (n && !(n->items = parse_node(c, it, ns)))
@@ -590,10 +580,10 @@ static tf_avro_node_t *parse_node(parse_ctx_t *c, json_t *j, const char *ns)
             if (!n)
                 n = lookup_named(c->s, t);
             if (!n)
-                seterr(c->errstr, c->errlen, "unknown type \"%s\"", t);
+                tf_seterr(c->errstr, c->errlen, "unknown type \"%s\"", t);
         }
     } else {
-        seterr(c->errstr, c->errlen, "a schema must be a string, an object or an array");
+        tf_seterr(c->errstr, c->errlen, "a schema must be a string, an object or an array");
     }
     c->depth--;
     return n;
@@ -857,13 +847,13 @@ tf_avro_schema_t *tf_avro_schema_parse(const char *json, size_t len, char *errst
     tf_buf_t canon = {0};
     emit_ctx_t e = {.b = &canon};
     if (!s) {
-        seterr(errstr, errlen, "out of memory");
+        tf_seterr(errstr, errlen, "out of memory");
         return NULL;
     }
     json_error_t jerr;
     root = json_loadb(json, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        seterr(errstr, errlen, "schema is not JSON: %s (line %d)", jerr.text, jerr.line);
+        tf_seterr(errstr, errlen, "schema is not JSON: %s (line %d)", jerr.text, jerr.line);
         goto fail;
     }
     s->root = parse_node(&c, root, "");
@@ -873,7 +863,7 @@ tf_avro_schema_t *tf_avro_schema_parse(const char *json, size_t len, char *errst
         tf_avro_field_t *f = c.pend[i].field;
         f->defval = pool_alloc(&s->pool, sizeof *f->defval);
         if (!f->defval) {
-            seterr(errstr, errlen, "out of memory");
+            tf_seterr(errstr, errlen, "out of memory");
             goto fail;
         }
         if (make_default(&c, f->type, c.pend[i].json, f->defval, 0) < 0) {
@@ -885,7 +875,7 @@ tf_avro_schema_t *tf_avro_schema_parse(const char *json, size_t len, char *errst
         set_min_sizes(s, s->named[i], 0);
     set_min_sizes(s, s->root, 0);
     if (emit(&e, s->root) < 0 || tf_buf_append(&canon, "", 1) < 0) {
-        seterr(errstr, errlen, "out of memory");
+        tf_seterr(errstr, errlen, "out of memory");
         goto fail;
     }
     s->canonical = (char *)canon.data;
@@ -893,7 +883,7 @@ tf_avro_schema_t *tf_avro_schema_parse(const char *json, size_t len, char *errst
     s->fingerprint = tf_avro_crc64(s->canonical, strlen(s->canonical));
     s->json = malloc(len + 1);
     if (!s->json) {
-        seterr(errstr, errlen, "out of memory");
+        tf_seterr(errstr, errlen, "out of memory");
         goto fail;
     }
     memcpy(s->json, json, len);
@@ -1392,7 +1382,7 @@ tf_avro_resolver_t *tf_avro_resolver_new(const tf_avro_schema_t *writer,
 {
     tf_avro_resolver_t *res = calloc(1, sizeof *res);
     if (!res) {
-        seterr(errstr, errlen, "out of memory");
+        tf_seterr(errstr, errlen, "out of memory");
         return NULL;
     }
     res->writer = writer;
@@ -1401,7 +1391,7 @@ tf_avro_resolver_t *tf_avro_resolver_new(const tf_avro_schema_t *writer,
     res->root = compile(&c, writer->root, reader->root);
     free(c.memo);
     if (!res->root) {
-        seterr(errstr, errlen, "schemas are incompatible: %s", c.err);
+        tf_seterr(errstr, errlen, "schemas are incompatible: %s", c.err);
         tf_avro_resolver_free(res);
         return NULL;
     }
@@ -1428,7 +1418,7 @@ typedef struct dec {
 
 #define DFAIL(d, ...)                                                                              \
     do {                                                                                           \
-        seterr((d)->errstr, (d)->errlen, __VA_ARGS__);                                             \
+        tf_seterr((d)->errstr, (d)->errlen, __VA_ARGS__);                                             \
         return -1;                                                                                 \
     } while (0)
 
@@ -1753,7 +1743,7 @@ int tf_avro_decode(const tf_avro_resolver_t *r, const void *data, size_t len,
     if (run(&d, r->root, out, 0) < 0)
         return -1;
     if (d.p != d.end) {
-        seterr(errstr, errlen, "%zu trailing bytes after the value", (size_t)(d.end - d.p));
+        tf_seterr(errstr, errlen, "%zu trailing bytes after the value", (size_t)(d.end - d.p));
         return -1;
     }
     return 0;
@@ -1773,12 +1763,12 @@ static int encode(const tf_avro_node_t *n, const tf_avro_value_t *v, tf_buf_t *o
                   size_t errlen, int depth)
 {
     if (depth > TF_AVRO_MAX_DEPTH) {
-        seterr(errstr, errlen, "value nested too deeply");
+        tf_seterr(errstr, errlen, "value nested too deeply");
         return -1;
     }
     if (n->type == TF_AVRO_UNION) {
         if (v->branch < 0 || (size_t)v->branch >= n->nbranches) {
-            seterr(errstr, errlen, "union branch %d out of range", (int)v->branch);
+            tf_seterr(errstr, errlen, "union branch %d out of range", (int)v->branch);
             return -1;
         }
         if (put_long(out, v->branch) < 0)
@@ -1786,7 +1776,7 @@ static int encode(const tf_avro_node_t *n, const tf_avro_value_t *v, tf_buf_t *o
         n = n->branches[v->branch];
     }
     if (v->type != n->type) {
-        seterr(errstr, errlen, "value of type %s where the schema wants %s",
+        tf_seterr(errstr, errlen, "value of type %s where the schema wants %s",
                tf_avro_type_name(v->type), tf_avro_type_name(n->type));
         return -1;
     }
@@ -1795,11 +1785,11 @@ static int encode(const tf_avro_node_t *n, const tf_avro_value_t *v, tf_buf_t *o
         return 0;
     case TF_AVRO_BOOLEAN: {
         uint8_t b = v->u.l ? 1 : 0;
-        return tf_buf_append(out, &b, 1) < 0 ? (seterr(errstr, errlen, "out of memory"), -1) : 0;
+        return tf_buf_append(out, &b, 1) < 0 ? (tf_seterr(errstr, errlen, "out of memory"), -1) : 0;
     }
     case TF_AVRO_INT:
         if (v->u.l < INT32_MIN || v->u.l > INT32_MAX) {
-            seterr(errstr, errlen, "int value %lld out of range", (long long)v->u.l);
+            tf_seterr(errstr, errlen, "int value %lld out of range", (long long)v->u.l);
             return -1;
         }
         /* fall through */
@@ -1824,7 +1814,7 @@ static int encode(const tf_avro_node_t *n, const tf_avro_value_t *v, tf_buf_t *o
         return 0;
     case TF_AVRO_FIXED:
         if (v->u.s.n != n->size) {
-            seterr(errstr, errlen, "fixed %s needs %zu bytes, got %zu", n->fullname, n->size,
+            tf_seterr(errstr, errlen, "fixed %s needs %zu bytes, got %zu", n->fullname, n->size,
                    v->u.s.n);
             return -1;
         }
@@ -1833,7 +1823,7 @@ static int encode(const tf_avro_node_t *n, const tf_avro_value_t *v, tf_buf_t *o
         return 0;
     case TF_AVRO_ENUM:
         if (v->u.l < 0 || (uint64_t)v->u.l >= n->nsymbols) {
-            seterr(errstr, errlen, "enum %s index %lld out of range", n->fullname,
+            tf_seterr(errstr, errlen, "enum %s index %lld out of range", n->fullname,
                    (long long)v->u.l);
             return -1;
         }
@@ -1842,7 +1832,7 @@ static int encode(const tf_avro_node_t *n, const tf_avro_value_t *v, tf_buf_t *o
         return 0;
     case TF_AVRO_RECORD:
         if (v->u.c.n != n->nfields) {
-            seterr(errstr, errlen, "record %s has %zu fields, value has %zu", n->fullname,
+            tf_seterr(errstr, errlen, "record %s has %zu fields, value has %zu", n->fullname,
                    n->nfields, v->u.c.n);
             return -1;
         }
@@ -1870,10 +1860,10 @@ static int encode(const tf_avro_node_t *n, const tf_avro_value_t *v, tf_buf_t *o
     case TF_AVRO_UNION:
         break;
     }
-    seterr(errstr, errlen, "bad schema node");
+    tf_seterr(errstr, errlen, "bad schema node");
     return -1;
 oom:
-    seterr(errstr, errlen, "out of memory");
+    tf_seterr(errstr, errlen, "out of memory");
     return -1;
 }
 

@@ -5,6 +5,7 @@
  * name, and handles framing, the known writer schemas and the registry.
  */
 #include "tf_codec.h"
+#include "tf_err.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -30,17 +31,6 @@
 #define CF_HEADER 5
 #define MAX_SCHEMA_FILE (1u << 20)
 
-static void seterr(char *errstr, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *errstr, size_t errlen, const char *fmt, ...)
-{
-    if (!errstr || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* The fields the C structs know, matched against reader field names. */
 enum fid {
@@ -164,7 +154,7 @@ static char *read_file(const char *path, size_t *len, char *errstr, size_t errle
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        seterr(errstr, errlen, "%s: %s", path, strerror(errno));
+        tf_seterr(errstr, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
     char *buf = malloc(MAX_SCHEMA_FILE + 1);
@@ -172,7 +162,7 @@ static char *read_file(const char *path, size_t *len, char *errstr, size_t errle
     int bad = ferror(f);
     fclose(f);
     if (!buf || bad || n > MAX_SCHEMA_FILE) {
-        seterr(errstr, errlen, "%s: %s", path,
+        tf_seterr(errstr, errlen, "%s: %s", path,
                !buf ? "out of memory" : bad ? "read error" : "file too large");
         free(buf);
         return NULL;
@@ -216,12 +206,12 @@ static int build_fmap(reader_t *rd, char *errstr, size_t errlen)
 {
     const tf_avro_node_t *root = rd->root;
     if (root->type != TF_AVRO_RECORD) {
-        seterr(errstr, errlen, "reader schema is not a record");
+        tf_seterr(errstr, errlen, "reader schema is not a record");
         return -1;
     }
     rd->f = calloc(root->nfields ? root->nfields : 1, sizeof *rd->f);
     if (!rd->f) {
-        seterr(errstr, errlen, "out of memory");
+        tf_seterr(errstr, errlen, "out of memory");
         return -1;
     }
     rd->nf = root->nfields;
@@ -246,7 +236,7 @@ static int build_fmap(reader_t *rd, char *errstr, size_t errlen)
         }
         if (m->id == F_OTHER) {
             if (!fd->defval) {
-                seterr(errstr, errlen,
+                tf_seterr(errstr, errlen,
                        "reader field %s is unknown to this program and has no default",
                        fd->name);
                 return -1;
@@ -256,7 +246,7 @@ static int build_fmap(reader_t *rd, char *errstr, size_t errlen)
         int nc = c_enum_count(m->id);
         if (nc) {
             if (m->base->type != TF_AVRO_ENUM || m->base->nsymbols > MAX_SYMBOLS) {
-                seterr(errstr, errlen, "reader field %s must be an enum", fd->name);
+                tf_seterr(errstr, errlen, "reader field %s must be an enum", fd->name);
                 return -1;
             }
             for (int c = 0; c < 8; c++)
@@ -341,16 +331,16 @@ static int put_str(const tf_avro_value_t *v, char *dst, size_t cap, const char *
                    char *errstr, size_t errlen)
 {
     if (v->type != TF_AVRO_STRING && v->type != TF_AVRO_BYTES) {
-        seterr(errstr, errlen, "field %s: not a string", field);
+        tf_seterr(errstr, errlen, "field %s: not a string", field);
         return -1;
     }
     if (v->u.s.n >= cap) {
-        seterr(errstr, errlen, "field %s: %zu bytes, at most %zu allowed", field, v->u.s.n,
+        tf_seterr(errstr, errlen, "field %s: %zu bytes, at most %zu allowed", field, v->u.s.n,
                cap - 1);
         return -1;
     }
     if (v->type == TF_AVRO_BYTES && !tf_utf8_valid(v->u.s.p, v->u.s.n)) {
-        seterr(errstr, errlen, "field %s: not valid UTF-8", field);
+        tf_seterr(errstr, errlen, "field %s: not valid UTF-8", field);
         return -1;
     }
     memcpy(dst, v->u.s.p, v->u.s.n);
@@ -372,18 +362,18 @@ static int get_scaled(const fmap_t *m, const tf_avro_value_t *v, int scale, int6
     case TF_AVRO_FIXED:
         if (!m->base->logical || strcmp(m->base->logical, "decimal") != 0 ||
             m->base->scale != scale) {
-            seterr(errstr, errlen, "field %s: reader type must be decimal with scale %d", field,
+            tf_seterr(errstr, errlen, "field %s: reader type must be decimal with scale %d", field,
                    scale);
             return -1;
         }
         if (decimal_value(&v->u.s, out) < 0) {
-            seterr(errstr, errlen, "field %s: decimal of %zu bytes does not fit 64 bits", field,
+            tf_seterr(errstr, errlen, "field %s: decimal of %zu bytes does not fit 64 bits", field,
                    v->u.s.n);
             return -1;
         }
         return 0;
     default:
-        seterr(errstr, errlen, "field %s: reader type %s is not numeric", field,
+        tf_seterr(errstr, errlen, "field %s: reader type %s is not numeric", field,
                tf_avro_type_name(v->type));
         return -1;
     }
@@ -395,37 +385,37 @@ static int get_period(const tf_avro_value_t *v, int32_t *out, const char *field,
     if (v->type == TF_AVRO_STRING) {
         char tmp[16];
         if (v->u.s.n >= sizeof tmp) {
-            seterr(errstr, errlen, "field %s: not YYYY-MM", field);
+            tf_seterr(errstr, errlen, "field %s: not YYYY-MM", field);
             return -1;
         }
         memcpy(tmp, v->u.s.p, v->u.s.n);
         tmp[v->u.s.n] = '\0';
         char e[128];
         if (tf_period_parse(tmp, out, e, sizeof e) < 0) {
-            seterr(errstr, errlen, "field %s: %s", field, e);
+            tf_seterr(errstr, errlen, "field %s: %s", field, e);
             return -1;
         }
         return 0;
     }
     if (v->type != TF_AVRO_INT && v->type != TF_AVRO_LONG) {
-        seterr(errstr, errlen, "field %s: reader type must be a date", field);
+        tf_seterr(errstr, errlen, "field %s: reader type must be a date", field);
         return -1;
     }
     int64_t y;
     unsigned m, d;
     if (v->u.l < -1000000 || v->u.l > 1000000) {
-        seterr(errstr, errlen, "field %s: date %lld out of range", field, (long long)v->u.l);
+        tf_seterr(errstr, errlen, "field %s: date %lld out of range", field, (long long)v->u.l);
         return -1;
     }
     civil_from_days(v->u.l, &y, &m, &d);
     if (d != 1) {
-        seterr(errstr, errlen, "field %s: date %04lld-%02u-%02u is not the first of a month",
+        tf_seterr(errstr, errlen, "field %s: date %04lld-%02u-%02u is not the first of a month",
                field, (long long)y, m, d);
         return -1;
     }
     int64_t p = y * 12 + (m - 1);
     if (p < TF_PERIOD_MIN || p > TF_PERIOD_MAX) {
-        seterr(errstr, errlen, "field %s: year %lld out of range 1900..2999", field,
+        tf_seterr(errstr, errlen, "field %s: year %lld out of range 1900..2999", field,
                (long long)y);
         return -1;
     }
@@ -437,12 +427,12 @@ static int get_enum(const fmap_t *m, const tf_avro_value_t *v, int *out, const c
                     char *errstr, size_t errlen)
 {
     if (v->type != TF_AVRO_ENUM || v->u.l < 0 || (size_t)v->u.l >= m->base->nsymbols) {
-        seterr(errstr, errlen, "field %s: not an enum symbol", field);
+        tf_seterr(errstr, errlen, "field %s: not an enum symbol", field);
         return -1;
     }
     int c = m->sym_to_c[v->u.l];
     if (c < 0) {
-        seterr(errstr, errlen, "field %s: symbol %s has no meaning in this program", field,
+        tf_seterr(errstr, errlen, "field %s: symbol %s has no meaning in this program", field,
                m->base->symbols[v->u.l]);
         return -1;
     }
@@ -494,7 +484,7 @@ static int set_scaled(const fmap_t *m, tf_avro_value_t *v, int64_t x, int scale,
         for (int i = 0; i < m->base->precision; i++)
             lim *= 10;
         if (x >= lim || x <= -lim) {
-            seterr(errstr, errlen, "field %s: %lld exceeds decimal precision %d", field,
+            tf_seterr(errstr, errlen, "field %s: %lld exceeds decimal precision %d", field,
                    (long long)x, m->base->precision);
             return -1;
         }
@@ -528,7 +518,7 @@ static int set_scaled(const fmap_t *m, tf_avro_value_t *v, int64_t x, int scale,
     default:
         break;
     }
-    seterr(errstr, errlen, "field %s: cannot encode a scaled integer as this schema type",
+    tf_seterr(errstr, errlen, "field %s: cannot encode a scaled integer as this schema type",
            field);
     return -1;
 }
@@ -537,7 +527,7 @@ static int set_enum(const fmap_t *m, tf_avro_value_t *v, int c, const char *fiel
                     size_t errlen)
 {
     if (c < 0 || c >= 8 || m->c_to_sym[c] < 0) {
-        seterr(errstr, errlen, "field %s: value %s has no symbol in the schema", field,
+        tf_seterr(errstr, errlen, "field %s: value %s has no symbol in the schema", field,
                c >= 0 && c < c_enum_count(m->id) ? c_enum_name(m->id, c) : "?");
         return -1;
     }
@@ -550,7 +540,7 @@ static int set_period(const fmap_t *m, tf_avro_value_t *v, int32_t p, const char
                       char *errstr, size_t errlen)
 {
     if (p < TF_PERIOD_MIN || p > TF_PERIOD_MAX) {
-        seterr(errstr, errlen, "field %s: period %d out of range", field, (int)p);
+        tf_seterr(errstr, errlen, "field %s: period %d out of range", field, (int)p);
         return -1;
     }
     set_base(m, v);
@@ -558,7 +548,7 @@ static int set_period(const fmap_t *m, tf_avro_value_t *v, int32_t p, const char
         v->u.l = days_from_civil(tf_period_year(p), (unsigned)tf_period_month(p), 1);
         return 0;
     }
-    seterr(errstr, errlen, "field %s: the schema type must be a date", field);
+    tf_seterr(errstr, errlen, "field %s: the schema type must be a date", field);
     return -1;
 }
 
@@ -580,7 +570,7 @@ static int add_writer(tf_codec_t *c, tf_avro_schema_t *s, bool owned, int32_t id
         size_t cap = c->capw ? c->capw * 2 : 8;
         wentry_t *w = realloc(c->w, cap * sizeof *w);
         if (!w) {
-            seterr(errstr, errlen, "out of memory");
+            tf_seterr(errstr, errlen, "out of memory");
             if (owned)
                 tf_avro_schema_free(s);
             return -1;
@@ -618,7 +608,7 @@ static int load_dir(tf_codec_t *c, const char *dir, bool readers, char *errstr, 
 {
     DIR *d = opendir(dir);
     if (!d) {
-        seterr(errstr, errlen, "schema directory %s: %s", dir, strerror(errno));
+        tf_seterr(errstr, errlen, "schema directory %s: %s", dir, strerror(errno));
         return -1;
     }
     struct dirent *de;
@@ -643,7 +633,7 @@ static int load_dir(tf_codec_t *c, const char *dir, bool readers, char *errstr, 
         tf_avro_schema_t *s = tf_avro_schema_parse(text, len, e, sizeof e);
         free(text);
         if (!s) {
-            seterr(errstr, errlen, "%s: %s", path, e);
+            tf_seterr(errstr, errlen, "%s: %s", path, e);
             rc = -1;
         } else if (add_writer(c, s, true, -1, errstr, errlen) < 0) {
             rc = -1;
@@ -658,7 +648,7 @@ tf_codec_t *tf_codec_new(const char *schema_dir, const char *extra_dir, char *er
 {
     tf_codec_t *c = calloc(1, sizeof *c);
     if (!c || !(c->arena = tf_avro_arena_new())) {
-        seterr(errstr, errlen, "out of memory");
+        tf_seterr(errstr, errlen, "out of memory");
         free(c);
         return NULL;
     }
@@ -674,12 +664,12 @@ tf_codec_t *tf_codec_new(const char *schema_dir, const char *extra_dir, char *er
         c->rd[r].schema = tf_avro_schema_parse(text, len, e, sizeof e);
         free(text);
         if (!c->rd[r].schema) {
-            seterr(errstr, errlen, "%s: %s", path, e);
+            tf_seterr(errstr, errlen, "%s: %s", path, e);
             goto fail;
         }
         c->rd[r].root = tf_avro_schema_root(c->rd[r].schema);
         if (build_fmap(&c->rd[r], e, sizeof e) < 0) {
-            seterr(errstr, errlen, "%s: %s", path, e);
+            tf_seterr(errstr, errlen, "%s: %s", path, e);
             goto fail;
         }
         uint64_t fp = tf_avro_schema_fingerprint(c->rd[r].schema);
@@ -744,10 +734,10 @@ static int put_header(tf_codec_t *c, int r, const char *topic, tf_buf_t *out, ch
 {
     if (!c->reg)
         return tf_buf_append(out, c->rd[r].so_header, SO_HEADER) < 0
-                   ? (seterr(errstr, errlen, "out of memory"), -1)
+                   ? (tf_seterr(errstr, errlen, "out of memory"), -1)
                    : 0;
     if (!topic || !*topic) {
-        seterr(errstr, errlen, "a topic is needed to register the schema with the registry");
+        tf_seterr(errstr, errlen, "a topic is needed to register the schema with the registry");
         return -1;
     }
     int32_t id = -1;
@@ -768,7 +758,7 @@ static int put_header(tf_codec_t *c, int r, const char *topic, tf_buf_t *out, ch
             free(dup);
             if (t)
                 c->tids = t;
-            seterr(errstr, errlen, "out of memory");
+            tf_seterr(errstr, errlen, "out of memory");
             return -1;
         }
         c->tids = t;
@@ -777,7 +767,7 @@ static int put_header(tf_codec_t *c, int r, const char *topic, tf_buf_t *out, ch
     uint8_t h[CF_HEADER] = {0, (uint8_t)((uint32_t)id >> 24), (uint8_t)((uint32_t)id >> 16),
                             (uint8_t)((uint32_t)id >> 8), (uint8_t)id};
     if (tf_buf_append(out, h, CF_HEADER) < 0) {
-        seterr(errstr, errlen, "out of memory");
+        tf_seterr(errstr, errlen, "out of memory");
         return -1;
     }
     return 0;
@@ -791,7 +781,7 @@ static wentry_t *find_writer(tf_codec_t *c, const uint8_t *p, size_t len, const 
     wentry_t *e = NULL;
     if (len >= 2 && p[0] == SO_MAGIC0 && p[1] == SO_MAGIC1) {
         if (len < SO_HEADER) {
-            seterr(errstr, errlen, "truncated single-object header (%zu bytes)", len);
+            tf_seterr(errstr, errlen, "truncated single-object header (%zu bytes)", len);
             return NULL;
         }
         uint64_t fp = 0;
@@ -808,7 +798,7 @@ static wentry_t *find_writer(tf_codec_t *c, const uint8_t *p, size_t len, const 
                 }
         }
         if (!e) {
-            seterr(errstr, errlen, "unknown writer schema fingerprint %016llx",
+            tf_seterr(errstr, errlen, "unknown writer schema fingerprint %016llx",
                    (unsigned long long)fp);
             return NULL;
         }
@@ -816,7 +806,7 @@ static wentry_t *find_writer(tf_codec_t *c, const uint8_t *p, size_t len, const 
         *blen = len - SO_HEADER;
     } else if (len >= 1 && p[0] == 0x00) {
         if (len < CF_HEADER) {
-            seterr(errstr, errlen, "truncated registry header (%zu bytes)", len);
+            tf_seterr(errstr, errlen, "truncated registry header (%zu bytes)", len);
             return NULL;
         }
         int32_t id = (int32_t)(((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) |
@@ -833,7 +823,7 @@ static wentry_t *find_writer(tf_codec_t *c, const uint8_t *p, size_t len, const 
         }
         if (!e) {
             if (!c->reg) {
-                seterr(errstr, errlen,
+                tf_seterr(errstr, errlen,
                        "message has registry framing (schema id %d) but no registry is "
                        "configured",
                        (int)id);
@@ -842,12 +832,12 @@ static wentry_t *find_writer(tf_codec_t *c, const uint8_t *p, size_t len, const 
             char e2[256];
             const char *json = tf_registry_schema_by_id(c->reg, id, e2, sizeof e2);
             if (!json) {
-                seterr(errstr, errlen, "unknown schema id %d: %s", (int)id, e2);
+                tf_seterr(errstr, errlen, "unknown schema id %d: %s", (int)id, e2);
                 return NULL;
             }
             tf_avro_schema_t *s = tf_avro_schema_parse(json, strlen(json), e2, sizeof e2);
             if (!s) {
-                seterr(errstr, errlen, "schema id %d: %s", (int)id, e2);
+                tf_seterr(errstr, errlen, "schema id %d: %s", (int)id, e2);
                 return NULL;
             }
             int idx = add_writer(c, s, true, id, errstr, errlen);
@@ -859,7 +849,7 @@ static wentry_t *find_writer(tf_codec_t *c, const uint8_t *p, size_t len, const 
         *body = p + CF_HEADER;
         *blen = len - CF_HEADER;
     } else {
-        seterr(errstr, errlen,
+        tf_seterr(errstr, errlen,
                "unknown framing: first bytes %02x %02x are neither C3 01 (single-object) nor "
                "00 (registry)",
                len > 0 ? p[0] : 0, len > 1 ? p[1] : 0);
@@ -867,7 +857,7 @@ static wentry_t *find_writer(tf_codec_t *c, const uint8_t *p, size_t len, const 
     }
     if (e->reader < 0) {
         const tf_avro_node_t *root = tf_avro_schema_root(e->schema);
-        seterr(errstr, errlen, "writer schema %s is not a tradeflow record or alert",
+        tf_seterr(errstr, errlen, "writer schema %s is not a tradeflow record or alert",
                root->fullname ? root->fullname : tf_avro_type_name(root->type));
         return NULL;
     }
@@ -876,13 +866,13 @@ static wentry_t *find_writer(tf_codec_t *c, const uint8_t *p, size_t len, const 
          * messages does not recompile the pair for each one. */
         char e2[512];
         if (e->incompatible) {
-            seterr(errstr, errlen, "%s", e->incompatible);
+            tf_seterr(errstr, errlen, "%s", e->incompatible);
             return NULL;
         }
         e->resolver = tf_avro_resolver_new(e->schema, c->rd[e->reader].schema, e2, sizeof e2);
         if (!e->resolver) {
             e->incompatible = strdup(e2);
-            seterr(errstr, errlen, "%s", e2);
+            tf_seterr(errstr, errlen, "%s", e2);
             return NULL;
         }
     }
@@ -898,7 +888,7 @@ int tf_codec_encode_record(tf_codec_t *c, const char *topic, const tf_record_t *
              : r->dataset == TF_DATASET_INVESTMENT ? R_INVESTMENT
                                                    : -1;
     if (ri < 0) {
-        seterr(errstr, errlen, "unknown dataset %d", (int)r->dataset);
+        tf_seterr(errstr, errlen, "unknown dataset %d", (int)r->dataset);
         return -1;
     }
     const reader_t *rd = &c->rd[ri];
@@ -906,7 +896,7 @@ int tf_codec_encode_record(tf_codec_t *c, const char *topic, const tf_record_t *
     enc_scratch_t sc;
     sc.ndec = 0;
     if (rd->nf > 32) {
-        seterr(errstr, errlen, "schema has too many fields");
+        tf_seterr(errstr, errlen, "schema has too many fields");
         return -1;
     }
     for (size_t i = 0; i < rd->nf; i++) {
@@ -938,7 +928,7 @@ int tf_codec_encode_record(tf_codec_t *c, const char *topic, const tf_record_t *
             break;
         default:
             if (!m->defval) {
-                seterr(errstr, errlen, "field %s: no value for it in a record", name);
+                tf_seterr(errstr, errlen, "field %s: no value for it in a record", name);
                 return -1;
             }
             *v = *m->defval;
@@ -972,7 +962,7 @@ int tf_codec_decode_record(tf_codec_t *c, const void *data, size_t len, tf_recor
     if (!e)
         return -1;
     if (e->reader == R_ALERT) {
-        seterr(errstr, errlen, "message holds a RankingAlert, not a trade record");
+        tf_seterr(errstr, errlen, "message holds a RankingAlert, not a trade record");
         return -1;
     }
     tf_avro_value_t root;
@@ -1009,7 +999,7 @@ int tf_codec_decode_record(tf_codec_t *c, const void *data, size_t len, tf_recor
             break;
         case F_REVISION:
             if (v->type != TF_AVRO_LONG && v->type != TF_AVRO_INT) {
-                seterr(errstr, errlen, "field %s: not an integer", name);
+                tf_seterr(errstr, errlen, "field %s: not an integer", name);
                 return -1;
             }
             out->revision = v->u.l;
@@ -1045,7 +1035,7 @@ int tf_codec_encode_alert(tf_codec_t *c, const char *topic, const tf_alert_t *a,
     enc_scratch_t sc;
     sc.ndec = 0;
     if (rd->nf > 32) {
-        seterr(errstr, errlen, "schema has too many fields");
+        tf_seterr(errstr, errlen, "schema has too many fields");
         return -1;
     }
     for (size_t i = 0; i < rd->nf; i++) {
@@ -1086,7 +1076,7 @@ int tf_codec_encode_alert(tf_codec_t *c, const char *topic, const tf_alert_t *a,
             break;
         default:
             if (!m->defval) {
-                seterr(errstr, errlen, "field %s: no value for it in an alert", name);
+                tf_seterr(errstr, errlen, "field %s: no value for it in an alert", name);
                 return -1;
             }
             *v = *m->defval;
@@ -1120,7 +1110,7 @@ int tf_codec_decode_alert(tf_codec_t *c, const void *data, size_t len, tf_alert_
     if (!e)
         return -1;
     if (e->reader != R_ALERT) {
-        seterr(errstr, errlen, "message holds a trade record, not a RankingAlert");
+        tf_seterr(errstr, errlen, "message holds a trade record, not a RankingAlert");
         return -1;
     }
     tf_avro_value_t root;
@@ -1140,7 +1130,7 @@ int tf_codec_decode_alert(tf_codec_t *c, const void *data, size_t len, tf_alert_
         case F_OLD_RANK:
         case F_NEW_RANK:
             if (v->type != TF_AVRO_LONG && v->type != TF_AVRO_INT) {
-                seterr(errstr, errlen, "field %s: not an integer", name);
+                tf_seterr(errstr, errlen, "field %s: not an integer", name);
                 return -1;
             }
             if (m->id == F_ALERT_ID)
@@ -1148,7 +1138,7 @@ int tf_codec_decode_alert(tf_codec_t *c, const void *data, size_t len, tf_alert_
             else if (m->id == F_DETECTED_AT)
                 out->detected_at_us = v->u.l;
             else if (v->u.l < 1 || v->u.l > INT32_MAX) {
-                seterr(errstr, errlen, "field %s: rank %lld out of range", name,
+                tf_seterr(errstr, errlen, "field %s: rank %lld out of range", name,
                        (long long)v->u.l);
                 return -1;
             } else if (m->id == F_OLD_RANK)

@@ -3,6 +3,7 @@
  * tf_registry.h). JSON through jansson, HTTP through libcurl.
  */
 #include "tf_registry.h"
+#include "tf_err.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -33,17 +34,6 @@ struct tf_registry {
     unsigned long requests;
 };
 
-static void seterr(char *errstr, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *errstr, size_t errlen, const char *fmt, ...)
-{
-    if (!errstr || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
@@ -56,12 +46,12 @@ tf_registry_t *tf_registry_new(const char *url, const char *userinfo, const char
                                long timeout_ms, char *errstr, size_t errlen)
 {
     if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
-        seterr(errstr, errlen, "registry URL must start with http:// or https://");
+        tf_seterr(errstr, errlen, "registry URL must start with http:// or https://");
         return NULL;
     }
     pthread_once(&curl_once, curl_init);
     if (curl_init_rc != CURLE_OK) {
-        seterr(errstr, errlen, "curl_global_init failed: %s", curl_easy_strerror(curl_init_rc));
+        tf_seterr(errstr, errlen, "curl_global_init failed: %s", curl_easy_strerror(curl_init_rc));
         return NULL;
     }
     tf_registry_t *r = calloc(1, sizeof *r);
@@ -80,13 +70,13 @@ tf_registry_t *tf_registry_new(const char *url, const char *userinfo, const char
     r->timeout_ms = timeout_ms > 0 ? timeout_ms : 10000;
     r->curl = curl_easy_init();
     if (!r->curl) {
-        seterr(errstr, errlen, "curl_easy_init failed");
+        tf_seterr(errstr, errlen, "curl_easy_init failed");
         tf_registry_destroy(r);
         return NULL;
     }
     return r;
 oom:
-    seterr(errstr, errlen, "out of memory");
+    tf_seterr(errstr, errlen, "out of memory");
     tf_registry_destroy(r);
     return NULL;
 }
@@ -135,7 +125,7 @@ static json_t *request(tf_registry_t *r, const char *method, const char *path,
     char url[2048], cerr[CURL_ERROR_SIZE] = "";
     long status = 0;
     if ((size_t)snprintf(url, sizeof url, "%s%s", r->url, path) >= sizeof url) {
-        seterr(errstr, errlen, "registry URL too long");
+        tf_seterr(errstr, errlen, "registry URL too long");
         return NULL;
     }
     curl_easy_reset(c);
@@ -166,7 +156,7 @@ static json_t *request(tf_registry_t *r, const char *method, const char *path,
     CURLcode rc = curl_easy_perform(c);
     curl_slist_free_all(hdr);
     if (rc != CURLE_OK) {
-        seterr(errstr, errlen, "registry %s %s: %s", method, url, cerr[0] ? cerr : curl_easy_strerror(rc));
+        tf_seterr(errstr, errlen, "registry %s %s: %s", method, url, cerr[0] ? cerr : curl_easy_strerror(rc));
         goto out;
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -176,17 +166,17 @@ static json_t *request(tf_registry_t *r, const char *method, const char *path,
         const char *msg = j ? json_string_value(json_object_get(j, "message")) : NULL;
         long code = j ? (long)json_integer_value(json_object_get(j, "error_code")) : 0;
         if (code)
-            seterr(errstr, errlen, "registry %s %s: HTTP %ld, error_code %ld: %s", method, url,
+            tf_seterr(errstr, errlen, "registry %s %s: HTTP %ld, error_code %ld: %s", method, url,
                    status, code, msg ? msg : "(no message)");
         else
-            seterr(errstr, errlen, "registry %s %s: HTTP %ld%s%s", method, url, status,
+            tf_seterr(errstr, errlen, "registry %s %s: HTTP %ld%s%s", method, url, status,
                    msg ? ": " : "", msg ? msg : "");
         json_decref(j);
         j = NULL;
         goto out;
     }
     if (!j || !json_is_object(j)) {
-        seterr(errstr, errlen, "registry %s %s: answer is not a JSON object", method, url);
+        tf_seterr(errstr, errlen, "registry %s %s: answer is not a JSON object", method, url);
         json_decref(j);
         j = NULL;
     }
@@ -253,7 +243,7 @@ int tf_registry_register(tf_registry_t *r, const char *subject, const char *sche
     char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
     if (!body) {
-        seterr(errstr, errlen, "out of memory");
+        tf_seterr(errstr, errlen, "out of memory");
         return -1;
     }
     json_t *j = request(r, "POST", path, body, errstr, errlen);
@@ -263,14 +253,14 @@ int tf_registry_register(tf_registry_t *r, const char *subject, const char *sche
     json_t *jid = json_object_get(j, "id");
     if (!json_is_integer(jid) || json_integer_value(jid) < 0 ||
         json_integer_value(jid) > INT32_MAX) {
-        seterr(errstr, errlen, "registry answer to POST %s has no valid \"id\"", path);
+        tf_seterr(errstr, errlen, "registry answer to POST %s has no valid \"id\"", path);
         json_decref(j);
         return -1;
     }
     *id = (int32_t)json_integer_value(jid);
     json_decref(j);
     if (add_entry(r, *id, subject, schema_json) < 0) {
-        seterr(errstr, errlen, "out of memory");
+        tf_seterr(errstr, errlen, "out of memory");
         return -1;
     }
     return 0;
@@ -282,7 +272,7 @@ const char *tf_registry_schema_by_id(tf_registry_t *r, int32_t id, char *errstr,
         if (r->e[i].id == id)
             return r->e[i].schema;
     if (id < 0) {
-        seterr(errstr, errlen, "schema id %d is negative", (int)id);
+        tf_seterr(errstr, errlen, "schema id %d is negative", (int)id);
         return NULL;
     }
     char path[64];
@@ -293,17 +283,17 @@ const char *tf_registry_schema_by_id(tf_registry_t *r, int32_t id, char *errstr,
     const char *s = json_string_value(json_object_get(j, "schema"));
     const char *type = json_string_value(json_object_get(j, "schemaType"));
     if (type && strcmp(type, "AVRO") != 0) {
-        seterr(errstr, errlen, "schema id %d is of type %s, not AVRO", (int)id, type);
+        tf_seterr(errstr, errlen, "schema id %d is of type %s, not AVRO", (int)id, type);
         json_decref(j);
         return NULL;
     }
     if (!s) {
-        seterr(errstr, errlen, "registry answer to GET %s has no \"schema\" string", path);
+        tf_seterr(errstr, errlen, "registry answer to GET %s has no \"schema\" string", path);
         json_decref(j);
         return NULL;
     }
     if (add_entry(r, id, NULL, s) < 0) {
-        seterr(errstr, errlen, "out of memory");
+        tf_seterr(errstr, errlen, "out of memory");
         json_decref(j);
         return NULL;
     }

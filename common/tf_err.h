@@ -1,0 +1,15 @@
+/*
+ * tf_err.h - the project's one error-reporting helper for library code:
+ * functions return -1 / NULL and describe the failure in a caller-provided
+ * buffer (librdkafka's errstr convention).
+ */
+#ifndef TF_ERR_H
+#define TF_ERR_H
+
+#include <stddef.h>
+
+/* printf into errstr (truncating); a NULL or empty buffer is ignored. */
+void tf_seterr(char *errstr, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif
