@@ -323,7 +323,20 @@ stop_pid() {
 
 # ---------------------------------------------------------------- PostgreSQL
 
-pg_dir() { echo "$STACK_DIR/pg"; }
+# Normally "$STACK_DIR/pg". As root, the server runs as "postgres", which
+# may not be able to reach a stack directory under /root (a CI checkout, for
+# instance): then the cluster lives under /var/tmp instead, recorded as
+# PG_DIR in stack.conf.
+pg_dir() { echo "${PG_DIR:-$STACK_DIR/pg}"; }
+
+choose_pg_dir() {
+    [ -n "${PG_DIR:-}" ] && return 0
+    PG_DIR="$STACK_DIR/pg"
+    if is_root && id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$STACK_DIR" 2>/dev/null; then
+        PG_DIR="/var/tmp/tradeflow-pg-$(printf '%s' "$STACK_DIR" | md5sum | cut -c1-12)"
+        say "the postgres user cannot reach $STACK_DIR: PostgreSQL data goes to $PG_DIR"
+    fi
+}
 
 pg_running() {
     [ -f "$(pg_dir)/data/PG_VERSION" ] && as_pg "$PG_BIN/pg_ctl" status -D "$(pg_dir)/data" >/dev/null 2>&1
@@ -437,7 +450,8 @@ cmd_up() {
         stop_all
         # Only what this script created: never "rm -rf $STACK_DIR", which
         # might be a directory the user pointed us at by mistake.
-        rm -rf "$STACK_DIR/kafka" "$STACK_DIR/pg" "$CONF" "$STACK_DIR/registry.env" "$STACK_DIR/secure"
+        rm -rf "$STACK_DIR/kafka" "$(pg_dir)" "$CONF" "$STACK_DIR/registry.env" "$STACK_DIR/secure"
+        unset PG_DIR
     elif [ "$fresh" = 1 ]; then
         rm -rf "$STACK_DIR/kafka" "$STACK_DIR/pg" "$STACK_DIR/secure"
     fi
@@ -484,6 +498,7 @@ cmd_up() {
         secure_prepare
     fi
 
+    choose_pg_dir
     ensure_jars
     local t0=$SECONDS
     # Kafka: write configs and format on first use (in parallel: one JVM each).
@@ -506,6 +521,7 @@ CLUSTER_ID=$CLUSTER_ID
 JARS=$JARS
 SECURE=${SECURE:-0}
 SECURE_PORT=${SECURE_PORT:-}
+PG_DIR=$PG_DIR
 EOF
     for ((i = 1; i <= BROKERS; i++)); do start_broker_proc "$i"; done
     # PostgreSQL starts while the JVMs warm up.
