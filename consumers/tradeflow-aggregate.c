@@ -22,6 +22,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "tf_agg.h"
+#include "tf_clock.h"
 #include "tf_config.h"
 #include "tf_http.h"
 #include "tf_metrics.h"
@@ -74,13 +75,6 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* librdkafka's statistics, on the polling thread: lag gauges etc. */
 static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
@@ -97,13 +91,6 @@ static int ready_cb(void *arg, char *reason, size_t len)
 {
     app_t *app = arg;
     return tf_rdstats_caught_up(app->rdstats, app->ready_lag, 15000, reason, len);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void usage(FILE *f)
@@ -309,7 +296,7 @@ static int flush_batch(app_t *app, int settle)
     }
     const rd_kafka_topic_partition_list_t *committed = NULL;
     uint64_t alerts_before = tf_agg_stats(app->agg)->alerts;
-    int64_t t0 = now_us();
+    int64_t t0 = tf_mono_us();
     if (tf_agg_flush(app->agg, settle, &committed, errstr, sizeof(errstr)) != 0) {
         TF_LOG(TF_LOG_WARNING, "pg", "batch not committed: %s", errstr);
         return -1;
@@ -323,13 +310,13 @@ static int flush_batch(app_t *app, int settle)
     tf_metrics_counter_add(app->m.alerts_raised, now->alerts - was->alerts);
     if (now->records > was->records) {
         tf_metrics_hist_observe(app->m.batch_records, (double)(now->records - was->records));
-        tf_metrics_hist_observe(app->m.batch_apply_seconds, (double)(now_us() - t0) / 1e6);
+        tf_metrics_hist_observe(app->m.batch_apply_seconds, (double)(tf_mono_us() - t0) / 1e6);
     }
     tf_metrics_hist_observe(app->m.pg_commit_seconds, (double)now->last_commit_us / 1e6);
     app->reported = *now;
     app->batch_started_ms = 0;
     if (settle) {
-        app->last_settle_ms = now_ms();
+        app->last_settle_ms = tf_mono_ms();
         app->need_settle = 0;
         uint64_t n = tf_agg_stats(app->agg)->alerts - alerts_before;
         if (n)
@@ -367,7 +354,7 @@ static void handle_message(app_t *app, rd_kafka_message_t *m)
     app->consumed++;
     tf_metrics_counter_add(app->m.records_consumed, 1);
     if (app->batch_started_ms == 0)
-        app->batch_started_ms = now_ms();
+        app->batch_started_ms = tf_mono_ms();
 
     tf_record_t rec;
     char errstr[512], reason[640];
@@ -765,7 +752,7 @@ int main(int argc, char **argv)
         rc = EXIT_USAGE;
         goto out;
     }
-    app.last_settle_ms = now_ms();
+    app.last_settle_ms = tf_mono_ms();
     const char *metrics_addr = tf_config_str(cfg, "metrics.addr");
     app.ready_lag = tf_config_int(cfg, "ready.max.lag");
     if (metrics_addr && *metrics_addr) {
@@ -796,7 +783,7 @@ int main(int argc, char **argv)
 
     TF_LOG(TF_LOG_NOTICE, "main", "consuming as group %s; batches of up to %ld records / %ld ms",
            app.group, app.batch_size, app.batch_ms);
-    int64_t last_report = now_ms(), backoff_ms = 0, retry_at = 0, last_end_check = 0;
+    int64_t last_report = tf_mono_ms(), backoff_ms = 0, retry_at = 0, last_end_check = 0;
     int paused = 0;
     while (!stop_requested && !app.fatal) {
         tf_http_heartbeat(app.http);
@@ -807,7 +794,7 @@ int main(int argc, char **argv)
         }
         rd_kafka_poll(app.dlq, 0);
         size_t pending = tf_agg_pending(app.agg);
-        int64_t t = now_ms();
+        int64_t t = tf_mono_ms();
         int due = pending >= (size_t)app.batch_size ||
                   (pending && t - app.batch_started_ms >= app.batch_ms) ||
                   (pending && all_eof(&app));

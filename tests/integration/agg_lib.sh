@@ -93,3 +93,24 @@ split_feed() {
         NR == 1 { header = $0; for (i = 1; i <= n; i++) print header > (prefix i ".csv"); next }
         { part = int((NR - 2) / per) + 1; print >> (prefix part ".csv") }' "$file"
 }
+
+# feed_files LOG TOPIC "PRODUCE-ARGS" FILE...: publishes the files one after
+# another, 2 s apart, like a feed; a file whose transaction failed (broker
+# restarted, ...) is sent again until it succeeds (30 attempts), as an
+# operator would. Attempts are logged to LOG.
+feed_files() {
+    local log="$1" topic="$2" extra="$3" f attempt
+    shift 3
+    for f in "$@"; do
+        for attempt in $(seq 1 30); do
+            # shellcheck disable=SC2086 # extra holds several arguments
+            if "$(tf_bin tradeflow-produce)" --kind customs --topic "$topic" --partitions 6 \
+                $extra --quiet "$f" 2>>"$log"; then
+                break
+            fi
+            echo "re-sending $f (attempt $attempt)" >>"$log"
+            sleep 1
+        done
+        sleep 2
+    done
+}

@@ -14,27 +14,11 @@ STACK="$TF_SOURCE_DIR/deploy/stack.sh"
 TC="$(tf_topic faults)"
 GEN="$TF_SOURCE_DIR/producers/tradeflow-genfeed"
 AGG="$(tf_bin tradeflow-aggregate)"
-PRODUCE="$(tf_bin tradeflow-produce)"
 "$GEN" --kind customs --format csv --scale 1 --seed 5 --out "$W/feed.csv"
 split_feed "$W/feed.csv" 4 "$W/f"
 FILES=("$W/f1.csv" "$W/f2.csv" "$W/f3.csv" "$W/f4.csv")
 
-# The feed: each file is published in one transaction; a file whose
-# transaction failed (broker restart) is sent again until it succeeds.
-feed() {
-    for f in "${FILES[@]}"; do
-        for attempt in $(seq 1 20); do
-            if "$PRODUCE" --kind customs --topic "$TC" --partitions 6 --quiet "$f" \
-                2>>"$W/produce.log"; then
-                break
-            fi
-            echo "re-sending $f (attempt $attempt)" >>"$W/produce.log"
-            sleep 1
-        done
-        sleep 2
-    done
-}
-feed &
+feed_files "$W/produce.log" "$TC" "" "${FILES[@]}" &
 feeder=$!
 
 "$AGG" -g "grp-$TC" -t "$TC" --batch-size 800 --log-level notice 2>>"$W/c1.log" &

@@ -56,24 +56,10 @@ TC="$(tf_topic cluster)"
 "$TF_SOURCE_DIR/producers/tradeflow-genfeed" --kind customs --format csv --scale 1 --seed 3 \
     --out "$W/feed.csv"
 split_feed "$W/feed.csv" 4 "$W/f"
-PRODUCE="$(tf_bin tradeflow-produce)"
 AGG="$(tf_bin tradeflow-aggregate)"
 
-feed() {
-    local f attempt
-    for f in "$W/f1.csv" "$W/f2.csv" "$W/f3.csv" "$W/f4.csv"; do
-        for attempt in $(seq 1 30); do
-            if "$PRODUCE" --kind customs --topic "$TC" --partitions 6 --replication-factor 3 \
-                -X message.timeout.ms=60000 --quiet "$f" 2>>"$W/produce.log"; then
-                break
-            fi
-            echo "re-sending $f (attempt $attempt)" >>"$W/produce.log"
-            sleep 1
-        done
-        sleep 2
-    done
-}
-feed &
+feed_files "$W/produce.log" "$TC" "--replication-factor 3 -X message.timeout.ms=60000" \
+    "$W/f1.csv" "$W/f2.csv" "$W/f3.csv" "$W/f4.csv" &
 feeder=$!
 "$AGG" -g "grp-$TC" -t "$TC" --batch-size 1000 --log-level warning 2>>"$W/agg.log" &
 consumer=$!
