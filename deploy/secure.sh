@@ -198,6 +198,8 @@ ssl = on
 ssl_cert_file = 'server.crt'
 ssl_key_file = 'server.key'
 password_encryption = 'scram-sha-256'
+# The tests read "SSL enabled" for each connection of the password role here.
+log_connections = on
 EOF
     fi
     # Written whole: the first matching line wins, so the role's lines come

@@ -1,0 +1,72 @@
+# sec_lib.sh - helpers for the security tests (issue 7 item 4). Source after
+# tests/integration/lib.sh and agg_lib.sh.
+#
+#   sec_stack_up        a PRIVATE secured stack (deploy/stack.sh up --secure)
+#                       in its own directory on free ports, stopped and
+#                       removed at exit; loads `env` and `env --secure`
+#   sec_must_fail_within SECONDS LOG CMD...   CMD must exit non-zero (not by
+#                       the timeout) within SECONDS; its output goes to LOG
+#
+# The stack's passwords are in files (TRADEFLOW_SCRAM_PASSWORD_FILE,
+# TRADEFLOW_PG_PASSWORD_FILE); tests read them, never print them.
+
+SEC_STACK="$TF_SOURCE_DIR/deploy/stack.sh"
+
+sec_stack_up() {
+    SEC_W="$(mktemp -d)"
+    chmod 755 "$SEC_W" # PostgreSQL runs as the postgres user and must reach its data
+    export TRADEFLOW_STACK_DIR="$SEC_W/stack"
+    # Five consecutive free ports (PLAINTEXT, controller, SASL_PLAINTEXT,
+    # SSL, SASL_SSL) and one for PostgreSQL.
+    local kp pp
+    read -r kp pp < <("$TF_PYTHON" - <<'PY'
+import random, socket
+def ok(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+random.seed()
+while True:
+    base = random.randrange(21000, 59000, 10)
+    if all(ok(p) for p in range(base, base + 6)):
+        break
+print(base, base + 5)
+PY
+)
+    export TRADEFLOW_KAFKA_PORT="$kp" TRADEFLOW_KAFKA_SECURE_PORT=$((kp + 2)) TRADEFLOW_PG_PORT="$pp"
+    trap sec_stack_down EXIT
+    "$SEC_STACK" up --fresh --secure || fail "cannot start the secured stack"
+    eval "$("$SEC_STACK" env)"
+    eval "$("$SEC_STACK" env --secure)"
+    export TF_KEEP=1 # the whole stack is removed at exit
+    tf_require_stack
+}
+
+sec_stack_down() {
+    kill -9 $(jobs -p) 2>/dev/null || true
+    "$SEC_STACK" down >/dev/null 2>&1 || true
+    if [ -n "${SEC_KEEP:-}" ]; then
+        echo "SEC_KEEP: kept $SEC_W" >&2
+    else
+        rm -rf "$SEC_W"
+    fi
+}
+
+# sec_must_fail_within SECONDS LOG CMD...: CMD exits non-zero on its own
+# within SECONDS (a timeout is a hang, not a failure); output into LOG.
+# Sets SEC_RC and SEC_SECS.
+sec_must_fail_within() {
+    local secs="$1" log="$2" t0
+    shift 2
+    t0=$SECONDS
+    SEC_RC=0
+    timeout -s KILL "$secs" "$@" >"$log" 2>&1 || SEC_RC=$?
+    SEC_SECS=$((SECONDS - t0))
+    [ "$SEC_RC" -ne 0 ] || { tail -5 "$log" >&2; fail "$* succeeded; it should have failed"; }
+    [ "$SEC_RC" -ne 137 ] || { tail -5 "$log" >&2; fail "$1 did not exit within $secs s (a hang, not a clear failure)"; }
+}
