@@ -57,6 +57,15 @@ done
 echo "ok: $CYCLES SIGKILL cycles; alerts so far: $(q "select count(*) from tradeflow.alerts"), published: $(q "select count(*) from tradeflow.alerts where published_at is not null")"
 
 aggregate "grp-$TC" "$TC" -- --batch-size 1000 --settle-interval 1
+# The consumer must have read everything before alerts can be judged (if
+# not, that is tradeflow-aggregate's --exit-at-end, not the alerts).
+for p in 0 1 2 3 4 5; do
+    end="$(kcat -Q -b "$TRADEFLOW_BROKERS" -t "$TC:$p:-1" 2>/dev/null | awk '{print $NF}')"
+    stored="$(q "select coalesce(max(next_offset), -1) from tradeflow.consumer_offsets
+                 where topic = '$TC' and partition = $p")"
+    [ -n "$end" ] && [ "$stored" -ge "$end" ] ||
+        fail "tradeflow-aggregate --exit-at-end exited with $TC [$p] at stored offset $stored, end $end"
+done
 "$RELAY" -t "$TA" --exit-when-idle --log-level warning || fail "relay exited $?"
 sleep 1.5
 kill -TERM "$follower" "$listener"
