@@ -23,3 +23,12 @@ tf_integration_test(harness_down
 # (also when the test sets its own EXIT trap), loud failure without a stack.
 tf_integration_test(harness_lib
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/harness_lib.sh TIMEOUT 120)
+
+# Serverless (label unit): with nothing listening, test_harness must fail at
+# once and name both servers. PASS_REGULAR_EXPRESSION checks the message;
+# the TIMEOUT bounds the time (the probes take 3 s each at most).
+add_test(NAME harness_noserver
+  COMMAND ${CMAKE_COMMAND} -E env TRADEFLOW_BROKERS=127.0.0.1:1 PGHOST=127.0.0.1 PGPORT=1
+          $<TARGET_FILE:test_harness> -T 3 -n 1)
+set_tests_properties(harness_noserver PROPERTIES LABELS unit TIMEOUT 20
+  PASS_REGULAR_EXPRESSION "FAIL: Kafka at 127.0.0.1:1 is unreachable.*PostgreSQL at 127.0.0.1:1 is unreachable")

@@ -435,8 +435,16 @@ int main(int argc, char **argv)
     char pg_down[700] = "";
     if (PQstatus(admin) != CONNECTION_OK) {
         const char *host = getenv("PGHOST"), *port = getenv("PGPORT");
-        snprintf(pg_down, sizeof(pg_down), "PostgreSQL at %s:%s is unreachable: %s(%.1f s)",
-                 host ? host : "(default)", port ? port : "(default)", PQerrorMessage(admin),
+        char msg[400];
+        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(admin));
+        /* libpq's message ends in a newline and may span lines: one line. */
+        for (char *p = msg; *p; p++)
+            if (*p == '\n' || *p == '\t')
+                *p = ' ';
+        for (size_t n = strlen(msg); n > 0 && msg[n - 1] == ' '; n--)
+            msg[n - 1] = '\0';
+        snprintf(pg_down, sizeof(pg_down), "PostgreSQL at %s:%s is unreachable: %s (%.1f s)",
+                 host ? host : "(default)", port ? port : "(default)", msg,
                  (now_ms() - t0) / 1000.0);
     }
     if (*kafka_down || *pg_down) {
