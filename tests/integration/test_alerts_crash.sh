@@ -58,12 +58,14 @@ echo "ok: $CYCLES SIGKILL cycles; alerts so far: $(q "select count(*) from trade
 
 aggregate "grp-$TC" "$TC" -- --batch-size 1000 --settle-interval 1
 # The consumer must have read everything before alerts can be judged (if
-# not, that is tradeflow-aggregate's --exit-at-end, not the alerts).
+# not, that is tradeflow-aggregate's --exit-at-end, not the alerts). The
+# files were produced in transactions, so each partition ends with a commit
+# marker: a stored next offset of end - 1 is complete.
 for p in 0 1 2 3 4 5; do
     end="$(kcat -Q -b "$TRADEFLOW_BROKERS" -t "$TC:$p:-1" 2>/dev/null | awk '{print $NF}')"
     stored="$(q "select coalesce(max(next_offset), -1) from tradeflow.consumer_offsets
                  where topic = '$TC' and partition = $p")"
-    [ -n "$end" ] && [ "$stored" -ge "$end" ] ||
+    [ -n "$end" ] && [ "$stored" -ge $((end - 1)) ] ||
         fail "tradeflow-aggregate --exit-at-end exited with $TC [$p] at stored offset $stored, end $end"
 done
 "$RELAY" -t "$TA" --exit-when-idle --log-level warning || fail "relay exited $?"
