@@ -124,7 +124,9 @@ ok
 # recover them from the topic's last message, not publish them again.
 q "update tradeflow.alerts set published_at = null where alert_id in
    (select alert_id from tradeflow.alerts where not suppressed order by alert_id desc limit 3)" >/dev/null
-"$RELAY" -t "$TA" --exit-when-idle --log-level info 2>"$W/relay3.log" || fail "relay 3 exited $?"
+# This relay runs as the least-privilege role of 005_roles.sql.
+PGOPTIONS="-c role=tradeflow_writer" "$RELAY" -t "$TA" --exit-when-idle --log-level info \
+    2>"$W/relay3.log" || fail "relay 3 (as tradeflow_writer) exited $?"
 grep -q "3 alert(s) found published but unmarked" "$W/relay3.log" || fail "relay 3 did not recover: $(cat "$W/relay3.log")"
 dump_topic "$TA" "$W/topic2.csv"
 expect "topic after the recovery (no duplicate)" "$(wc -l <"$W/topic2.csv")" "$(wc -l <"$W/ids.txt")"
