@@ -497,7 +497,7 @@ int main(int argc, char **argv)
         }
     }
 done:
-    if (rc == EXIT_OK && deadline && printed == 0)
+    if (rc == EXIT_OK && deadline && printed == 0 && !stop_requested)
         rc = EXIT_TIMEOUT;
     tf_alerts_feed_destroy(feed);
     free(history);

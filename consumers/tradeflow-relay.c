@@ -516,6 +516,8 @@ static int session(relay_t *r)
 
     const tf_alert_row_t *todo[BATCH_MAX];
     tf_buf_t ids = {0};
+    uint64_t reported = r->published;
+    time_t last_report = time(NULL);
     while (!stop_requested) {
         const tf_alert_row_t *rows;
         size_t n, k = 0;
@@ -552,6 +554,12 @@ static int session(relay_t *r)
             r->published += k;
             TF_LOG(TF_LOG_DEBUG, "relay", "published %zu alert(s) up to %" PRId64, k,
                    todo[k - 1]->a.alert_id);
+        }
+        if (r->published != reported && time(NULL) - last_report >= 60) {
+            TF_LOG(TF_LOG_INFO, "relay", "%" PRIu64 " alert(s) published so far, up to %" PRId64,
+                   r->published, tf_alerts_feed_cursor(r->feed));
+            reported = r->published;
+            last_report = time(NULL);
         }
         if (n > 0)
             tf_alerts_feed_advance(r->feed, rows[n - 1].a.alert_id);
