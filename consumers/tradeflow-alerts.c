@@ -23,9 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "tf_alerts_feed.h"
+#include "tf_alerts_format.h"
 #include "tf_log.h"
 #include "tf_pg.h"
 
@@ -34,17 +33,6 @@
 #define EXIT_TIMEOUT 2
 #define EXIT_USAGE 64
 
-typedef struct filters {
-    const char *reporter, *partner;
-    int has_dataset, has_flow, has_basis, has_level;
-    tf_dataset_t dataset;
-    tf_flow_t flow;
-    tf_basis_t basis;
-    tf_level_t level;
-    int max_rank;       /* 0 = any */
-    int32_t since;      /* -1 = none */
-    int include_suppressed;
-} filters_t;
 
 static volatile sig_atomic_t stop_requested;
 
@@ -103,108 +91,23 @@ static void usage(FILE *f)
         "elapsed without any matching alert, 64 usage error.\n");
 }
 
-static int matches(const filters_t *fl, const tf_alert_row_t *row)
-{
-    const tf_alert_t *a = &row->a;
-    if (row->suppressed && !fl->include_suppressed)
-        return 0;
-    if (fl->reporter && strcmp(fl->reporter, a->reporter) != 0)
-        return 0;
-    if (fl->partner && strcmp(fl->partner, a->partner) != 0)
-        return 0;
-    if (fl->has_dataset && fl->dataset != a->dataset)
-        return 0;
-    if (fl->has_flow && fl->flow != a->flow)
-        return 0;
-    if (fl->has_basis && fl->basis != a->basis)
-        return 0;
-    if (fl->has_level && fl->level != a->level)
-        return 0;
-    if (fl->max_rank > 0 && !((a->old_rank > 0 && a->old_rank <= fl->max_rank) ||
-                              (a->new_rank > 0 && a->new_rank <= fl->max_rank)))
-        return 0;
-    if (fl->since >= 0 && a->period < fl->since)
-        return 0;
-    return 1;
-}
 
-/* "US$609.58 bn", "US$12.30 mn" or "US$1234.56", rounded half up from the
- * exact cents. */
-static void format_money(const tf_alert_row_t *row, char *buf, size_t len)
-{
-    int64_t c = row->a.value_cents;
-    if (!row->has_value)
-        snprintf(buf, len, "value n/a");
-    else if (c >= 100000000000LL) { /* >= 1 bn USD; 1e9 cents = 0.01 bn */
-        int64_t h = c / 1000000000LL + (c % 1000000000LL >= 500000000LL);
-        snprintf(buf, len, "US$%" PRId64 ".%02" PRId64 " bn", h / 100, h % 100);
-    } else if (c >= 100000000LL) { /* >= 1 mn USD; 1e6 cents = 0.01 mn */
-        int64_t h = c / 1000000LL + (c % 1000000LL >= 500000LL);
-        snprintf(buf, len, "US$%" PRId64 ".%02" PRId64 " mn", h / 100, h % 100);
-    } else
-        snprintf(buf, len, "US$%" PRId64 ".%02" PRId64, c / 100, c % 100);
-}
 
-static void rank_str(int32_t r, char *buf, size_t len)
-{
-    if (r > 0)
-        snprintf(buf, len, "%d", (int)r);
-    else
-        snprintf(buf, len, "out");
-}
 
-static int print_line(const tf_alert_row_t *row)
-{
-    const tf_alert_t *a = &row->a;
-    char period[8], money[64], o[16], n[16];
-    tf_period_format(a->period, period, sizeof(period));
-    format_money(row, money, sizeof(money));
-    rank_str(a->old_rank, o, sizeof(o));
-    rank_str(a->new_rank, n, sizeof(n));
-    if (a->kind == TF_ALERT_RETRACTION)
-        return printf("RETRACTED %s %s %s %s %s %s: %s %s -> %s no longer holds (%s; alert %" PRId64
-                      " withdrawn)%s\n",
-                      period, tf_dataset_name(a->dataset), a->reporter, tf_flow_name(a->flow),
-                      tf_alerts_basis_name(a->basis), tf_alerts_level_name(a->level), a->partner, o,
-                      n, money, row->retracts, row->suppressed ? " [suppressed]" : "");
-    return printf("%s %s %s %s %s %s: %s %s -> %s (%s)%s\n", period, tf_dataset_name(a->dataset),
-                  a->reporter, tf_flow_name(a->flow), tf_alerts_basis_name(a->basis),
-                  tf_alerts_level_name(a->level), a->partner, o, n, money,
-                  row->suppressed ? " [suppressed]" : "");
-}
 
-static int print_json(const tf_alert_row_t *row)
+
+/* Writes one alert to stdout (line-buffered). 0 ok, -1 on error. */
+static int emit(const tf_alert_row_t *row, int json)
 {
-    const tf_alert_t *a = &row->a;
-    char period[8], money[32], ts[40];
-    tf_period_format(a->period, period, sizeof(period));
-    tf_decimal_format(a->value_cents, 2, money, sizeof(money));
-    time_t secs = (time_t)(a->detected_at_us / 1000000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    size_t l = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + l, sizeof(ts) - l, ".%06dZ", (int)(a->detected_at_us % 1000000));
-    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, "
-                          "s:o, s:b}",
-                          "alert_id", (json_int_t)a->alert_id, "dataset",
-                          tf_dataset_name(a->dataset), "reporter", a->reporter, "flow",
-                          tf_flow_name(a->flow), "basis", tf_alerts_basis_name(a->basis), "level",
-                          tf_alerts_level_name(a->level), "period", period, "partner", a->partner,
-                          "old_rank", a->old_rank > 0 ? json_integer(a->old_rank) : json_null(),
-                          "new_rank", a->new_rank > 0 ? json_integer(a->new_rank) : json_null(),
-                          "value_usd", row->has_value ? json_string(money) : json_null(),
-                          "kind", tf_alerts_kind_name(a->kind), "detected_at", ts, "retracts",
-                          row->retracts ? json_integer(row->retracts) : json_null(), "suppressed",
-                          (int)row->suppressed);
-    if (!o)
-        return -1;
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    if (!s)
-        return -1;
-    int rc = printf("%s\n", s);
-    free(s);
-    return rc;
+    if (json) {
+        char *s = tf_alerts_format_json(row);
+        int rc = s && printf("%s\n", s) >= 0 ? 0 : -1;
+        free(s);
+        return rc;
+    }
+    char line[512];
+    tf_alerts_format_line(row, line, sizeof(line));
+    return printf("%s\n", line) >= 0 ? 0 : -1;
 }
 
 /* Waits up to ms for a notification. -1 if the connection broke. */
@@ -280,7 +183,7 @@ static int parse_long(const char *s, long lo, long hi, long *out)
 
 int main(int argc, char **argv)
 {
-    filters_t fl = {.since = -1};
+    tf_alerts_filter_t fl = {.since = -1};
     const char *pg = NULL;
     int json = 0, follow = 1, log_level = TF_LOG_NOTICE;
     long count = 0, timeout_s = 0, after_id = -1, v;
@@ -315,22 +218,22 @@ int main(int argc, char **argv)
         case O_DATASET:
             if (tf_dataset_parse(optarg, &fl.dataset) != 0)
                 goto bad;
-            fl.has_dataset = 1;
+            fl.has_dataset = true;
             break;
         case O_FLOW:
             if (tf_alerts_flow_parse(optarg, &fl.flow) != 0)
                 goto bad;
-            fl.has_flow = 1;
+            fl.has_flow = true;
             break;
         case O_BASIS:
             if (tf_alerts_basis_parse(optarg, &fl.basis) != 0)
                 goto bad;
-            fl.has_basis = 1;
+            fl.has_basis = true;
             break;
         case O_LEVEL:
             if (tf_alerts_level_parse(optarg, &fl.level) != 0)
                 goto bad;
-            fl.has_level = 1;
+            fl.has_level = true;
             break;
         case O_MAX_RANK:
             if (parse_long(optarg, 1, 1000000, &v) != 0)
@@ -354,7 +257,7 @@ int main(int argc, char **argv)
             if (parse_long(optarg, 1, 100000000, &timeout_s) != 0)
                 goto bad;
             break;
-        case O_SUPPRESSED: fl.include_suppressed = 1; break;
+        case O_SUPPRESSED: fl.include_suppressed = true; break;
         case O_JSON: json = 1; break;
         case O_PG: pg = optarg; break;
         case O_LOG_LEVEL:
@@ -468,9 +371,9 @@ int main(int argc, char **argv)
             if (rows[i].a.alert_id <= start_max &&
                 bsearch(&rows[i].a.alert_id, history, nhistory, sizeof(*history), cmp_id))
                 continue;
-            if (!matches(&fl, &rows[i]))
+            if (!tf_alerts_filter_match(&fl, &rows[i]))
                 continue;
-            if ((json ? print_json(&rows[i]) : print_line(&rows[i])) < 0) {
+            if (emit(&rows[i], json) != 0) {
                 TF_LOG(TF_LOG_ERR, "alerts", "cannot write the output");
                 rc = EXIT_ERROR;
                 goto done;

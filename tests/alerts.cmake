@@ -6,3 +6,7 @@ foreach(_t exact crash)
     COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/test_alerts_${_t}.sh
     TIMEOUT 400)
 endforeach()
+
+# Filters and output forms of tradeflow-alerts (no servers).
+tf_unit_test(test_alerts_format SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_alerts_format.c
+  LIBS tfalerts)
