@@ -528,15 +528,23 @@ static int session(relay_t *r)
             tf_buf_free(&ids);
             goto retry;
         }
+        /* The ids to mark, as a PostgreSQL array literal (NUL-terminated:
+         * tf_buf_appendf keeps a NUL after len). */
+        int oom = 0;
         tf_buf_reset(&ids);
-        tf_buf_appendf(&ids, "{");
+        oom |= tf_buf_appendf(&ids, "{");
         for (size_t i = 0; i < n; i++)
             if (!rows[i].suppressed && !rows[i].published) {
                 todo[k] = &rows[i];
-                tf_buf_appendf(&ids, "%s%" PRId64, k ? "," : "", rows[i].a.alert_id);
+                oom |= tf_buf_appendf(&ids, "%s%" PRId64, k ? "," : "", rows[i].a.alert_id);
                 k++;
             }
-        tf_buf_appendf(&ids, "}");
+        oom |= tf_buf_appendf(&ids, "}");
+        if (oom) {
+            TF_LOG(TF_LOG_ERR, "relay", "out of memory");
+            tf_buf_free(&ids);
+            goto retry;
+        }
         if (k > 0) {
             if (publish(r, todo, k, errstr, sizeof(errstr)) != 0) {
                 TF_LOG(TF_LOG_WARNING, "kafka", "%s", errstr);
@@ -545,9 +553,8 @@ static int session(relay_t *r)
             }
             uint64_t cnt = 0;
             /* A crash here is covered by the recovery at the next start. */
-            if (ids.len == 0 || mark_published(r, (const char *)ids.data, 0, &cnt, errstr,
-                                               sizeof(errstr)) != 0) {
-                TF_LOG(TF_LOG_WARNING, "pg", "%s", ids.len ? errstr : "out of memory");
+            if (mark_published(r, (const char *)ids.data, 0, &cnt, errstr, sizeof(errstr)) != 0) {
+                TF_LOG(TF_LOG_WARNING, "pg", "%s", errstr);
                 tf_buf_free(&ids);
                 goto retry;
             }
