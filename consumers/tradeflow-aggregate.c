@@ -120,7 +120,7 @@ static void usage(FILE *f)
         "      --pg CONNINFO      libpq conninfo or URI (default: the PG* variables)\n"
         "      --no-migrate       do not apply migrations at start\n"
         "Batching:\n"
-        "      --batch-size N     records per transaction, at most (default: 5000)\n"
+        "      --batch-size N     records per transaction, at most (default: 20000)\n"
         "      --batch-ms N       commit a partial batch after N ms (default: 500)\n"
         "Alerts:\n"
         "      --alert-top N      ranks watched for shifts (default: 10)\n"
@@ -441,7 +441,11 @@ static int setup_kafka(app_t *app, char *errstr, size_t errlen)
         "enable.auto.commit=false",        "enable.auto.offset.store=false",
         "isolation.level=read_committed",  "auto.offset.reset=earliest",
         "enable.partition.eof=true",       "partition.assignment.strategy=cooperative-sticky",
-        "session.timeout.ms=10000",        NULL};
+        "session.timeout.ms=10000",
+        /* librdkafka prefetches up to 64 MiB per partition by default:
+         * bound it (1 MiB per partition, 4 MiB per fetch) so that memory stays
+         * flat however large the backlog. */
+        "queued.max.messages.kbytes=1024", "fetch.max.bytes=4194304", NULL};
     rd_kafka_conf_t *conf = tf_kafka_conf_new(app->brokers, errstr, errlen);
     if (!conf)
         return -1;
@@ -543,7 +547,8 @@ static const tf_cfg_prop_t agg_props[] = {
     {"pg", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
      "libpq conninfo or URI; unset = the PG* variables (password masked in output)"},
     {"migrate", TF_CFG_BOOL, "true", 0, 0, NULL, 0, "apply pending SQL migrations at start"},
-    {"batch.size", TF_CFG_INT, "5000", 1, 1000000, NULL, 0, "records per transaction, at most"},
+    {"batch.size", TF_CFG_INT, "20000", 1, 1000000, NULL, 0,
+     "records per transaction, at most (a backlog is applied in batches this large)"},
     {"batch.ms", TF_CFG_INT, "500", 1, 3600000, NULL, 0,
      "commit a partial batch after this many milliseconds"},
     {"dlq.topic", TF_CFG_STRING, "tradeflow.dlq", 0, 0, NULL, 0, "dead-letter topic"},
