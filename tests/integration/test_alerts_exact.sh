@@ -190,6 +190,10 @@ check_alerts_oracle "$W" 3 --customs "$D/gacc_2018_2020.csv" --customs "$D/gacc_
 expect "suppressed = exactly the shifts before 2020-01" \
     "$(q "select count(*) filter (where suppressed <> (period < '2020-01-01')) || '/' || count(*) filter (where suppressed) from reporting.ranking_alerts")" \
     "0/$(q "select count(*) from reporting.ranking_alerts where period < '2020-01-01'")"
+expect "retractions after loading everything at once" \
+    "$(q "select count(*) from reporting.ranking_alerts where kind = 'retraction'")" 0
+expect "alerts out of period order" "$(q "select count(*) from (select period <
+    lag(period) over (order by alert_id) as back from reporting.ranking_alerts) x where back")" 0
 "$RELAY" -t "$TB" --exit-when-idle --log-level warning || fail "relay exited $?"
 sleep 1
 kill -TERM "$listener"
