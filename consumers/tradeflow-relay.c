@@ -100,7 +100,8 @@ static void usage(FILE *f)
         "\n"
         "Kafka or PostgreSQL being unavailable is retried with backoff, never fatal.\n"
         "Exit status: 0 stopped (signal or --exit-when-idle), 1 failure (bad\n"
-        "configuration, topic with more than one partition), 64 usage error.\n");
+        "configuration, a topic with more than one partition, or a topic whose last\n"
+        "alert is newer than the database's newest), 64 usage error.\n");
 }
 
 /* Sleeps ms milliseconds unless a stop is requested. */
@@ -496,6 +497,24 @@ static int session(relay_t *r)
     if (read_last_alert_id(r, &last, errstr, sizeof(errstr)) != 0) {
         TF_LOG(TF_LOG_WARNING, "kafka", "%s", errstr);
         goto retry;
+    }
+    /* Every alert on the topic was committed in PostgreSQL first, so a
+     * topic that is ahead of the table belongs to another database (or one
+     * restored from an older backup): marking "up to its last id" would
+     * then mark alerts published that never were. */
+    int64_t newest = 0;
+    if (tf_alerts_feed_max_id(r->conn, &newest, errstr, sizeof(errstr)) != 0) {
+        TF_LOG(TF_LOG_WARNING, "pg", "%s", errstr);
+        goto retry;
+    }
+    if (last > newest) {
+        TF_LOG(TF_LOG_ERR, "relay",
+               "topic %s ends with alert %" PRId64 " but the newest alert in PostgreSQL is %" PRId64
+               ": the topic and the database do not belong together; refusing to relay",
+               r->topic, last, newest);
+        kafka_close(r);
+        pg_close(r);
+        return -2;
     }
     uint64_t marked = 0;
     if (last > 0 && mark_published(r, NULL, last, &marked, errstr, sizeof(errstr)) != 0) {

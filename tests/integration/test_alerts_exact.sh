@@ -194,6 +194,14 @@ expect "retractions after loading everything at once" \
     "$(q "select count(*) from reporting.ranking_alerts where kind = 'retraction'")" 0
 expect "alerts out of period order" "$(q "select count(*) from (select period <
     lag(period) over (order by alert_id) as back from reporting.ranking_alerts) x where back")" 0
+# The first database's topic is ahead of this database: the relay must
+# refuse it rather than mark alerts published that never were.
+set +e
+"$RELAY" -t "$TA" --exit-when-idle --log-level warning 2>"$W/relay_wrong.log"
+expect "relay exit status on a topic of another database" "$?" 1
+set -e
+grep -q "do not belong together" "$W/relay_wrong.log" || fail "relay: $(cat "$W/relay_wrong.log")"
+expect "published after the refusal" "$(q "select count(*) from reporting.ranking_alerts where published")" 0
 "$RELAY" -t "$TB" --exit-when-idle --log-level warning || fail "relay exited $?"
 sleep 1
 kill -TERM "$listener"
