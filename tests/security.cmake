@@ -1,7 +1,9 @@
 # Security (issue 7, item 4): Kafka over SASL/SCRAM and TLS, PostgreSQL over
-# TLS, and no secret in any output. Each test starts its own private stack
-# (deploy/stack.sh up --secure) on free ports and removes it at exit.
-foreach(_t tls secrets)
+# TLS, refusals, no secret in any output, and a wrong SCRAM password ending
+# every Kafka program within a bound. Each test starts its own private stack
+# (deploy/stack.sh up --secure) on free ports and removes it at exit; they
+# can run beside other tests. `ctest -L security` runs them.
+foreach(_t tls secrets authfail)
   tf_integration_test(security_${_t}
     COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/test_security_${_t}.sh
     TIMEOUT 300)
