@@ -77,6 +77,12 @@ wait_for "the relay to publish the first load" 60 \
     sh -c "[ \"\$(psql -X -At -c 'select count(*) from reporting.ranking_alerts where published')\" = $n1 ]"
 ok
 
+# 3b. PostgreSQL drops the follower's and the relay's connections: both
+# must reconnect and resume without a gap or a duplicate (checked in 6 and 8).
+expect "backends terminated" "$(q "select count(*) from (select pg_terminate_backend(pid) from
+    pg_stat_activity where datname = current_database()
+    and application_name in ('tradeflow-alerts', 'tradeflow-relay')) x")" 2
+
 # 4. A revision that undoes the 2020 shift: two retractions, and the 2020
 # scope is back to EU 1st, ASEAN 2nd (no new shift).
 produce customs "$TC" "$D/revision_undo_2020.csv"
@@ -138,6 +144,8 @@ sleep 1.5
 kill -TERM "$follower" "$listener"
 wait "$follower" || fail "the follower exited $?"
 wait "$listener" || true
+grep -q "reconnected; resuming after alert" "$W/follow.err" ||
+    fail "the follower did not log its reconnection: $(cat "$W/follow.err")"
 json_ids "$W/notify.jsonl" | diff - "$W/ids.txt" >/dev/null ||
     fail "NOTIFY ids differ: $(json_ids "$W/notify.jsonl" | tr '\n' ' ') vs $(tr '\n' ' ' <"$W/ids.txt")"
 echo "ok: NOTIFY delivered the $(wc -l <"$W/ids.txt") alerts once each"
