@@ -90,21 +90,22 @@ must_fail() {
 }
 
 # ------------------------------------------------- successful runs (in order)
-run p_ok_x 60 "$PRODUCE" --kind customs --topic "$TC" --partitions 3 --log-level debug \
+run p_ok_x "$(tf_timeout 60)" "$PRODUCE" --kind customs --topic "$TC" --partitions 3 --log-level debug \
     "${KS[@]}" -X sasl.password="$SCRAM_PW" "$D/semantics1.csv"
-run p_ok_f 60 "$PRODUCE" --kind customs --topic "$TC" --log-level debug \
+run p_ok_f "$(tf_timeout 60)" "$PRODUCE" --kind customs --topic "$TC" --log-level debug \
     -F "$TRADEFLOW_KAFKA_SASL_SSL_PROPS" "$D/semantics2.csv"
 must_succeed p_ok_x p_ok_f
 "$AGG" migrate --pg "$H user=tradeflow" >"$O/migrate.log" 2>&1 || fail "migrate"
-run a_ok_conf 90 env -u TRADEFLOW_BROKERS "$AGG" -c "$W/agg-ok.conf" --no-migrate --exit-at-end -g "g-$TC" -t "$TC" \
+run a_ok_conf "$(tf_timeout 90)" env -u TRADEFLOW_BROKERS "$AGG" -c "$W/agg-ok.conf" \
+    --no-migrate --exit-at-end -g "g-$TC" -t "$TC" \
     --dlq-topic "$TC.dlq" --log-level debug
 must_succeed a_ok_conf
 expect "records consumed" "$(q "select count(*) from tradeflow.consumer_offsets where group_id = 'g-$TC'")" 3
-run r_ok 60 env PGPASSWORD="$PG_PW" "$RELAY" --exit-when-idle -t "$TA" --pg "$APP" \
+run r_ok "$(tf_timeout 60)" env PGPASSWORD="$PG_PW" "$RELAY" --exit-when-idle -t "$TA" --pg "$APP" \
     --log-level debug -F "$TRADEFLOW_KAFKA_SASL_PLAINTEXT_PROPS"
-run al_ok 30 env PGPASSWORD="$PG_PW" "$ALERTS" --since 2000-01 --no-follow --pg "$APP" \
+run al_ok "$(tf_timeout 30)" env PGPASSWORD="$PG_PW" "$ALERTS" --since 2000-01 --no-follow --pg "$APP" \
     --log-level debug
-run rp_ok 30 "$REPORT" --reporter CHN --format text --out - --log-level debug \
+run rp_ok "$(tf_timeout 30)" "$REPORT" --reporter CHN --format text --out - --log-level debug \
     --pg "$APP password=$PG_PW"
 must_succeed r_ok al_ok rp_ok
 grep -q "published" "$O/r_ok.log" || { tail "$O/r_ok.log" >&2; fail "the relay published nothing"; }
