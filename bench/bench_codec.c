@@ -145,7 +145,7 @@ static int plain_fill(avro_value_t *v, const tf_record_t *r)
 static void copy_str(avro_value_t *f, char *dst, size_t cap)
 {
     const char *s;
-    size_t n;
+    size_t n = 0;
     avro_value_get_string(f, &s, &n); /* n includes the NUL */
     if (n > cap)
         n = cap;
@@ -156,11 +156,11 @@ static void copy_str(avro_value_t *f, char *dst, size_t cap)
 static void plain_extract(avro_value_t *v, tf_record_t *r)
 {
     avro_value_t f, b;
-    int32_t i32;
-    int64_t i64;
-    int disc;
+    int32_t i32 = 0;
+    int64_t i64 = 0;
+    int disc = 0;
     const void *p;
-    size_t n;
+    size_t n = 0;
     memset(r, 0, sizeof *r);
     avro_value_get_by_index(v, 0, &f, NULL);
     copy_str(&f, r->record_id, sizeof r->record_id);

@@ -42,8 +42,10 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-
-/* libmicrohttpd's messages: kept for errstr while starting, logged always. */
+/* libmicrohttpd's messages: kept for errstr while starting, logged always.
+ * The format comes from libmicrohttpd (its MHD_OPTION_EXTERNAL_LOGGER
+ * signature), hence the attribute: it is a printf format. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     tf_http_t *h = cls;
