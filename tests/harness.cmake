@@ -32,3 +32,8 @@ add_test(NAME harness_noserver
           $<TARGET_FILE:test_harness> -T 3 -n 1)
 set_tests_properties(harness_noserver PROPERTIES LABELS unit TIMEOUT 20
   PASS_REGULAR_EXPRESSION "FAIL: Kafka at 127.0.0.1:1 is unreachable.*PostgreSQL at 127.0.0.1:1 is unreachable")
+
+# deploy/stack.sh's commands on a second, private stack (free ports).
+tf_integration_test(harness_stack
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/harness_stack.sh TIMEOUT 300)
+set_tests_properties(harness_stack PROPERTIES SKIP_RETURN_CODE 77)
