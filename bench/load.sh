@@ -9,9 +9,11 @@
 #   bench/load.sh [--rate N (1000)] [--seconds S (600)] [--sample S (5)]
 #                 [--build DIR (build)] [--check] [--out FILE]
 #
-# --check turns the figures into assertions (used by the test suite):
-# RSS in the second half grows by < 20% over the first half's peak, the lag
-# at the end of the feed drains within 60 s, and the tables are exact.
+# --check turns the figures into assertions (used by the test suite): the
+# second half's peak RSS is at most the first half's + max(25%, 16 MiB) (the
+# bounded prefetch fills while a lag builds up; growth with time is what
+# fails), the lag drains within 120 s of the feed's end, and the tables are
+# exact.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RATE=1000 SECONDS_=600 SAMPLE=5 BUILD="$REPO/build" CHECK=0 OUT=""
@@ -108,7 +110,8 @@ echo "$report" | grep -v RSSCHECK
 status=0
 if [ "$CHECK" = 1 ]; then
     read -r _ p1 p2 < <(echo "$report" | grep RSSCHECK)
-    if [ "$p2" -gt $((p1 * 12 / 10)) ]; then
+    slack=$((p1 / 4 > 16384 ? p1 / 4 : 16384))
+    if [ "$p2" -gt $((p1 + slack)) ]; then
         echo "FAIL: RSS grew from $p1 to $p2 KiB" >&2; status=1
     fi
     [ "$(committed)" -ge "$(published)" ] || { echo "FAIL: lag did not drain" >&2; status=1; }
