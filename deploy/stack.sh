@@ -614,6 +614,10 @@ cmd_status() {
         rc=3
     fi
     [ -s "$STACK_DIR/registry.env" ] && echo "registry: $(cat "$STACK_DIR/registry.env")"
+    # ---- --secure (deploy/secure.sh)
+    if [ "${SECURE:-0}" = 1 ]; then
+        echo "secure listeners: SASL_PLAINTEXT $(secure_bootstrap sasl_plaintext), SSL $(secure_bootstrap ssl), SASL_SSL $(secure_bootstrap sasl_ssl); CA $(secure_dir)/ca.pem (deploy/stack.sh env --secure)"
+    fi
     return $rc
 }
 
