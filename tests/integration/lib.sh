@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/integration/lib.sh - sourced by the shell integration tests.
 #
 #   . "$TF_SOURCE_DIR/tests/integration/lib.sh"
@@ -88,10 +89,12 @@ _tf_cleanup() {
     fi
     return $rc
 }
+# shellcheck disable=SC2218
 builtin trap _tf_cleanup EXIT
 
 # The test's own EXIT action is kept and run by _tf_cleanup; every other
 # use of trap goes to the builtin unchanged.
+# shellcheck disable=SC2064
 trap() {
     local action sigs=() s has_exit=0
     if [ $# -ge 2 ] && [ "$1" != "-p" ] && [ "$1" != "-l" ]; then
