@@ -33,7 +33,6 @@
 #define EXIT_TIMEOUT 2
 #define EXIT_USAGE 64
 
-
 static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig)
@@ -368,7 +367,7 @@ int main(int argc, char **argv)
         }
         for (size_t i = 0; i < n; i++) {
             tf_alerts_feed_advance(feed, rows[i].a.alert_id);
-            if (rows[i].a.alert_id <= start_max &&
+            if (nhistory && rows[i].a.alert_id <= start_max &&
                 bsearch(&rows[i].a.alert_id, history, nhistory, sizeof(*history), cmp_id))
                 continue;
             if (!tf_alerts_filter_match(&fl, &rows[i]))
