@@ -4,7 +4,8 @@
 # environment (PGPASSWORD, TRADEFLOW_PG), a conninfo and a URI, at
 # --log-level debug, through successes and failures (wrong broker, wrong
 # SCRAM password, wrong PostgreSQL password, unreachable registry), plus
-# --help, --print-config, -X list and librdkafka's own debug=all; stdout and
+# --help, --help-config, --print-config, -X list, librdkafka's own debug=all
+# and the consumer's HTTP endpoints (/metrics, /healthz, /readyz); stdout and
 # stderr of each run are searched for every password used. A control file
 # holding the password proves the search finds one.
 #
@@ -110,6 +111,26 @@ run rp_ok "$(tf_timeout 30)" "$REPORT" --reporter CHN --format text --out - --lo
 must_succeed r_ok al_ok rp_ok
 grep -q "published" "$O/r_ok.log" || { tail "$O/r_ok.log" >&2; fail "the relay published nothing"; }
 
+# The HTTP endpoints of a running consumer (/metrics, /healthz, /readyz).
+MPORT="$("$TF_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+env -u TRADEFLOW_BROKERS "$AGG" -c "$W/agg-ok.conf" --no-migrate -g "gm-$TC" -t "$TC" \
+    --metrics-addr "127.0.0.1:$MPORT" --log-level debug >"$O/a_metrics.log" 2>&1 </dev/null &
+mpid=$!
+for i in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$MPORT/healthz" >/dev/null 2>&1 && break
+    sleep 0.2
+done
+for path in metrics healthz readyz; do
+    curl -s "http://127.0.0.1:$MPORT/$path" >>"$O/a_metrics_http.log" 2>&1 || true
+done
+kill -TERM "$mpid" 2>/dev/null || true
+rc=0
+wait "$mpid" || rc=$?
+echo "$rc" >"$O/a_metrics.rc"
+grep -q '^tradeflow_' "$O/a_metrics_http.log" || fail "no metrics read from the running consumer"
+must_succeed a_metrics
+echo 0 >"$O/a_metrics_http.rc"
+
 # ------------------------------------------------- help, dumps, failures
 # All at once: most of them wait for a timeout.
 run p_help 10 "$PRODUCE" -X sasl.password="$SCRAM_PW" --help
@@ -121,6 +142,8 @@ run a_print_x 10 "$AGG" --print-config -X sasl.password="$SCRAM_PW" --pg "$APP p
 run a_print_c 10 "$AGG" -c "$W/agg.conf" --print-config
 run a_print_uri 10 env TRADEFLOW_PG="postgresql://u:$PG_PW@127.0.0.1:$PGPORT/x" "$AGG" --print-config
 run a_print_env 10 env TRADEFLOW_PG="$APP password=$PG_PW" PGPASSWORD="$PG_PW" "$AGG" --print-config
+run a_help_config 10 "$AGG" -c "$W/agg.conf" --help-config
+run a_version 10 "$AGG" -c "$W/agg.conf" --version
 run a_badkey 10 env -u TRADEFLOW_BROKERS "$AGG" -c "$W/agg.conf" -X sasl.password="$SCRAM_PW" \
     -X no.such.property=1 --no-migrate
 run r_help 10 "$RELAY" --pg "$APP password=$PG_PW" -X sasl.password="$SCRAM_PW" --help
@@ -162,7 +185,7 @@ run rp_bad_pg 30 "$REPORT" --reporter CHN --format text --out - --log-level debu
 run rp_bad_host 30 env PGPASSWORD="$PG_PW" "$REPORT" --reporter CHN --format text --out - \
     --log-level debug --pg "host=127.0.0.1 port=1 user=x password=$PG_PW connect_timeout=3" &
 wait
-must_succeed p_help p_list a_help a_print_x a_print_c a_print_uri a_print_env r_help al_help rp_help
+must_succeed p_help p_list a_help a_help_config a_version a_print_x a_print_c a_print_uri a_print_env r_help al_help rp_help
 must_fail p_badprop a_badkey p_bad_scram p_bad_broker a_bad_scram a_bad_scram_x a_bad_broker \
     a_bad_pg a_bad_pg_conf a_bad_pg_uri r_bad_scram r_bad_pg al_bad_pg al_bad_uri rp_bad_pg rp_bad_host
 # The failures failed for the intended reason (so the secret was in play).
