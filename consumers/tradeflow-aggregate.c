@@ -33,6 +33,7 @@
 #include "tf_pg.h"
 
 #define EXIT_USAGE 64
+#define SETTLE_MIN_MS 250 /* least time between two settle points */
 
 typedef struct app {
     /* options */
@@ -53,6 +54,7 @@ typedef struct app {
     rd_kafka_topic_partition_list_t *assigned; /* .offset used as the EOF flag */
     int64_t batch_started_ms;
     int64_t last_settle_ms;
+    int64_t last_flush_ms; /* how long the last commit took */
     long settle_ms, alert_top;
     const char *alerts_from;
     int need_settle; /* batches committed since the last settle point */
@@ -301,6 +303,7 @@ static int flush_batch(app_t *app, int settle)
         TF_LOG(TF_LOG_WARNING, "pg", "batch not committed: %s", errstr);
         return -1;
     }
+    app->last_flush_ms = (tf_mono_us() - t0) / 1000;
     /* Deltas since the last report: tf_agg also counts in-batch duplicates
      * and replaced revisions when records are added, before the flush. */
     const tf_agg_stats_t *now = tf_agg_stats(app->agg), *was = &app->reported;
@@ -792,7 +795,13 @@ int main(int argc, char **argv)
     int paused = 0;
     while (!stop_requested && !app.fatal) {
         tf_http_heartbeat(app.http);
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(app.rk, paused ? 100 : 50);
+        /* With a batch open, wait only briefly: a pause in the stream (or a
+         * drained local queue after a long commit) ends the batch at once,
+         * so batches grow with the rate instead of waiting out batch.ms. */
+        int pending_before = tf_agg_pending(app.agg) > 0;
+        rd_kafka_message_t *m =
+            rd_kafka_consumer_poll(app.rk, paused ? 100 : pending_before ? 5 : 50);
+        int idle = m == NULL;
         if (m) {
             handle_message(&app, m);
             rd_kafka_message_destroy(m);
@@ -800,11 +809,20 @@ int main(int argc, char **argv)
         rd_kafka_poll(app.dlq, 0);
         size_t pending = tf_agg_pending(app.agg);
         int64_t t = tf_mono_ms();
+        /* A batch also ends when the stream pauses, once it is at least as
+         * old as the last commit took: batches then grow with the commit
+         * time, which keeps a continuous feed from being applied in many
+         * tiny transactions. */
         int due = pending >= (size_t)app.batch_size ||
                   (pending && t - app.batch_started_ms >= app.batch_ms) ||
-                  (pending && all_eof(&app));
+                  (pending && (idle || all_eof(&app)) &&
+                   t - app.batch_started_ms >= app.last_flush_ms);
         int caught_up = all_eof(&app);
-        int settle_due = caught_up || t - app.last_settle_ms >= app.settle_ms;
+        /* Settle points: when caught up (at most every SETTLE_MIN_MS, so that a
+         * live feed that is always nearly caught up does not evaluate shifts
+         * on every batch), and at the latest every settle.interval. */
+        int settle_due = (caught_up && t - app.last_settle_ms >= SETTLE_MIN_MS) ||
+                         t - app.last_settle_ms >= app.settle_ms;
         /* A settle point without a batch: caught up (or the interval passed)
          * with batches committed since the last one. */
         if (!due && !pending && app.need_settle && settle_due && !paused)
