@@ -113,7 +113,7 @@ secure_client_files() {
     s="$(secure_dir)"
     pw="$(cat "$s/scram.password")"
     for w in sasl_plaintext ssl sasl_ssl; do
-        proto="$(echo "$w" | tr 'a-z' 'A-Z')"
+        proto="$(echo "$w" | tr '[:lower:]' '[:upper:]')"
         (
             umask 077
             {
@@ -241,8 +241,9 @@ EOF
 secure_env() {
     local s
     s="$(secure_dir)"
-    [ "${SECURE:-0}" = 1 ] && [ -s "$s/ca.pem" ] ||
+    if [ "${SECURE:-0}" != 1 ] || [ ! -s "$s/ca.pem" ]; then
         die "the stack in $STACK_DIR was not started with --secure (deploy/stack.sh up --fresh --secure)"
+    fi
     echo "export TRADEFLOW_SASL_BROKERS=$(secure_bootstrap sasl_plaintext)" \
         "TRADEFLOW_SSL_BROKERS=$(secure_bootstrap ssl)" \
         "TRADEFLOW_SASL_SSL_BROKERS=$(secure_bootstrap sasl_ssl)" \
@@ -269,9 +270,9 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     }
     case "${1:-}" in
         env)
+            [ -f "$STACK_DIR/stack.conf" ] || die "no stack in $STACK_DIR: run deploy/stack.sh up --secure"
             # shellcheck disable=SC1091
-            [ -f "$STACK_DIR/stack.conf" ] && . "$STACK_DIR/stack.conf" ||
-                die "no stack in $STACK_DIR: run deploy/stack.sh up --secure"
+            . "$STACK_DIR/stack.conf"
             secure_env
             ;;
         *)

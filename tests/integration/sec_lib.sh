@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # sec_lib.sh - helpers for the security tests (issue 7 item 4). Source after
 # tests/integration/lib.sh and agg_lib.sh.
 #
@@ -48,6 +49,7 @@ PY
 }
 
 sec_stack_down() {
+    # shellcheck disable=SC2046
     kill -9 $(jobs -p) 2>/dev/null || true
     "$SEC_STACK" down >/dev/null 2>&1 || true
     if [ -n "${SEC_KEEP:-}" ]; then
@@ -59,14 +61,18 @@ sec_stack_down() {
 
 # sec_must_fail_within SECONDS LOG CMD...: CMD exits non-zero on its own
 # within SECONDS (a timeout is a hang, not a failure); output into LOG.
-# Sets SEC_RC and SEC_SECS.
+# Sets SEC_RC and SEC_SECS (read by the tests).
 sec_must_fail_within() {
     local secs="$1" log="$2" t0
     shift 2
     t0=$SECONDS
     SEC_RC=0
     timeout -k 2 "$secs" "$@" >"$log" 2>&1 || SEC_RC=$?
+    # shellcheck disable=SC2034
     SEC_SECS=$((SECONDS - t0))
     [ "$SEC_RC" -ne 0 ] || { tail -5 "$log" >&2; fail "$* succeeded; it should have failed"; }
-    [ "$SEC_RC" -ne 124 ] && [ "$SEC_RC" -ne 137 ] || { tail -5 "$log" >&2; fail "$1 did not exit within $secs s (a hang, not a clear failure)"; }
+    if [ "$SEC_RC" -eq 124 ] || [ "$SEC_RC" -eq 137 ]; then
+        tail -5 "$log" >&2
+        fail "$1 did not exit within $secs s (a hang, not a clear failure)"
+    fi
 }

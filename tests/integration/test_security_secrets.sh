@@ -219,7 +219,7 @@ leaks() { # FILE...: prints "file:line: <secret #i>" for each occurrence
     done
 }
 [ -n "$(leaks "$W/control.log")" ] || fail "the search does not find a password in the control file"
-ncases=$(ls "$O"/*.log | wc -l)
+ncases=$(find "$O" -name "*.log" | wc -l)
 found="$(leaks "$O"/*.log)"
 if [ -n "$found" ]; then
     echo "$found" | cut -c1-400 >&2

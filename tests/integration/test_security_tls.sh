@@ -54,7 +54,7 @@ ok "published over SASL_SSL, SSL and SASL_PLAINTEXT"
     fail "migration as the administrator failed"
 }
 APP_PG="host=127.0.0.1 port=$PGPORT dbname=$PGDATABASE user=$TRADEFLOW_PG_APP_USER sslmode=verify-full sslrootcert=$TRADEFLOW_CA application_name=tf-sec-aggregate"
-PGPASSFILE="$TRADEFLOW_PGPASSFILE" PGUSER= aggregate "grp-$TC" "$TC" -- --no-migrate \
+PGPASSFILE="$TRADEFLOW_PGPASSFILE" aggregate "grp-$TC" "$TC" -- --no-migrate \
     -F "$TRADEFLOW_KAFKA_SASL_PLAINTEXT_PROPS" --pg "$APP_PG" --batch-size 7
 check_oracle "$W" --customs "$D/semantics1.csv" --customs "$D/semantics2.csv" \
     --customs "$D/semantics3.csv"
