@@ -39,7 +39,7 @@ deploy/stack.sh up
 eval "$(deploy/stack.sh env)"
 # A clean slate for the demo's own database, topics and consumer group.
 export PGDATABASE=tradeflow_demo
-psql -q -d postgres -c "DROP DATABASE IF EXISTS tradeflow_demo" \
+PGOPTIONS="-c client_min_messages=warning" psql -q -d postgres -c "DROP DATABASE IF EXISTS tradeflow_demo" \
     -c "CREATE DATABASE tradeflow_demo" >/dev/null
 RUN="demo$(date +%s)"
 CUSTOMS_TOPIC="tradeflow.customs.$RUN"
