@@ -347,9 +347,11 @@ static void handle_message(app_t *app, rd_kafka_message_t *m)
         return;
     }
     if (m->err) {
-        int level = m->err == RD_KAFKA_RESP_ERR__FATAL ? TF_LOG_CRIT : TF_LOG_WARNING;
-        TF_LOG(level, "kafka", "%s: %s", topic ? topic : "-", rd_kafka_message_errstr(m));
-        if (m->err == RD_KAFKA_RESP_ERR__FATAL)
+        /* A rejected login is a configuration error, not an outage. */
+        int fatal = m->err == RD_KAFKA_RESP_ERR__FATAL || m->err == RD_KAFKA_RESP_ERR__AUTHENTICATION;
+        TF_LOG(fatal ? TF_LOG_CRIT : TF_LOG_WARNING, "kafka", "%s: %s", topic ? topic : "-",
+               rd_kafka_message_errstr(m));
+        if (fatal)
             app->fatal = 1;
         return;
     }
@@ -438,6 +440,21 @@ static int apply_props(app_t *app, rd_kafka_conf_t *conf, char *errstr, size_t e
     return 0;
 }
 
+
+/* librdkafka's client-level errors (served from consumer_poll / poll). A
+ * rejected SASL login is a configuration error, not an outage: stop. */
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    app_t *app = opaque;
+    (void)rk;
+    if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION || err == RD_KAFKA_RESP_ERR__FATAL) {
+        TF_LOG(TF_LOG_CRIT, "kafka", "%s: %s", rd_kafka_err2name(err), reason);
+        app->fatal = 1;
+    } else {
+        TF_LOG(TF_LOG_WARNING, "kafka", "%s: %s", rd_kafka_err2name(err), reason);
+    }
+}
+
 static int setup_kafka(app_t *app, char *errstr, size_t errlen)
 {
     static const char *defaults[] = {
@@ -468,6 +485,7 @@ static int setup_kafka(app_t *app, char *errstr, size_t errlen)
     if (apply_props(app, conf, errstr, errlen))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_opaque(conf, app);
     app->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errlen);
     if (!app->rk)
@@ -484,6 +502,7 @@ static int setup_kafka(app_t *app, char *errstr, size_t errlen)
         goto fail;
     /* Consumer-only properties given with -X are harmless here. */
     rd_kafka_conf_set_dr_msg_cb(conf, dlq_dr_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_opaque(conf, app);
     app->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errlen);
     if (!app->dlq)
@@ -593,6 +612,18 @@ static int kafka_prop(const char *name, const char *value, void *arg)
     return 0;
 }
 
+/* Frees what the settings own (the config, the conninfo, the -X list). */
+static void release_config(app_t *app)
+{
+    for (int i = 0; i < app->nxprops; i++)
+        free(app->xprops[i]);
+    app->nxprops = 0;
+    free(app->pg_conninfo);
+    app->pg_conninfo = NULL;
+    tf_config_destroy(app->cfg);
+    app->cfg = NULL;
+}
+
 /* Flags that are not settings: answered in the first pass (--help etc.)
  * or noted (--print-config). exit_code >= 0 means "stop with this status". */
 struct cli_ctx {
@@ -690,6 +721,7 @@ int main(int argc, char **argv)
     }
     if (print_config) {
         tf_config_print(cfg, stdout);
+        release_config(&app);
         return 0;
     }
 
@@ -715,6 +747,7 @@ int main(int argc, char **argv)
         app.topics[app.ntopics++] = (char *)tf_config_list_item(cfg, "topics", i);
     if (tf_config_foreach(cfg, "kafka.", kafka_prop, &app)) {
         fprintf(stderr, "tradeflow-aggregate: too many kafka.* settings\n");
+        release_config(&app);
         return EXIT_USAGE;
     }
     int log_level = tf_log_level_parse(tf_config_str(cfg, "log.level"));
@@ -723,13 +756,17 @@ int main(int argc, char **argv)
                                                                       : TF_LOG_TEXT);
     if (optind < argc) {
         const char *cmd = argv[optind];
+        int rc = EXIT_USAGE;
         if ((strcmp(cmd, "migrate") == 0 || strcmp(cmd, "rebuild") == 0) && optind + 1 == argc)
-            return run_admin(&app, cmd);
-        fprintf(stderr, "tradeflow-aggregate: unknown command \"%s\" (try --help)\n", cmd);
-        return EXIT_USAGE;
+            rc = run_admin(&app, cmd);
+        else
+            fprintf(stderr, "tradeflow-aggregate: unknown command \"%s\" (try --help)\n", cmd);
+        release_config(&app);
+        return rc;
     }
     if (app.ntopics == 0) {
         fprintf(stderr, "tradeflow-aggregate: no topics to consume\n");
+        release_config(&app);
         return EXIT_USAGE;
     }
 
@@ -901,10 +938,7 @@ out:
     tf_agg_destroy(app.agg);
     tf_codec_destroy(app.codec);
     rd_kafka_topic_partition_list_destroy(app.assigned);
-    for (int i = 0; i < app.nxprops; i++)
-        free(app.xprops[i]);
-    free(app.pg_conninfo);
-    tf_config_destroy(app.cfg);
+    release_config(&app);
     tf_rdstats_free(app.rdstats);
     tf_metrics_free(app.metrics);
     return rc;
