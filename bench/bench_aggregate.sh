@@ -81,6 +81,13 @@ for c in kcat psql; do command -v "$c" >/dev/null || die "$c not found"; done
 "$PYTHON" -c 'import confluent_kafka, fastavro, psycopg' 2>/dev/null ||
     die "$PYTHON lacks confluent-kafka/fastavro/psycopg (see bench/README.md)"
 psql -XAtqc 'SELECT 1' >/dev/null || die "PostgreSQL not reachable with the PG* variables"
+# Both consumers get the same batch bounds: tradeflow-aggregate's defaults
+# (from its --help) unless BATCH_SIZE / BATCH_MS say otherwise.
+agg_default() { "$AGG" --help 2>&1 | sed -n "s/.*--$1 N.*(default: \([0-9]*\)).*/\1/p" | head -1; }
+BATCH="${BATCH_SIZE:-$(agg_default batch-size)}"
+BMS="${BATCH_MS:-$(agg_default batch-ms)}"
+[[ "$BATCH" =~ ^[1-9][0-9]*$ && "$BMS" =~ ^[1-9][0-9]*$ ]] ||
+    die "cannot read --batch-size/--batch-ms defaults from $AGG --help: set BATCH_SIZE and BATCH_MS"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/bench_aggregate.XXXXXX")"
 TAG="$(date +%Y%m%d%H%M%S)_$$"
@@ -187,7 +194,7 @@ DB_OURS="bench_agg_ours_$TAG"
 fresh_db "$DB_OURS"
 say "tradeflow-aggregate --exit-at-end ($N records)"
 timed "$WORK/ours.time" "$AGG" --pg "dbname=$DB_OURS" -b "$B" -t "$T" -g "bench-agg-ours-$TAG" \
-    --exit-at-end --log-level notice 2>"$WORK/ours.log" || { cat "$WORK/ours.log" >&2; die "tradeflow-aggregate failed"; }
+    --batch-size "$BATCH" --batch-ms "$BMS" --exit-at-end --log-level notice 2>"$WORK/ours.log" || { cat "$WORK/ours.log" >&2; die "tradeflow-aggregate failed"; }
 grep 'done:' "$WORK/ours.log" | sed 's/^.*done: /  ours: /' >&2 || true
 fn_times "$DB_OURS" >"$WORK/ours.fn"
 # Churn of the internal tables (dead tuples left by the per-batch refresh).
@@ -202,7 +209,7 @@ DB_PEER="bench_agg_peer_$TAG"
 fresh_db "$DB_PEER"
 say "peer_aggregate.py ($N records)"
 timed "$WORK/peer.time" "$PYTHON" "$PEER" --pg "dbname=$DB_PEER" -b "$B" -t "$T" \
-    -g "bench-agg-peer-$TAG" >"$WORK/peer.json" || die "peer_aggregate.py failed"
+    -g "bench-agg-peer-$TAG" --batch-size "$BATCH" --batch-ms "$BMS" >"$WORK/peer.json" || die "peer_aggregate.py failed"
 sed 's/^/  peer: /' "$WORK/peer.json" >&2
 fn_times "$DB_PEER" >"$WORK/peer.fn"
 
@@ -234,7 +241,7 @@ if [ "$BIG" -gt 0 ]; then
     fi
     say "tradeflow-aggregate --exit-at-end ($BIGN messages, $BIG_MODE)"
     timed "$WORK/big.time" "$AGG" --pg "dbname=$DB_BIG" -b "$B" -t "$TB" -g "bench-agg-big-$TAG" \
-        --exit-at-end --log-level notice 2>"$WORK/big.log" || { cat "$WORK/big.log" >&2; die "tradeflow-aggregate failed"; }
+        --batch-size "$BATCH" --batch-ms "$BMS" --exit-at-end --log-level notice 2>"$WORK/big.log" || { cat "$WORK/big.log" >&2; die "tradeflow-aggregate failed"; }
     grep 'done:' "$WORK/big.log" | sed 's/^.*done: /  ours: /' >&2 || true
 else
     echo "0 0 0 0" >"$WORK/big.time"
@@ -257,15 +264,15 @@ read -r C_WALL _ <"$WORK/copy.time"
 read -r O_WALL O_USR O_SYS O_RSS <"$WORK/ours.time"
 read -r P_WALL P_USR P_SYS P_RSS <"$WORK/peer.time"
 read -r G_WALL G_USR G_SYS G_RSS <"$WORK/big.time"
-awk -v n="$N" -v facts="$FACTS" -v kw="$K_WALL" -v cw="$C_WALL" \
+awk -v n="$N" -v parts="$PARTS" -v facts="$FACTS" -v kw="$K_WALL" -v cw="$C_WALL" \
     -v ow="$O_WALL" -v ou="$O_USR" -v os="$O_SYS" -v orss="$O_RSS" \
     -v pw="$P_WALL" -v pu="$P_USR" -v ps="$P_SYS" -v prss="$P_RSS" \
     -v bn="$BIGN" -v gw="$G_WALL" -v gu="$G_USR" -v gs="$G_SYS" -v grss="$G_RSS" \
-    -v ofn="$O_FN" -v pfn="$P_FN" -v mode="$BIG_MODE" -v big="$BIG" -v same="$SAME" -v so="$SUM_OURS" -v sp="$SUM_PEER" -v prod="$PRODUCE_S" 'BEGIN {
+    -v ofn="$O_FN" -v pfn="$P_FN" -v mode="$BIG_MODE" -v big="$BIG" -v batch="$BATCH" -v bms="$BMS" -v same="$SAME" -v so="$SUM_OURS" -v sp="$SUM_PEER" -v prod="$PRODUCE_S" 'BEGIN {
     kr = n / kw; cr = facts / cw; lim = kr < cr ? kr : cr;
     orate = n / ow; prate = n / pw;
     ocpu = (ou + os) / n * 1e6; pcpu = (pu + ps) / n * 1e6;
-    printf "== tradeflow-aggregate benchmark: %d SYNTHETIC customs records, 6 partitions ==\n", n;
+    printf "== tradeflow-aggregate benchmark: %d SYNTHETIC customs records, %d partitions, batches of %d / %d ms ==\n", n, parts, batch, bms;
     printf "(publishing them with tradeflow-produce took %.2f s)\n", prod;
     printf "%-34s %8s %11s %10s %9s %10s\n", "", "wall s", "records/s", "CPU s", "us/rec", "peak RSS";
     printf "%-34s %8.2f %11.0f\n", "Kafka limit (kcat -C)", kw, kr;

@@ -15,7 +15,8 @@ bench/bench_aggregate.sh measures the difference on the CLIENT side:
                         COMMIT
 
 A batch closes at --batch-size messages, after --batch-ms, or when every
-assigned partition is at its end (the same rules and defaults as ours). The
+assigned partition is at its end (the same rules as ours; bench_aggregate.sh
+passes ours' default bounds). The
 settle point (alert evaluation) runs in the batch's transaction when caught up
 or when --settle-interval seconds passed, as ours does. Offsets come from
 PostgreSQL on assignment, so the effect is exactly once like ours.
