@@ -57,6 +57,7 @@ typedef struct relay {
     tf_codec_t *codec;
     tf_alerts_feed_t *feed;
     uint64_t published, marked;
+    volatile int auth_failed; /* set by kafka_error_cb: a rejected SASL login */
 } relay_t;
 
 static volatile sig_atomic_t stop_requested;
@@ -98,7 +99,8 @@ static void usage(FILE *f)
         "  -h, --help             this help\n"
         "      --version          print the version\n"
         "\n"
-        "Kafka or PostgreSQL being unavailable is retried with backoff, never fatal.\n"
+        "Kafka or PostgreSQL being unavailable is retried with backoff; rejected\n"
+        "credentials (SASL authentication) are fatal: exit 1.\n"
         "Exit status: 0 stopped (signal or --exit-when-idle), 1 failure (bad\n"
         "configuration, a topic with more than one partition, or a topic whose last\n"
         "alert is newer than the database's newest), 64 usage error.\n");
@@ -334,6 +336,18 @@ out:
     return rc;
 }
 
+/* A rejected SASL login is a configuration error, not an outage: remember
+ * it so that kafka_open gives up instead of retrying forever. */
+static void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    relay_t *r = opaque;
+    (void)rk;
+    TF_LOG(err == RD_KAFKA_RESP_ERR__AUTHENTICATION ? TF_LOG_CRIT : TF_LOG_WARNING, "kafka",
+           "%s: %s", rd_kafka_err2name(err), reason);
+    if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION)
+        r->auth_failed = 1;
+}
+
 /* Creates the transactional producer, checks the topic and fences earlier
  * instances. Returns 0, -1 on a retryable error, -2 on a fatal one. */
 static int kafka_open(relay_t *r, char *errstr, size_t errlen)
@@ -352,6 +366,8 @@ static int kafka_open(relay_t *r, char *errstr, size_t errlen)
         rd_kafka_conf_destroy(conf);
         return -2;
     }
+    rd_kafka_conf_set_error_cb(conf, kafka_error_cb);
+    rd_kafka_conf_set_opaque(conf, r);
     r->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errlen);
     if (!r->rk) {
         rd_kafka_conf_destroy(conf);
@@ -378,7 +394,12 @@ static int kafka_open(relay_t *r, char *errstr, size_t errlen)
     }
     return 0;
 retry:
+    rd_kafka_poll(r->rk, 0); /* serves kafka_error_cb */
     kafka_close(r);
+    if (r->auth_failed) {
+        snprintf(errstr, errlen, "Kafka rejected the SASL credentials (see the log)");
+        return -2;
+    }
     return -1;
 }
 
