@@ -37,6 +37,7 @@
 #include "tf_codec.h"
 #include "tf_kafka.h"
 #include "tf_log.h"
+#include "tf_config.h"
 #include "tf_pg.h"
 
 #define EXIT_USAGE 64
@@ -46,10 +47,7 @@ typedef struct relay {
     /* options */
     const char *brokers, *pg, *topic, *txn_id, *schema_dir, *registry_url, *registry_user,
         *registry_ca;
-    const char *xprops[64];
-    int nxprops;
-    const char *fprops[8];
-    int nfprops;
+    tf_config_t *cfg; /* owns the option strings above; kafka.* for librdkafka */
     int exit_when_idle;
     /* state */
     PGconn *conn;
@@ -96,6 +94,10 @@ static void usage(FILE *f)
         "      --exit-when-idle   exit 0 once every publishable alert is published\n"
         "      --log-level L      emerg..debug or 0..7 (default: info)\n"
         "      --log-format F     text or json (default: text)\n"
+        "  -c, --config FILE      key = value settings (default: $TRADEFLOW_CONFIG);\n"
+        "                         precedence: defaults < file < TRADEFLOW_<KEY> < flags\n"
+        "      --print-config     print the effective settings (secrets masked), exit\n"
+        "      --help-config      print the reference of every setting, exit\n"
         "  -h, --help             this help\n"
         "      --version          print the version\n"
         "\n"
@@ -207,14 +209,30 @@ static int mark_published(relay_t *r, const char *ids, int64_t upto_id, uint64_t
 
 /* ---- Kafka -------------------------------------------------------------- */
 
+struct kafka_prop_ctx {
+    rd_kafka_conf_t *conf;
+    char why[600];
+};
+
+static int kafka_prop(const char *name, const char *value, void *arg)
+{
+    struct kafka_prop_ctx *kp = arg;
+    char why[512];
+    if (rd_kafka_conf_set(kp->conf, name, value, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
+        snprintf(kp->why, sizeof(kp->why), "kafka.%s: %s", name, why);
+        return -1;
+    }
+    return 0;
+}
+
+/* The kafka.* settings (-X, -F, the configuration file) into conf. */
 static int apply_props(const relay_t *r, rd_kafka_conf_t *conf, char *errstr, size_t errlen)
 {
-    for (int i = 0; i < r->nfprops; i++)
-        if (tf_kafka_conf_file(conf, r->fprops[i], errstr, errlen) != 0)
-            return -1;
-    for (int i = 0; i < r->nxprops; i++)
-        if (tf_kafka_conf_set(conf, r->xprops[i], errstr, errlen) != 0)
-            return -1;
+    struct kafka_prop_ctx kp = {conf, ""};
+    if (tf_config_foreach(r->cfg, "kafka.", kafka_prop, &kp) != 0) {
+        snprintf(errstr, errlen, "%s", kp.why);
+        return -1;
+    }
     return 0;
 }
 
@@ -641,16 +659,82 @@ enum {
     O_IDLE,
     O_LOG_LEVEL,
     O_LOG_FORMAT,
-    O_VERSION
+    O_VERSION,
+    O_PRINT,
+    O_HELPCFG
 };
+
+/* The configuration table (docs/configuration.md is generated from it). */
+static const tf_cfg_prop_t relay_props[] = {
+    {"brokers", TF_CFG_STRING, NULL, 0, 0, NULL, 0, "Kafka bootstrap servers"},
+    {"topic", TF_CFG_STRING, "tradeflow.alerts", 0, 0, NULL, 0,
+     "the alerts topic (one partition: alert_id order)"},
+    {"pg", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "libpq conninfo or URI; unset = the PG* variables (password masked in output)"},
+    {"transactional.id", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "transactional.id (default: tradeflow-relay.TOPIC)"},
+    {"schema.dir", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "directory of the Avro schemas (default: the installed ones)"},
+    {"registry.url", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "Confluent-compatible schema registry; switches to Confluent framing"},
+    {"registry.user", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "registry basic auth as user:password (password masked in output)"},
+    {"registry.ca", TF_CFG_STRING, NULL, 0, 0, NULL, 0, "CA certificate file for the registry"},
+    {"exit.when.idle", TF_CFG_BOOL, "false", 0, 0, NULL, 0,
+     "exit 0 once every alert is published"},
+    {"log.level", TF_CFG_ENUM, "info", 0, 0,
+     "emerg|alert|crit|error|err|warning|warn|notice|info|debug|0|1|2|3|4|5|6|7", 0, "log level"},
+    {"log.format", TF_CFG_ENUM, "text", 0, 0, "text|json", 0, "log format"},
+    {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
+
+struct cli_ctx {
+    int print_config;
+    int exit_code; /* >= 0: stop with this status */
+};
+
+static int cli_other(int code, const char *arg, int pass, void *ctx)
+{
+    struct cli_ctx *cli = ctx;
+    (void)arg;
+    if (pass == 1) {
+        if (code == 'h') {
+            usage(stdout);
+            cli->exit_code = 0;
+        } else if (code == O_VERSION) {
+            printf("tradeflow-relay %s\n", TF_VERSION);
+            cli->exit_code = 0;
+        } else if (code == O_HELPCFG) {
+            tf_config_reference("tradeflow-relay", relay_props, stdout);
+            cli->exit_code = 0;
+        }
+        return cli->exit_code >= 0 ? -1 : 0;
+    }
+    if (code == O_PRINT) {
+        cli->print_config = 1;
+        return 0;
+    }
+    if (code == 'h' || code == O_VERSION || code == O_HELPCFG)
+        return 0;
+    usage(stderr);
+    return -1;
+}
+
+/* Settings and the assembled conninfo, freed at exit on every path. */
+static tf_config_t *g_cfg;
+static char *g_pg;
+
+static void free_config(void)
+{
+    tf_config_destroy(g_cfg);
+    free(g_pg);
+}
 
 int main(int argc, char **argv)
 {
-    relay_t r = {.topic = "tradeflow.alerts"};
-    int log_level = TF_LOG_INFO;
-    tf_log_format_t log_format = TF_LOG_TEXT;
+    relay_t r = {0};
     char errstr[1024];
     static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'},
         {"brokers", required_argument, 0, 'b'},
         {"topic", required_argument, 0, 't'},
         {"pg", required_argument, 0, O_PG},
@@ -662,61 +746,55 @@ int main(int argc, char **argv)
         {"exit-when-idle", no_argument, 0, O_IDLE},
         {"log-level", required_argument, 0, O_LOG_LEVEL},
         {"log-format", required_argument, 0, O_LOG_FORMAT},
+        {"print-config", no_argument, 0, O_PRINT},
+        {"help-config", no_argument, 0, O_HELPCFG},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, O_VERSION},
         {0, 0, 0, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "b:t:X:F:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'b': r.brokers = optarg; break;
-        case 't': r.topic = optarg; break;
-        case 'X':
-            if (r.nxprops == 64) {
-                fprintf(stderr, "tradeflow-relay: too many -X options\n");
-                return EXIT_USAGE;
-            }
-            r.xprops[r.nxprops++] = optarg;
-            break;
-        case 'F':
-            if (r.nfprops == 8) {
-                fprintf(stderr, "tradeflow-relay: too many -F options\n");
-                return EXIT_USAGE;
-            }
-            r.fprops[r.nfprops++] = optarg;
-            break;
-        case O_PG: r.pg = optarg; break;
-        case O_TXN: r.txn_id = optarg; break;
-        case O_SCHEMA: r.schema_dir = optarg; break;
-        case O_REG_URL: r.registry_url = optarg; break;
-        case O_REG_USER: r.registry_user = optarg; break;
-        case O_REG_CA: r.registry_ca = optarg; break;
-        case O_IDLE: r.exit_when_idle = 1; break;
-        case O_LOG_LEVEL:
-            if ((log_level = tf_log_level_parse(optarg)) < 0) {
-                fprintf(stderr, "tradeflow-relay: bad --log-level %s\n", optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case O_LOG_FORMAT:
-            if (strcmp(optarg, "text") == 0)
-                log_format = TF_LOG_TEXT;
-            else if (strcmp(optarg, "json") == 0)
-                log_format = TF_LOG_JSON;
-            else {
-                fprintf(stderr, "tradeflow-relay: bad --log-format %s\n", optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case 'h': usage(stdout); return 0;
-        case O_VERSION: printf("tradeflow-relay %s\n", TF_VERSION); return 0;
-        default: usage(stderr); return EXIT_USAGE;
-        }
+    static const tf_cfg_flag_t flags[] = {
+        {'b', "brokers", NULL},           {'t', "topic", NULL},
+        {O_PG, "pg", NULL},               {O_TXN, "transactional.id", NULL},
+        {O_SCHEMA, "schema.dir", NULL},   {O_REG_URL, "registry.url", NULL},
+        {O_REG_USER, "registry.user", NULL}, {O_REG_CA, "registry.ca", NULL},
+        {O_IDLE, "exit.when.idle", "true"}, {O_LOG_LEVEL, "log.level", NULL},
+        {O_LOG_FORMAT, "log.format", NULL}, {0, NULL, NULL}};
+    struct cli_ctx cli = {0, -1};
+    if (!(g_cfg = tf_config_new("tradeflow-relay", relay_props))) {
+        fprintf(stderr, "tradeflow-relay: out of memory\n");
+        return 1;
+    }
+    atexit(free_config);
+    if (tf_config_parse_args(g_cfg, argc, argv, "c:b:t:X:F:h", opts, flags, cli_other, &cli,
+                             errstr, sizeof(errstr)) != 0) {
+        if (cli.exit_code >= 0)
+            return cli.exit_code;
+        if (errstr[0])
+            fprintf(stderr, "tradeflow-relay: %s\n", errstr);
+        return EXIT_USAGE;
+    }
+    if (cli.print_config) {
+        tf_config_print(g_cfg, stdout);
+        return 0;
     }
     if (optind < argc) {
         fprintf(stderr, "tradeflow-relay: unexpected argument %s\n", argv[optind]);
         usage(stderr);
         return EXIT_USAGE;
     }
+    r.cfg = g_cfg;
+    r.brokers = tf_config_str(g_cfg, "brokers");
+    r.topic = tf_config_str(g_cfg, "topic");
+    g_pg = tf_config_pg_conninfo(g_cfg);
+    r.pg = g_pg;
+    r.txn_id = tf_config_str(g_cfg, "transactional.id");
+    r.schema_dir = tf_config_str(g_cfg, "schema.dir");
+    r.registry_url = tf_config_str(g_cfg, "registry.url");
+    r.registry_user = tf_config_str(g_cfg, "registry.user");
+    r.registry_ca = tf_config_str(g_cfg, "registry.ca");
+    r.exit_when_idle = tf_config_bool(g_cfg, "exit.when.idle");
+    int log_level = tf_log_level_parse(tf_config_str(g_cfg, "log.level"));
+    tf_log_format_t log_format =
+        strcmp(tf_config_str(g_cfg, "log.format"), "json") == 0 ? TF_LOG_JSON : TF_LOG_TEXT;
     tf_log_init("tradeflow-relay", log_level, log_format);
 
     /* Check the Kafka configuration once, up front: a typo is fatal, an
