@@ -26,6 +26,7 @@
 #include "tf_alerts_feed.h"
 #include "tf_alerts_format.h"
 #include "tf_log.h"
+#include "tf_config.h"
 #include "tf_pg.h"
 
 #define EXIT_OK 0
@@ -79,6 +80,10 @@ static void usage(FILE *f)
         "      --pg CONNINFO      libpq conninfo or URI (default: the PG* variables)\n"
         "      --log-level L      emerg..debug or 0..7 (default: notice)\n"
         "      --log-format F     text or json (default: text)\n"
+        "  -c, --config FILE      key = value settings (default: $TRADEFLOW_CONFIG);\n"
+        "                         precedence: defaults < file < TRADEFLOW_<KEY> < flags\n"
+        "      --print-config     print the effective settings (secrets masked), exit\n"
+        "      --help-config      print the reference of every setting, exit\n"
         "  -h, --help             this help\n"
         "      --version          print the version\n"
         "\n"
@@ -156,7 +161,9 @@ enum {
     O_PG,
     O_LOG_LEVEL,
     O_LOG_FORMAT,
-    O_VERSION
+    O_VERSION,
+    O_PRINT,
+    O_HELPCFG
 };
 
 /* How far below the newest alert a transaction still open at start may
@@ -169,26 +176,79 @@ static int cmp_id(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
+/* The configuration table (docs/configuration.md is generated from it). */
+static const tf_cfg_prop_t alerts_props[] = {
+    {"reporter", TF_CFG_STRING, NULL, 0, 0, NULL, 0, "only alerts of this reporting economy"},
+    {"partner", TF_CFG_STRING, NULL, 0, 0, NULL, 0, "only alerts about this partner"},
+    {"dataset", TF_CFG_ENUM, NULL, 0, 0, "customs|investment", 0, "only this dataset"},
+    {"flow", TF_CFG_ENUM, NULL, 0, 0, "export|import|total|outward|inward", 0, "only this flow"},
+    {"basis", TF_CFG_ENUM, NULL, 0, 0, "month|ytd", 0, "only this basis"},
+    {"level", TF_CFG_ENUM, NULL, 0, 0, "partner|group", 0, "only this level"},
+    {"max.rank", TF_CFG_INT, "0", 0, 1000000, NULL, 0,
+     "only alerts whose old or new rank is at most this (0: any)"},
+    {"since", TF_CFG_PERIOD, NULL, 0, 0, NULL, 0, "history: alerts for periods from YYYY-MM"},
+    {"after.id", TF_CFG_INT, "-1", -1, LONG_MAX, NULL, 0,
+     "history: alerts with a larger alert_id (-1: none)"},
+    {"follow", TF_CFG_BOOL, "true", 0, 0, NULL, 0,
+     "keep following new alerts (false: print the history and exit)"},
+    {"count", TF_CFG_INT, "0", 0, LONG_MAX, NULL, 0, "exit after this many alerts (0: no limit)"},
+    {"timeout", TF_CFG_INT, "0", 0, 100000000, NULL, 0,
+     "exit 2 if no matching alert arrived within this many seconds (0: wait forever)"},
+    {"include.suppressed", TF_CFG_BOOL, "false", 0, 0, NULL, 0,
+     "also alerts kept out of notifications (--alerts-from)"},
+    {"json", TF_CFG_BOOL, "false", 0, 0, NULL, 0, "one JSON object per line"},
+    {"pg", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "libpq conninfo or URI; unset = the PG* variables (password masked in output)"},
+    {"log.level", TF_CFG_ENUM, "notice", 0, 0,
+     "emerg|alert|crit|error|err|warning|warn|notice|info|debug|0|1|2|3|4|5|6|7", 0, "log level"},
+    {"log.format", TF_CFG_ENUM, "text", 0, 0, "text|json", 0, "log format"},
+    {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
+
+struct cli_ctx {
+    int print_config;
+    int exit_code; /* >= 0: stop with this status */
+};
+
+static int cli_other(int code, const char *arg, int pass, void *ctx)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
+    struct cli_ctx *cli = ctx;
+    (void)arg;
+    if (pass == 1) {
+        if (code == 'h') {
+            usage(stdout);
+            cli->exit_code = EXIT_OK;
+        } else if (code == O_VERSION) {
+            printf("tradeflow-alerts %s\n", TF_VERSION);
+            cli->exit_code = EXIT_OK;
+        } else if (code == O_HELPCFG) {
+            tf_config_reference("tradeflow-alerts", alerts_props, stdout);
+            cli->exit_code = EXIT_OK;
+        }
+        return cli->exit_code >= 0 ? -1 : 0;
+    }
+    if (code == O_PRINT) {
+        cli->print_config = 1;
+        return 0;
+    }
+    return code == 'h' || code == O_VERSION || code == O_HELPCFG ? 0 : -1;
+}
+
+/* Settings and the assembled conninfo, freed at exit on every path. */
+static tf_config_t *g_cfg;
+static char *g_pg;
+
+static void free_config(void)
+{
+    tf_config_destroy(g_cfg);
+    free(g_pg);
 }
 
 int main(int argc, char **argv)
 {
     tf_alerts_filter_t fl = {.since = -1};
-    const char *pg = NULL;
-    int json = 0, follow = 1, log_level = TF_LOG_NOTICE;
-    long count = 0, timeout_s = 0, after_id = -1, v;
-    tf_log_format_t log_format = TF_LOG_TEXT;
     char errstr[1024];
     static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'},
         {"reporter", required_argument, 0, O_REPORTER},
         {"partner", required_argument, 0, O_PARTNER},
         {"dataset", required_argument, 0, O_DATASET},
@@ -206,85 +266,76 @@ int main(int argc, char **argv)
         {"pg", required_argument, 0, O_PG},
         {"log-level", required_argument, 0, O_LOG_LEVEL},
         {"log-format", required_argument, 0, O_LOG_FORMAT},
+        {"print-config", no_argument, 0, O_PRINT},
+        {"help-config", no_argument, 0, O_HELPCFG},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, O_VERSION},
         {0, 0, 0, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case O_REPORTER: fl.reporter = optarg; break;
-        case O_PARTNER: fl.partner = optarg; break;
-        case O_DATASET:
-            if (tf_dataset_parse(optarg, &fl.dataset) != 0)
-                goto bad;
-            fl.has_dataset = true;
-            break;
-        case O_FLOW:
-            if (tf_alerts_flow_parse(optarg, &fl.flow) != 0)
-                goto bad;
-            fl.has_flow = true;
-            break;
-        case O_BASIS:
-            if (tf_alerts_basis_parse(optarg, &fl.basis) != 0)
-                goto bad;
-            fl.has_basis = true;
-            break;
-        case O_LEVEL:
-            if (tf_alerts_level_parse(optarg, &fl.level) != 0)
-                goto bad;
-            fl.has_level = true;
-            break;
-        case O_MAX_RANK:
-            if (parse_long(optarg, 1, 1000000, &v) != 0)
-                goto bad;
-            fl.max_rank = (int)v;
-            break;
-        case O_SINCE:
-            if (tf_period_parse(optarg, &fl.since, errstr, sizeof(errstr)) != 0)
-                goto bad;
-            break;
-        case O_AFTER_ID:
-            if (parse_long(optarg, 0, LONG_MAX, &after_id) != 0)
-                goto bad;
-            break;
-        case O_NO_FOLLOW: follow = 0; break;
-        case O_COUNT:
-            if (parse_long(optarg, 1, LONG_MAX, &count) != 0)
-                goto bad;
-            break;
-        case O_TIMEOUT:
-            if (parse_long(optarg, 1, 100000000, &timeout_s) != 0)
-                goto bad;
-            break;
-        case O_SUPPRESSED: fl.include_suppressed = true; break;
-        case O_JSON: json = 1; break;
-        case O_PG: pg = optarg; break;
-        case O_LOG_LEVEL:
-            if ((log_level = tf_log_level_parse(optarg)) < 0)
-                goto bad;
-            break;
-        case O_LOG_FORMAT:
-            if (strcmp(optarg, "text") == 0)
-                log_format = TF_LOG_TEXT;
-            else if (strcmp(optarg, "json") == 0)
-                log_format = TF_LOG_JSON;
-            else
-                goto bad;
-            break;
-        case 'h': usage(stdout); return EXIT_OK;
-        case O_VERSION: printf("tradeflow-alerts %s\n", TF_VERSION); return EXIT_OK;
-        default: usage(stderr); return EXIT_USAGE;
-        }
-        continue;
-    bad:
-        fprintf(stderr, "tradeflow-alerts: invalid value for --%s: %s\n",
-                opts[c - O_REPORTER].name, optarg);
+    static const tf_cfg_flag_t flags[] = {
+        {O_REPORTER, "reporter", NULL}, {O_PARTNER, "partner", NULL},
+        {O_DATASET, "dataset", NULL},   {O_FLOW, "flow", NULL},
+        {O_BASIS, "basis", NULL},       {O_LEVEL, "level", NULL},
+        {O_MAX_RANK, "max.rank", NULL}, {O_SINCE, "since", NULL},
+        {O_AFTER_ID, "after.id", NULL}, {O_NO_FOLLOW, "follow", "false"},
+        {O_COUNT, "count", NULL},       {O_TIMEOUT, "timeout", NULL},
+        {O_SUPPRESSED, "include.suppressed", "true"}, {O_JSON, "json", "true"},
+        {O_PG, "pg", NULL},             {O_LOG_LEVEL, "log.level", NULL},
+        {O_LOG_FORMAT, "log.format", NULL}, {0, NULL, NULL}};
+    struct cli_ctx cli = {0, -1};
+    if (!(g_cfg = tf_config_new("tradeflow-alerts", alerts_props))) {
+        fprintf(stderr, "tradeflow-alerts: out of memory\n");
+        return EXIT_ERROR;
+    }
+    atexit(free_config);
+    if (tf_config_parse_args(g_cfg, argc, argv, "c:h", opts, flags, cli_other, &cli, errstr,
+                             sizeof(errstr)) != 0) {
+        if (cli.exit_code >= 0)
+            return cli.exit_code;
+        if (errstr[0])
+            fprintf(stderr, "tradeflow-alerts: %s\n", errstr);
+        else
+            usage(stderr);
         return EXIT_USAGE;
+    }
+    if (cli.print_config) {
+        tf_config_print(g_cfg, stdout);
+        return EXIT_OK;
     }
     if (optind < argc) {
         fprintf(stderr, "tradeflow-alerts: unexpected argument %s\n", argv[optind]);
         return EXIT_USAGE;
     }
+    const char *v;
+    fl.reporter = tf_config_str(g_cfg, "reporter");
+    fl.partner = tf_config_str(g_cfg, "partner");
+    if ((v = tf_config_str(g_cfg, "dataset"))) {
+        tf_dataset_parse(v, &fl.dataset);
+        fl.has_dataset = true;
+    }
+    if ((v = tf_config_str(g_cfg, "flow"))) {
+        tf_alerts_flow_parse(v, &fl.flow);
+        fl.has_flow = true;
+    }
+    if ((v = tf_config_str(g_cfg, "basis"))) {
+        tf_alerts_basis_parse(v, &fl.basis);
+        fl.has_basis = true;
+    }
+    if ((v = tf_config_str(g_cfg, "level"))) {
+        tf_alerts_level_parse(v, &fl.level);
+        fl.has_level = true;
+    }
+    fl.max_rank = (int)tf_config_int(g_cfg, "max.rank");
+    if ((v = tf_config_str(g_cfg, "since")))
+        tf_period_parse(v, &fl.since, errstr, sizeof(errstr));
+    fl.include_suppressed = tf_config_bool(g_cfg, "include.suppressed");
+    long after_id = tf_config_int(g_cfg, "after.id");
+    long count = tf_config_int(g_cfg, "count"), timeout_s = tf_config_int(g_cfg, "timeout");
+    int follow = tf_config_bool(g_cfg, "follow"), json = tf_config_bool(g_cfg, "json");
+    g_pg = tf_config_pg_conninfo(g_cfg);
+    const char *pg = g_pg;
+    int log_level = tf_log_level_parse(tf_config_str(g_cfg, "log.level"));
+    tf_log_format_t log_format =
+        strcmp(tf_config_str(g_cfg, "log.format"), "json") == 0 ? TF_LOG_JSON : TF_LOG_TEXT;
     if (!follow && fl.since < 0 && after_id < 0) {
         fprintf(stderr, "tradeflow-alerts: --no-follow needs --since or --after-id\n");
         return EXIT_USAGE;
