@@ -151,7 +151,12 @@ t0="$(now)"
     die "tradeflow-produce failed"
 t1="$(now)"
 PRODUCE_S="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')"
-got="$(kcat -C -b "$B" -t "$T" -e -q -o beginning -f '%o\n' | wc -l)"
+# Check the count (a few tries: a just-created topic's metadata may lag).
+for try in 1 2 3 4 5; do
+    got="$(kcat -C -b "$B" -t "$T" -e -q -o beginning -f '%o\n' | wc -l)"
+    [ "$got" -eq "$N" ] && break
+    sleep 1
+done
 [ "$got" -eq "$N" ] || die "the topic holds $got messages, expected $N"
 
 # ---------------------------------------------------------------- 2. Kafka limit
