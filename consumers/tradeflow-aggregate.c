@@ -206,6 +206,31 @@ static int all_eof(const app_t *app)
     return 1;
 }
 
+/* Caught up for a settle point: every assigned partition is at its end,
+ * either by an end-of-partition event or because the position reached the
+ * end offset of the last fetch (librdkafka's cached watermark, no request).
+ * The second test matters for a steady live feed, which almost never
+ * produces an end-of-partition event on every partition at once. */
+static int settle_caught_up(app_t *app)
+{
+    if (app->assigned->cnt == 0)
+        return 0;
+    rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_copy(app->assigned);
+    rd_kafka_position(app->rk, pos);
+    int ok = 1;
+    for (int i = 0; ok && i < pos->cnt; i++) {
+        if (app->assigned->elems[i].offset) /* the EOF flag */
+            continue;
+        int64_t lo, hi;
+        if (rd_kafka_get_watermark_offsets(app->rk, pos->elems[i].topic, pos->elems[i].partition,
+                                           &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+            hi < 0 || pos->elems[i].offset < 0 || pos->elems[i].offset < hi)
+            ok = 0;
+    }
+    rd_kafka_topic_partition_list_destroy(pos);
+    return ok;
+}
+
 static int flush_batch(app_t *app, int settle);
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -854,7 +879,7 @@ int main(int argc, char **argv)
                   (pending && t - app.batch_started_ms >= app.batch_ms) ||
                   (pending && (idle || all_eof(&app)) &&
                    t - app.batch_started_ms >= app.last_flush_ms);
-        int caught_up = all_eof(&app);
+        int caught_up = all_eof(&app) || settle_caught_up(&app);
         /* Settle points: when caught up (at most every SETTLE_MIN_MS, so that a
          * live feed that is always nearly caught up does not evaluate shifts
          * on every batch), and at the latest every settle.interval. */

@@ -196,7 +196,7 @@ BEGIN
         SELECT * FROM d
         UNION ALL
         SELECT dataset, reporter, partner, 'total', period, v, n FROM d WHERE dataset = 'customs'
-    ), gm AS (                      -- group of each (partner, month), looked up once
+    ), gm AS MATERIALIZED (         -- group of each (partner, month), looked up once
         SELECT partner, period, tradeflow.group_of(partner, period) AS grp
           FROM (SELECT DISTINCT partner, period FROM d) x
     ), d3 AS (                      -- levels
