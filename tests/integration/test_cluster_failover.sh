@@ -14,11 +14,11 @@ STACK="$TF_SOURCE_DIR/deploy/stack.sh"
 W="$(mktemp -d)"
 chmod 755 "$W" # PostgreSQL runs as the postgres user and must reach its data
 export TRADEFLOW_STACK_DIR="$W/stack"
-# Six consecutive free ports for 3 brokers (+ controllers), one for PostgreSQL.
+# Seven consecutive free ports: 3 brokers (+ controllers) and PostgreSQL.
 read -r KP PP < <("$TF_PYTHON" - <<'PY'
 import socket
 def free(n):
-    for base in range(21000, 60000, 10):
+    for base in range(21000, 32000, 10):
         ok = True
         for p in range(base, base + n):
             s = socket.socket()
@@ -32,11 +32,8 @@ def free(n):
                 break
         if ok:
             return base
-import random
-random.seed()
-k = free(6)
-s = socket.socket(); s.bind(("127.0.0.1", 0)); pg = s.getsockname()[1]; s.close()
-print(k, pg)
+k = free(7)  # below the ephemeral range (32768-60999), which outgoing connections use
+print(k, k + 6)
 PY
 )
 export TRADEFLOW_KAFKA_PORT="$KP" TRADEFLOW_PG_PORT="$PP"
