@@ -31,7 +31,8 @@ set +o pipefail
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # Free ports: broker, controller and PostgreSQL.
-for ((base = 30000 + RANDOM % 20000; ; base += 7)); do
+# Below the ephemeral range (32768-60999), which outgoing connections use.
+for ((base = 22000 + RANDOM % 10000; ; base += 7)); do
     if ! port_open "$base" && ! port_open $((base + 1)) && ! port_open $((base + 2)); then break; fi
 done
 W="$(mktemp -d)"
