@@ -879,7 +879,10 @@ int main(int argc, char **argv)
                   (pending && t - app.batch_started_ms >= app.batch_ms) ||
                   (pending && (idle || all_eof(&app)) &&
                    t - app.batch_started_ms >= app.last_flush_ms);
-        int caught_up = all_eof(&app) || settle_caught_up(&app);
+        /* (Checked only when a settle point could be due: it asks librdkafka
+         * for every partition's position, too costly for every message.) */
+        int caught_up = t - app.last_settle_ms >= SETTLE_MIN_MS &&
+                        (all_eof(&app) || settle_caught_up(&app));
         /* Settle points: when caught up (at most every SETTLE_MIN_MS, so that a
          * live feed that is always nearly caught up does not evaluate shifts
          * on every batch), and at the latest every settle.interval. */
