@@ -11,7 +11,7 @@
 #   PREFIX/share/man/man1/tradeflow-*.1.gz      generated with help2man
 #   PREFIX/share/doc/tradeflow/                 install.md, examples/
 #   SYSTEMD_UNITDIR/tradeflow-*.service         /lib/systemd/system for /usr
-#   SYSCONFDIR/tradeflow/{pgpass,kafka.properties}  credential stubs (0600)
+#   SYSCONFDIR/tradeflow/{pgpass,kafka.properties}  empty credential files (0600) for the operator to fill
 #
 # The programs find schemas and migrations relative to their own executable
 # (<exe>/../share/tradeflow/...), so any prefix works without environment
@@ -173,7 +173,7 @@ install(FILES ${_unit_files} DESTINATION ${TF_SYSTEMD_UNITDIR})
 file(GLOB _examples ${CMAKE_SOURCE_DIR}/deploy/systemd/*.env.example)
 install(FILES ${_examples} DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
-# Credential stubs: the units load them with LoadCredential=, which needs the
+# Empty credential files for the operator to fill: the units load them with LoadCredential=, which needs the
 # files to exist; they hold comments only until the operator fills them in.
 # Mode 0600, root: only systemd reads them and hands each service a copy.
 install(FILES ${CMAKE_SOURCE_DIR}/deploy/systemd/pgpass

@@ -572,7 +572,7 @@ static int session(relay_t *r)
         goto retry;
     }
 
-    const tf_alert_row_t *todo[BATCH_MAX];
+    const tf_alert_row_t *unsent[BATCH_MAX];
     tf_buf_t ids = {0};
     uint64_t reported = r->published;
     time_t last_report = time(NULL);
@@ -593,7 +593,7 @@ static int session(relay_t *r)
         oom |= tf_buf_appendf(&ids, "{");
         for (size_t i = 0; i < n; i++)
             if (!rows[i].suppressed && !rows[i].published) {
-                todo[k] = &rows[i];
+                unsent[k] = &rows[i];
                 oom |= tf_buf_appendf(&ids, "%s%" PRId64, k ? "," : "", rows[i].a.alert_id);
                 k++;
             }
@@ -604,7 +604,7 @@ static int session(relay_t *r)
             goto retry;
         }
         if (k > 0) {
-            if (publish(r, todo, k, errstr, sizeof(errstr)) != 0) {
+            if (publish(r, unsent, k, errstr, sizeof(errstr)) != 0) {
                 TF_LOG(TF_LOG_WARNING, "kafka", "%s", errstr);
                 tf_buf_free(&ids);
                 goto retry;
@@ -618,7 +618,7 @@ static int session(relay_t *r)
             }
             r->published += k;
             TF_LOG(TF_LOG_DEBUG, "relay", "published %zu alert(s) up to %" PRId64, k,
-                   todo[k - 1]->a.alert_id);
+                   unsent[k - 1]->a.alert_id);
         }
         if (r->published != reported && time(NULL) - last_report >= 60) {
             TF_LOG(TF_LOG_INFO, "relay", "%" PRIu64 " alert(s) published so far, up to %" PRId64,
