@@ -974,7 +974,7 @@ int tf_codec_decode_record(tf_codec_t *c, const void *data, size_t len, tf_recor
         const fmap_t *m = &rd->f[i];
         const tf_avro_value_t *v = present(&root.u.c.v[i]);
         const char *name = rd->root->fields[i].name;
-        int rc = 0, en;
+        int rc = 0, en = 0;
         if (!v) {
             if (m->id == F_QUANTITY)
                 out->has_quantity = false;
