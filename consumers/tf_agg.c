@@ -374,8 +374,11 @@ static int run(tf_agg_t *a, PGresult *r, ExecStatusType want, const char *what,
     return -1;
 }
 
-static int apply_once(tf_agg_t *a, int settle, const char **sqlstate, tf_agg_stats_t *delta,
-                      char *errstr, size_t errlen)
+/* One attempt at the batch's transaction. careful: a retry, asks apply_stage
+ * to lock the stored reporters of the batch's record_ids too (needed when a
+ * revision moves a record to another reporter; see 006_fast_apply.sql). */
+static int apply_once(tf_agg_t *a, int settle, int careful, const char **sqlstate,
+                      tf_agg_stats_t *delta, char *errstr, size_t errlen)
 {
     PGresult *r;
     int rc = -1;
@@ -403,7 +406,10 @@ static int apply_once(tf_agg_t *a, int settle, const char **sqlstate, tf_agg_sta
             PQclear(r);
             r = PQgetResult(a->conn);
         }
-        r = PQexec(a->conn, "SELECT applied, superseded, duplicates FROM tradeflow.apply_stage()");
+        r = PQexec(a->conn, careful ? "SELECT applied, superseded, duplicates "
+                                      "FROM tradeflow.apply_stage(true)"
+                                    : "SELECT applied, superseded, duplicates "
+                                      "FROM tradeflow.apply_stage()");
         if (run(a, r, PGRES_TUPLES_OK, "apply", sqlstate, errstr, errlen))
             goto out;
         delta->applied = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
@@ -491,7 +497,7 @@ int tf_agg_flush(tf_agg_t *a, int settle, const rd_kafka_topic_partition_list_t 
             return -1;
         const char *sqlstate;
         tf_agg_stats_t d = {0};
-        if (apply_once(a, settle, &sqlstate, &d, errstr, errlen) == 0) {
+        if (apply_once(a, settle, attempt > 1, &sqlstate, &d, errstr, errlen) == 0) {
             a->stats.batches++;
             a->stats.records += a->nrecs;
             a->stats.applied += d.applied;

@@ -84,4 +84,17 @@ produce customs "$TC" "$D/semantics1.csv" "$D/semantics2.csv" "$D/semantics3.csv
 aggregate "grp-$TC" "$TC" "$TI"
 dump_reporting "$W"
 expect "re-sent files change nothing" "$(md5sum <"$W/actual_ranking.csv")" "$before"
+
+# A revision that moves a committed record to another reporter (a3: CHN ->
+# HKG), in a later batch: the consumer must lock both reporters (apply_stage
+# asks for a careful retry) and move the value from one to the other.
+produce customs "$TC" "$D/semantics4.csv"
+out="$(aggregate "grp-$TC" "$TC" "$TI" 2>&1)"
+expect "the reporter move needed one careful retry" "$(sed -n 's/.*retries \([0-9]*\).*/\1/p' <<<"$out")" 1
+expect "a3 left CHN (USA export 2019-02)" \
+    "$(q "select count(*) from reporting.partner_ranking where reporter='CHN' and partner='USA' and flow='export' and period='2019-02-01'")" 0
+expect "a3 arrived at HKG (USA export 2019-02)" \
+    "$(q "select value_usd from reporting.partner_ranking where reporter='HKG' and flow='export' and basis='month' and level='partner' and period='2019-02-01' and partner='USA'")" 120.00
+check_oracle "$W" --customs "$D/semantics1.csv" --customs "$D/semantics2.csv" \
+    --customs "$D/semantics3.csv" --investment "$D/semantics_inv.jsonl" --customs "$D/semantics4.csv"
 echo "1 passed, 0 failed"

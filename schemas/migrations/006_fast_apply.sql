@@ -1,0 +1,314 @@
+-- 006_fast_apply.sql - the batch apply engine, second version: one probe of
+-- the facts per batch, and rankings refreshed at settle points.
+--
+-- What changed against 002_apply.sql and 004_alerts.sql (same results, row
+-- for row; bench/bench_aggregate.sh compares them with the peer and the
+-- integration tests with the oracle):
+--
+--  * apply_stage reads the facts of the batch's record_ids ONCE (an index
+--    probe per staged record, the existing ones locked and kept in tf_old)
+--    instead of four joins; new records are a plain INSERT of the rest;
+--    deltas are summed per (dataset, reporter, partner, flow, period) before
+--    they are expanded to flow 'total' and the group level.
+--  * The advisory locks are taken for the reporters in the batch; the rare
+--    revision that moves a record to another reporter needs that reporter's
+--    lock too: apply_stage raises 40001 (hint 'careful') and the client
+--    retries with apply_stage(true), which locks the stored reporters as well.
+--  * Rankings, shares and YoY are no longer recomputed per batch but at
+--    settle points (settle_alerts), for the scope-years changed since the
+--    last one (tradeflow.settle_pending). While a consumer works through a
+--    backlog, tradeflow.ranking lags tradeflow.monthly by at most
+--    settle.interval; once caught up, every batch is a settle point.
+--  * tf_stage has no primary key: the client stages one row per record_id
+--    (the highest revision of the batch); a repeated new record_id fails the
+--    facts insert with 23505.
+
+-- The existing facts of the staged record_ids, locked in key order, with
+-- their stored values, into tf_old. Index probes whatever the temporary
+-- tables' statistics say (a hash join would read all of facts).
+CREATE OR REPLACE FUNCTION tradeflow.probe_facts() RETURNS integer
+LANGUAGE plpgsql
+SET enable_hashjoin = off
+SET enable_mergejoin = off
+AS $$
+DECLARE
+    n integer;
+BEGIN
+    INSERT INTO tf_old
+    SELECT s.*, f.revision, f.reporter, f.partner, f.flow, f.period, f.value_usd
+      FROM tf_stage s JOIN tradeflow.facts f USING (dataset, record_id)
+     ORDER BY s.dataset, s.record_id
+       FOR UPDATE OF f;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END;
+$$;
+
+DROP FUNCTION IF EXISTS tradeflow.apply_stage();
+
+-- Applies the batch in pg_temp.tf_stage. Returns counts:
+--   applied    = new records and higher revisions written,
+--   superseded = of those, how many replaced an earlier revision,
+--   duplicates = records with an equal or lower revision (no effect).
+-- Serialisation: transaction-scoped advisory locks on the (dataset, reporter)
+-- pairs it touches, taken in ascending key order before anything is read, so
+-- two consumers never deadlock on them and never lose an update. With
+-- p_careful the stored reporters of the batch's record_ids are locked too
+-- (read before locking; if one changed in between, 40001 again).
+CREATE OR REPLACE FUNCTION tradeflow.apply_stage(
+    p_careful boolean DEFAULT false,
+    OUT applied integer, OUT superseded integer, OUT duplicates integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+    keys     bigint[];
+    k        bigint;
+    staged   integer;
+    existing integer;
+BEGIN
+    superseded := 0;
+    IF to_regclass('pg_temp.tf_old') IS NULL THEN  -- a session prepared before 006
+        PERFORM tradeflow.prepare_session();
+    END IF;
+    SELECT count(*) INTO staged FROM tf_stage;
+    IF p_careful THEN
+        SELECT array_agg(DISTINCT x.k ORDER BY x.k) INTO keys FROM (
+            SELECT hashtextextended(s.dataset || '|' || s.reporter, 0) AS k FROM tf_stage s
+            UNION
+            SELECT hashtextextended(f.dataset || '|' || f.reporter, 0)
+              FROM tf_stage s JOIN tradeflow.facts f USING (dataset, record_id)) x;
+    ELSE
+        SELECT array_agg(x.k ORDER BY x.k) INTO keys FROM (
+            SELECT DISTINCT hashtextextended(y.dataset || '|' || y.reporter, 0) AS k
+              FROM (SELECT DISTINCT dataset, reporter FROM tf_stage) y) x;
+    END IF;
+    IF keys IS NOT NULL THEN
+        FOREACH k IN ARRAY keys LOOP
+            PERFORM pg_advisory_xact_lock(k);
+        END LOOP;
+    END IF;
+
+    DELETE FROM tf_old;  -- (ON COMMIT DELETE ROWS empties them; a retry in
+    DELETE FROM tf_delta; --  the same transaction must not see leftovers)
+    DELETE FROM tf_touched;
+    existing := tradeflow.probe_facts();
+
+    IF existing = 0 THEN
+        -- The common case of a live feed or a first load: all new.
+        INSERT INTO tradeflow.facts
+            (dataset, record_id, revision, reporter, partner, flow, period, value_usd,
+             hs_code, quantity, unit, sector, source)
+        SELECT dataset, record_id, revision, reporter, partner, flow, period, value_usd,
+               hs_code, quantity, unit, sector, source
+          FROM tf_stage;
+        INSERT INTO tf_delta
+        SELECT dataset, reporter, partner, flow, period, sum(value_usd), count(*)
+          FROM tf_stage GROUP BY 1, 2, 3, 4, 5;
+    ELSE
+        -- New record_ids: a plain INSERT; if another consumer inserts the same
+        -- record_id concurrently, this fails with 23505 and the client retries
+        -- the batch, which then finds (and locks) the other's fact.
+        INSERT INTO tradeflow.facts
+            (dataset, record_id, revision, reporter, partner, flow, period, value_usd,
+             hs_code, quantity, unit, sector, source)
+        SELECT dataset, record_id, revision, reporter, partner, flow, period, value_usd,
+               hs_code, quantity, unit, sector, source
+          FROM tf_stage s
+         WHERE NOT EXISTS (SELECT 1 FROM tf_old o
+                            WHERE o.dataset = s.dataset AND o.record_id = s.record_id);
+        IF EXISTS (SELECT 1 FROM tf_old
+                    WHERE revision > o_revision
+                      AND NOT hashtextextended(dataset || '|' || o_reporter, 0) = ANY (keys)) THEN
+            RAISE EXCEPTION 'a revision moves a record from another reporter; retry'
+                  USING ERRCODE = '40001', HINT = 'careful';
+        END IF;
+        UPDATE tradeflow.facts f
+           SET revision = c.revision, reporter = c.reporter, partner = c.partner,
+               flow = c.flow, period = c.period, value_usd = c.value_usd,
+               hs_code = c.hs_code, quantity = c.quantity, unit = c.unit,
+               sector = c.sector, source = c.source, applied_at = now()
+          FROM tf_old c
+         WHERE c.revision > c.o_revision
+           AND f.dataset = c.dataset AND f.record_id = c.record_id;
+        GET DIAGNOSTICS superseded = ROW_COUNT;
+        INSERT INTO tf_delta                   -- +new, and -old for revisions
+        SELECT dataset, reporter, partner, flow, period, sum(v), sum(n) FROM (
+            SELECT dataset, reporter, partner, flow, period, value_usd AS v, 1 AS n
+              FROM tf_stage s
+             WHERE NOT EXISTS (SELECT 1 FROM tf_old o
+                                WHERE o.dataset = s.dataset AND o.record_id = s.record_id)
+            UNION ALL
+            SELECT dataset, reporter, partner, flow, period, value_usd, 1
+              FROM tf_old WHERE revision > o_revision
+            UNION ALL
+            SELECT dataset, o_reporter, o_partner, o_flow, o_period, -o_value, -1
+              FROM tf_old WHERE revision > o_revision) d
+         GROUP BY 1, 2, 3, 4, 5;
+    END IF;
+    applied := staged - existing + superseded;
+    duplicates := staged - applied;
+
+    WITH d2 AS (                    -- customs: total = export + import
+        SELECT * FROM tf_delta
+        UNION ALL
+        SELECT dataset, reporter, partner, 'total', period, v, n FROM tf_delta
+         WHERE dataset = 'customs'
+    ), gm AS MATERIALIZED (         -- group of each (partner, month), looked up once
+        SELECT partner, period, tradeflow.group_of(partner, period) AS grp
+          FROM (SELECT DISTINCT partner, period FROM tf_delta) x
+    ), d3 AS (                      -- levels
+        SELECT dataset, reporter, flow, 'partner'::text AS level, period, partner, v, n FROM d2
+        UNION ALL
+        SELECT d2.dataset, d2.reporter, d2.flow, 'group', d2.period, gm.grp, d2.v, d2.n
+          FROM d2 JOIN gm USING (partner, period)
+    ), agg AS (
+        SELECT dataset, reporter, flow, level, period, partner, sum(v) AS v, sum(n) AS n
+          FROM d3 GROUP BY 1, 2, 3, 4, 5, 6
+    ), ins AS (
+        INSERT INTO tradeflow.monthly AS m
+            (dataset, reporter, flow, level, period, partner, value_usd, facts)
+        SELECT dataset, reporter, flow, level, period, partner, v, n FROM agg
+         ORDER BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT (dataset, reporter, flow, level, period, partner) DO UPDATE
+           SET value_usd = m.value_usd + excluded.value_usd, facts = m.facts + excluded.facts
+        RETURNING dataset, reporter, flow, level, period, partner, facts
+    )
+    INSERT INTO tf_touched SELECT * FROM ins;
+
+    DELETE FROM tradeflow.monthly m USING tf_touched t
+     WHERE t.facts = 0 AND m.dataset = t.dataset AND m.reporter = t.reporter
+       AND m.flow = t.flow AND m.level = t.level AND m.period = t.period
+       AND m.partner = t.partner AND m.facts = 0;
+
+    -- What changed, for the next settle point: rankings and alerts.
+    INSERT INTO tradeflow.settle_pending (dataset, reporter, flow, level, period)
+    SELECT DISTINCT dataset, reporter, flow, level, period FROM tf_touched
+        ON CONFLICT DO NOTHING;
+END;
+$$;
+
+-- Creates the session's staging tables; the consumer calls it once per
+-- connection. ON COMMIT DELETE ROWS empties them after every batch.
+-- (A session that still has 002's tf_stage, with its primary key, works too.)
+CREATE OR REPLACE FUNCTION tradeflow.prepare_session() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- Batches are many small set-based statements: JIT compilation only
+    -- adds latency to them.
+    PERFORM set_config('jit', 'off', false);
+    CREATE TEMP TABLE IF NOT EXISTS tf_stage (
+        dataset text NOT NULL, record_id text NOT NULL, revision bigint NOT NULL,
+        reporter text NOT NULL, partner text NOT NULL, flow text NOT NULL,
+        period date NOT NULL, value_usd numeric(20,2) NOT NULL,
+        hs_code text, quantity numeric(23,3), unit text, sector text, source text
+    ) ON COMMIT DELETE ROWS;
+    CREATE TEMP TABLE IF NOT EXISTS tf_old (
+        dataset text, record_id text, revision bigint, reporter text, partner text,
+        flow text, period date, value_usd numeric(20,2), hs_code text,
+        quantity numeric(23,3), unit text, sector text, source text,
+        o_revision bigint, o_reporter text, o_partner text, o_flow text, o_period date,
+        o_value numeric(20,2)
+    ) ON COMMIT DELETE ROWS;
+    CREATE TEMP TABLE IF NOT EXISTS tf_delta (
+        dataset text, reporter text, partner text, flow text, period date,
+        v numeric, n bigint
+    ) ON COMMIT DELETE ROWS;
+    CREATE TEMP TABLE IF NOT EXISTS tf_touched (
+        dataset text, reporter text, flow text, level text, period date, partner text,
+        facts integer
+    ) ON COMMIT DELETE ROWS;
+END;
+$$;
+
+-- Settle point: for everything changed since the last one
+-- (tradeflow.settle_pending), refreshes rankings, shares and YoY of the
+-- changed scope-years, then evaluates ranking shifts and writes the alerts to
+-- the outbox in the caller's transaction, in period order; NOTIFY
+-- tradeflow_alerts for each alert that is not suppressed (period before
+-- p_from). Reporters locked by another transaction are left pending for a
+-- later settle point (their holder settles them), so settling never waits and
+-- never deadlocks. For each changed period it evaluates the period itself and
+-- the next period with data (whose comparison base changed); on the YTD basis
+-- every later period of the same year too (their YTD values moved).
+CREATE OR REPLACE FUNCTION tradeflow.settle_alerts(
+    p_top integer, p_from date, OUT evaluated integer, OUT raised integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+    s record;
+    e record;
+BEGIN
+    evaluated := 0;
+    raised := 0;
+    CREATE TEMP TABLE IF NOT EXISTS tf_shifts (
+        partner text, old_rank integer, new_rank integer, value_usd numeric
+    ) ON COMMIT DELETE ROWS;
+    CREATE TEMP TABLE IF NOT EXISTS tf_pend (
+        flow text, level text, period date
+    ) ON COMMIT DELETE ROWS;
+
+    FOR s IN SELECT DISTINCT dataset, reporter FROM tradeflow.settle_pending ORDER BY 1, 2 LOOP
+        IF NOT pg_try_advisory_xact_lock(hashtextextended(s.dataset || '|' || s.reporter, 0)) THEN
+            CONTINUE;
+        END IF;
+        DELETE FROM tf_pend;
+        WITH d AS (
+            DELETE FROM tradeflow.settle_pending
+             WHERE dataset = s.dataset AND reporter = s.reporter
+            RETURNING flow, level, period)
+        INSERT INTO tf_pend SELECT * FROM d;
+
+        -- Rankings of the changed scope-years, oldest year first (a year's
+        -- YoY columns read the year before).
+        PERFORM tradeflow.refresh_ranking(s.dataset, s.reporter, flow, level, min(period))
+           FROM tf_pend
+          GROUP BY flow, level, date_trunc('year', period)
+          ORDER BY date_trunc('year', period), flow, level;
+
+        FOR e IN
+            WITH py AS (
+                SELECT flow, level, date_trunc('year', period)::date AS y, min(period) AS mp
+                  FROM tf_pend GROUP BY 1, 2, 3
+            ), ev AS (
+                SELECT flow, level, 'month'::text AS basis, period FROM tf_pend
+                UNION
+                SELECT p.flow, p.level, 'month',
+                       (SELECT min(r.period) FROM tradeflow.ranking r
+                         WHERE r.dataset = s.dataset AND r.reporter = s.reporter
+                           AND r.flow = p.flow AND r.level = p.level AND r.basis = 'month'
+                           AND r.period > p.period)
+                  FROM tf_pend p
+                UNION
+                SELECT flow, level, 'ytd', period FROM tf_pend
+                UNION
+                SELECT DISTINCT py.flow, py.level, 'ytd', r.period
+                  FROM py JOIN tradeflow.ranking r
+                    ON r.dataset = s.dataset AND r.reporter = s.reporter AND r.flow = py.flow
+                   AND r.level = py.level AND r.basis = 'ytd' AND r.period >= py.mp
+                   AND r.period < (py.y + interval '1 year')::date
+                UNION
+                SELECT py.flow, py.level, 'ytd',
+                       (SELECT min(r.period) FROM tradeflow.ranking r
+                         WHERE r.dataset = s.dataset AND r.reporter = s.reporter
+                           AND r.flow = py.flow AND r.level = py.level AND r.basis = 'ytd'
+                           AND r.period >= (py.y + interval '1 year')::date)
+                  FROM py
+            )
+            SELECT * FROM ev WHERE period IS NOT NULL ORDER BY period, flow, level, basis
+        LOOP
+            raised := raised + tradeflow.evaluate_period(s.dataset, s.reporter, e.flow,
+                                                         e.level, e.basis, e.period, p_top,
+                                                         p_from);
+            evaluated := evaluated + 1;
+        END LOOP;
+    END LOOP;
+
+    PERFORM pg_notify('tradeflow_alerts', json_build_object(
+                'alert_id', alert_id, 'dataset', dataset, 'reporter', reporter, 'flow', flow,
+                'basis', basis, 'level', level, 'period', to_char(period, 'YYYY-MM'),
+                'partner', partner, 'old_rank', old_rank, 'new_rank', new_rank,
+                'value_usd', value_usd::text, 'kind', kind, 'detected_at', detected_at)::text)
+       FROM tradeflow.alerts
+      WHERE xmin = pg_current_xact_id()::xid AND NOT suppressed
+        AND (kind = 'retraction' OR active)
+      ORDER BY alert_id;
+END;
+$$;
