@@ -1,5 +1,6 @@
 #include "tf_agg.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include <unistd.h>
 
 #include "tf_buf.h"
+#include "tf_clock.h"
 #include "tf_log.h"
 #include "tf_pg.h"
 
@@ -24,10 +26,8 @@ typedef struct position {
     int64_t next_offset; /* offset after the last message buffered */
 } position_t;
 
-struct tf_agg {
-    PGconn *conn;
-    char *conninfo;
-    char *group_id;
+/* A batch: the records (deduplicated per record_id) and where they came from. */
+typedef struct batch {
     staged_t *recs;
     size_t nrecs, caprecs;
     uint32_t *slots; /* open addressing: index+1 into recs, 0 = empty */
@@ -35,11 +35,31 @@ struct tf_agg {
     position_t *pos;
     size_t npos, cappos;
     size_t nmsgs; /* messages buffered (records + skipped) */
-    tf_buf_t copy;
+} batch_t;
+
+struct tf_agg {
+    PGconn *conn; /* used by the apply thread while a batch is BUSY, else by the caller */
+    char *conninfo;
+    char *group_id;
+    batch_t cur; /* being filled (caller's thread) */
+    batch_t fly; /* in flight (the apply thread's while BUSY) */
+    int fly_settle;
+    tf_buf_t copy; /* COPY text of the batch in flight */
     rd_kafka_topic_partition_list_t *committed;
     tf_agg_stats_t stats;
     char top_n[16];
     char alerts_from[32]; /* YYYY-MM-01 */
+
+    /* Hand-over between the caller and the apply thread. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    int thread_started;
+    int go;   /* a batch to apply (set by submit/retry, cleared by the thread) */
+    int quit; /* tf_agg_destroy */
+    tf_agg_state_t state;
+    tf_agg_stats_t fly_delta; /* the thread's counts for the batch in flight */
+    char fly_err[1024];
 };
 
 static uint64_t rec_hash(const tf_record_t *r)
@@ -67,6 +87,35 @@ static int prepare(tf_agg_t *a, int migrate, char *errstr, size_t errlen)
     return tf_pg_exec(a->conn, "SELECT tradeflow.prepare_session()", errstr, errlen);
 }
 
+static int batch_init(batch_t *b)
+{
+    b->nslots = 1024;
+    b->slots = calloc(b->nslots, sizeof(*b->slots));
+    return b->slots ? 0 : -1;
+}
+
+static void batch_free(batch_t *b)
+{
+    for (size_t i = 0; i < b->npos; i++)
+        free(b->pos[i].topic);
+    free(b->pos);
+    free(b->recs);
+    free(b->slots);
+}
+
+/* Empties a batch, keeping its memory for the next one. */
+static void batch_reset(batch_t *b)
+{
+    for (size_t i = 0; i < b->npos; i++)
+        free(b->pos[i].topic);
+    b->npos = 0;
+    b->nrecs = 0;
+    b->nmsgs = 0;
+    memset(b->slots, 0, b->nslots * sizeof(*b->slots));
+}
+
+static void *apply_thread(void *arg);
+
 tf_agg_t *tf_agg_new(const char *conninfo, const char *group_id, int skip_migrate,
                      char *errstr, size_t errlen)
 {
@@ -75,13 +124,13 @@ tf_agg_t *tf_agg_new(const char *conninfo, const char *group_id, int skip_migrat
         snprintf(errstr, errlen, "out of memory");
         return NULL;
     }
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cv, NULL);
     a->conninfo = strdup(conninfo ? conninfo : "");
     a->group_id = strdup(group_id);
-    a->nslots = 1024;
     snprintf(a->top_n, sizeof(a->top_n), "10");
     snprintf(a->alerts_from, sizeof(a->alerts_from), "1900-01-01");
-    a->slots = calloc(a->nslots, sizeof(*a->slots));
-    if (!a->conninfo || !a->group_id || !a->slots) {
+    if (!a->conninfo || !a->group_id || batch_init(&a->cur) || batch_init(&a->fly)) {
         snprintf(errstr, errlen, "out of memory");
         goto fail;
     }
@@ -89,6 +138,11 @@ tf_agg_t *tf_agg_new(const char *conninfo, const char *group_id, int skip_migrat
         goto fail;
     if (prepare(a, !skip_migrate, errstr, errlen))
         goto fail;
+    if (pthread_create(&a->thread, NULL, apply_thread, a) != 0) {
+        snprintf(errstr, errlen, "cannot start the apply thread");
+        goto fail;
+    }
+    a->thread_started = 1;
     return a;
 fail:
     tf_agg_destroy(a);
@@ -99,18 +153,24 @@ void tf_agg_destroy(tf_agg_t *a)
 {
     if (!a)
         return;
+    if (a->thread_started) {
+        pthread_mutex_lock(&a->mu);
+        a->quit = 1;
+        pthread_cond_broadcast(&a->cv);
+        pthread_mutex_unlock(&a->mu);
+        pthread_join(a->thread, NULL);
+    }
     if (a->conn)
         PQfinish(a->conn);
-    for (size_t i = 0; i < a->npos; i++)
-        free(a->pos[i].topic);
-    free(a->pos);
-    free(a->recs);
-    free(a->slots);
+    batch_free(&a->cur);
+    batch_free(&a->fly);
     free(a->conninfo);
     free(a->group_id);
     tf_buf_free(&a->copy);
     if (a->committed)
         rd_kafka_topic_partition_list_destroy(a->committed);
+    pthread_cond_destroy(&a->cv);
+    pthread_mutex_destroy(&a->mu);
     free(a);
 }
 
@@ -132,11 +192,6 @@ int tf_agg_set_alerts(tf_agg_t *a, int top_n, const char *alerts_from, char *err
     return 0;
 }
 
-PGconn *tf_agg_conn(tf_agg_t *a)
-{
-    return a->conn;
-}
-
 const tf_agg_stats_t *tf_agg_stats(const tf_agg_t *a)
 {
     return &a->stats;
@@ -144,7 +199,7 @@ const tf_agg_stats_t *tf_agg_stats(const tf_agg_t *a)
 
 size_t tf_agg_pending(const tf_agg_t *a)
 {
-    return a->nmsgs;
+    return a->cur.nmsgs;
 }
 
 /* Reconnects if the connection was lost. */
@@ -166,9 +221,19 @@ static int ensure_conn(tf_agg_t *a, char *errstr, size_t errlen)
     return 0;
 }
 
+/* Waits until no batch is being applied (the connection is the caller's). */
+static void wait_not_busy(tf_agg_t *a)
+{
+    pthread_mutex_lock(&a->mu);
+    while (a->state == TF_AGG_BUSY)
+        pthread_cond_wait(&a->cv, &a->mu);
+    pthread_mutex_unlock(&a->mu);
+}
+
 int tf_agg_load_offsets(tf_agg_t *a, rd_kafka_topic_partition_list_t *parts, char *errstr,
                         size_t errlen)
 {
+    wait_not_busy(a);
     if (ensure_conn(a, errstr, errlen))
         return -1;
     const char *p[] = {a->group_id};
@@ -193,71 +258,78 @@ int tf_agg_load_offsets(tf_agg_t *a, rd_kafka_topic_partition_list_t *parts, cha
     return 0;
 }
 
-static int note_position(tf_agg_t *a, const char *topic, int32_t partition, int64_t offset,
+static int note_position(batch_t *b, const char *topic, int32_t partition, int64_t offset,
                          uint32_t *idx)
 {
     size_t i;
-    for (i = 0; i < a->npos; i++)
-        if (a->pos[i].partition == partition && strcmp(a->pos[i].topic, topic) == 0)
+    for (i = 0; i < b->npos; i++)
+        if (b->pos[i].partition == partition && strcmp(b->pos[i].topic, topic) == 0)
             break;
-    if (i == a->npos) {
-        if (a->npos == a->cappos) {
-            size_t cap = a->cappos ? a->cappos * 2 : 16;
-            position_t *np = realloc(a->pos, cap * sizeof(*np));
+    if (i == b->npos) {
+        if (b->npos == b->cappos) {
+            size_t cap = b->cappos ? b->cappos * 2 : 16;
+            position_t *np = realloc(b->pos, cap * sizeof(*np));
             if (!np)
                 return -1;
-            a->pos = np;
-            a->cappos = cap;
+            b->pos = np;
+            b->cappos = cap;
         }
-        a->pos[i].topic = strdup(topic);
-        if (!a->pos[i].topic)
+        b->pos[i].topic = strdup(topic);
+        if (!b->pos[i].topic)
             return -1;
-        a->pos[i].partition = partition;
-        a->pos[i].next_offset = offset + 1;
-        a->npos++;
-    } else if (a->pos[i].next_offset < offset + 1) {
-        a->pos[i].next_offset = offset + 1;
+        b->pos[i].partition = partition;
+        b->pos[i].next_offset = offset + 1;
+        b->npos++;
+    } else if (b->pos[i].next_offset < offset + 1) {
+        b->pos[i].next_offset = offset + 1;
     }
     *idx = (uint32_t)i;
-    a->nmsgs++;
+    b->nmsgs++;
     return 0;
 }
 
-static int grow_slots(tf_agg_t *a)
+static void rehash(batch_t *b)
 {
-    size_t n = a->nslots * 2;
+    memset(b->slots, 0, b->nslots * sizeof(*b->slots));
+    for (size_t i = 0; i < b->nrecs; i++) {
+        size_t h = rec_hash(&b->recs[i].rec) & (b->nslots - 1);
+        while (b->slots[h])
+            h = (h + 1) & (b->nslots - 1);
+        b->slots[h] = (uint32_t)i + 1;
+    }
+}
+
+static int grow_slots(batch_t *b)
+{
+    size_t n = b->nslots * 2;
     uint32_t *s = calloc(n, sizeof(*s));
     if (!s)
         return -1;
-    for (size_t i = 0; i < a->nrecs; i++) {
-        size_t h = rec_hash(&a->recs[i].rec) & (n - 1);
-        while (s[h])
-            h = (h + 1) & (n - 1);
-        s[h] = (uint32_t)i + 1;
-    }
-    free(a->slots);
-    a->slots = s;
-    a->nslots = n;
+    free(b->slots);
+    b->slots = s;
+    b->nslots = n;
+    rehash(b);
     return 0;
 }
 
 int tf_agg_skip(tf_agg_t *a, const char *topic, int32_t partition, int64_t offset)
 {
     uint32_t idx;
-    return note_position(a, topic, partition, offset, &idx);
+    return note_position(&a->cur, topic, partition, offset, &idx);
 }
 
 int tf_agg_add(tf_agg_t *a, const tf_record_t *r, const char *topic, int32_t partition,
                int64_t offset)
 {
+    batch_t *b = &a->cur;
     uint32_t idx;
-    if (note_position(a, topic, partition, offset, &idx))
+    if (note_position(b, topic, partition, offset, &idx))
         return -1;
-    if ((a->nrecs + 1) * 2 > a->nslots && grow_slots(a))
+    if ((b->nrecs + 1) * 2 > b->nslots && grow_slots(b))
         return -1;
-    size_t h = rec_hash(r) & (a->nslots - 1);
-    while (a->slots[h]) {
-        staged_t *s = &a->recs[a->slots[h] - 1];
+    size_t h = rec_hash(r) & (b->nslots - 1);
+    while (b->slots[h]) {
+        staged_t *s = &b->recs[b->slots[h] - 1];
         if (s->rec.dataset == r->dataset && strcmp(s->rec.record_id, r->record_id) == 0) {
             if (r->revision > s->rec.revision) { /* a higher revision replaces it */
                 a->stats.superseded++;
@@ -269,23 +341,25 @@ int tf_agg_add(tf_agg_t *a, const tf_record_t *r, const char *topic, int32_t par
             }
             return 0;
         }
-        h = (h + 1) & (a->nslots - 1);
+        h = (h + 1) & (b->nslots - 1);
     }
-    if (a->nrecs == a->caprecs) {
-        size_t cap = a->caprecs ? a->caprecs * 2 : 1024;
-        staged_t *nr = realloc(a->recs, cap * sizeof(*nr));
+    if (b->nrecs == b->caprecs) {
+        size_t cap = b->caprecs ? b->caprecs * 2 : 1024;
+        staged_t *nr = realloc(b->recs, cap * sizeof(*nr));
         if (!nr)
             return -1;
-        a->recs = nr;
-        a->caprecs = cap;
+        b->recs = nr;
+        b->caprecs = cap;
     }
-    a->recs[a->nrecs].rec = *r;
-    a->recs[a->nrecs].pos = idx;
-    a->recs[a->nrecs].offset = offset;
-    a->nrecs++;
-    a->slots[h] = (uint32_t)a->nrecs;
+    b->recs[b->nrecs].rec = *r;
+    b->recs[b->nrecs].pos = idx;
+    b->recs[b->nrecs].offset = offset;
+    b->nrecs++;
+    b->slots[h] = (uint32_t)b->nrecs;
     return 0;
 }
+
+/* ---- the COPY text ------------------------------------------------------ */
 
 /* Appends s to the COPY text buffer with COPY's escapes. */
 static void copy_text(tf_buf_t *b, const char *s)
@@ -315,83 +389,112 @@ static void copy_opt(tf_buf_t *b, const char *s)
         tf_buf_append(b, "\\N", 2);
 }
 
+/* Appends a signed integer (no printf: this runs for every record). */
+static void copy_int(tf_buf_t *b, long long v)
+{
+    char d[24];
+    int n = sizeof(d);
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        d[--n] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        d[--n] = '-';
+    tf_buf_append(b, d + n, sizeof(d) - (size_t)n);
+}
+
+/* Appends the row of every record of the batch in flight to a->copy. */
 static int build_copy(tf_agg_t *a)
 {
+    const batch_t *bt = &a->fly;
     tf_buf_t *b = &a->copy;
     tf_buf_reset(b);
-    for (size_t i = 0; i < a->nrecs; i++) {
-        const tf_record_t *r = &a->recs[i].rec;
+    for (size_t i = 0; i < bt->nrecs; i++) {
+        const tf_record_t *r = &bt->recs[i].rec;
         char num[48];
         copy_text(b, tf_dataset_name(r->dataset));
         tf_buf_append(b, "\t", 1);
         copy_text(b, r->record_id);
-        tf_buf_appendf(b, "\t%lld\t", (long long)r->revision);
+        tf_buf_append(b, "\t", 1);
+        copy_int(b, (long long)r->revision);
+        tf_buf_append(b, "\t", 1);
         copy_text(b, r->reporter);
         tf_buf_append(b, "\t", 1);
         copy_text(b, r->partner);
-        tf_buf_appendf(b, "\t%s\t%04d-%02d-01\t", tf_flow_name(r->flow),
-                       tf_period_year(r->period), tf_period_month(r->period));
-        tf_decimal_format(r->value_cents, 2, num, sizeof(num));
-        tf_buf_appendf(b, "%s\t", num);
+        tf_buf_append(b, "\t", 1);
+        copy_text(b, tf_flow_name(r->flow));
+        tf_buf_append(b, "\t", 1);
+        int ym = tf_period_year(r->period) * 100 + tf_period_month(r->period);
+        char per[11] = {(char)('0' + ym / 100000 % 10), (char)('0' + ym / 10000 % 10),
+                        (char)('0' + ym / 1000 % 10), (char)('0' + ym / 100 % 10), '-',
+                        (char)('0' + ym / 10 % 10), (char)('0' + ym % 10), '-', '0', '1', '\t'};
+        tf_buf_append(b, per, sizeof(per));
+        tf_buf_append(b, num, (size_t)tf_decimal_format(r->value_cents, 2, num, sizeof(num)));
+        tf_buf_append(b, "\t", 1);
         copy_opt(b, r->hs_code);
         tf_buf_append(b, "\t", 1);
-        if (r->has_quantity) {
-            tf_decimal_format(r->quantity_milli, 3, num, sizeof(num));
-            tf_buf_appendf(b, "%s", num);
-        } else {
+        if (r->has_quantity)
+            tf_buf_append(b, num,
+                          (size_t)tf_decimal_format(r->quantity_milli, 3, num, sizeof(num)));
+        else
             tf_buf_append(b, "\\N", 2);
-        }
         tf_buf_append(b, "\t", 1);
         copy_opt(b, r->unit);
         tf_buf_append(b, "\t", 1);
         copy_opt(b, r->sector);
         tf_buf_append(b, "\t", 1);
-        const position_t *p = &a->pos[a->recs[i].pos];
+        const position_t *p = &bt->pos[bt->recs[i].pos];
         copy_text(b, p->topic);
-        if (tf_buf_appendf(b, "/%d/%lld\n", (int)p->partition, (long long)a->recs[i].offset))
+        tf_buf_append(b, "/", 1);
+        copy_int(b, p->partition);
+        tf_buf_append(b, "/", 1);
+        copy_int(b, (long long)bt->recs[i].offset);
+        if (tf_buf_append(b, "\n", 1))
             return -1;
     }
     return 0;
 }
 
-/* Runs one statement; on failure fills errstr and *sqlstate (static). */
-static int run(tf_agg_t *a, PGresult *r, ExecStatusType want, const char *what,
-               const char **sqlstate, char *errstr, size_t errlen)
+/* ---- the transaction (apply thread) ------------------------------------- */
+
+/* Runs one statement; on failure fills errstr and *sqlstate (state[6]). */
+static int run(PGresult *r, ExecStatusType want, const char *what, char *state, char *errstr,
+               size_t errlen)
 {
     if (PQresultStatus(r) == want)
         return 0;
     const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    static char state[6];
-    snprintf(state, sizeof(state), "%s", st ? st : "");
-    *sqlstate = state;
+    snprintf(state, 6, "%s", st ? st : "");
     char msg[400];
     snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(r));
     for (char *p = msg; *p; p++)
         if (*p == '\n' || *p == '\t')
             *p = ' ';
     snprintf(errstr, errlen, "%s: %s", what, msg);
-    (void)a;
     return -1;
 }
 
-/* One attempt at the batch's transaction. careful: a retry, asks apply_stage
- * to lock the stored reporters of the batch's record_ids too (needed when a
- * revision moves a record to another reporter; see 006_fast_apply.sql). */
-static int apply_once(tf_agg_t *a, int settle, int careful, const char **sqlstate,
-                      tf_agg_stats_t *delta, char *errstr, size_t errlen)
+/* One attempt at the batch in flight's transaction. careful: a retry, asks
+ * apply_stage to lock the stored reporters of the batch's record_ids too
+ * (needed when a revision moves a record to another reporter; see
+ * 006_fast_apply.sql). */
+static int apply_once(tf_agg_t *a, int careful, char *sqlstate, tf_agg_stats_t *delta,
+                      char *errstr, size_t errlen)
 {
+    const batch_t *bt = &a->fly;
     PGresult *r;
     int rc = -1;
-    *sqlstate = "";
+    sqlstate[0] = 0;
     r = PQexec(a->conn, "BEGIN");
-    if (run(a, r, PGRES_COMMAND_OK, "BEGIN", sqlstate, errstr, errlen))
+    if (run(r, PGRES_COMMAND_OK, "BEGIN", sqlstate, errstr, errlen))
         goto out;
-    if (a->nrecs) {
+    if (bt->nrecs) {
         PQclear(r);
         r = PQexec(a->conn, "COPY tf_stage (dataset, record_id, revision, reporter, partner, "
                             "flow, period, value_usd, hs_code, quantity, unit, sector, source) "
                             "FROM STDIN");
-        if (run(a, r, PGRES_COPY_IN, "COPY", sqlstate, errstr, errlen))
+        if (run(r, PGRES_COPY_IN, "COPY", sqlstate, errstr, errlen))
             goto out;
         if (PQputCopyData(a->conn, (const char *)a->copy.data, (int)a->copy.len) != 1 ||
             PQputCopyEnd(a->conn, NULL) != 1) {
@@ -400,7 +503,7 @@ static int apply_once(tf_agg_t *a, int settle, int careful, const char **sqlstat
         }
         PQclear(r);
         r = PQgetResult(a->conn);
-        if (run(a, r, PGRES_COMMAND_OK, "COPY", sqlstate, errstr, errlen))
+        if (run(r, PGRES_COMMAND_OK, "COPY", sqlstate, errstr, errlen))
             goto out;
         while (r) { /* drain */
             PQclear(r);
@@ -410,25 +513,25 @@ static int apply_once(tf_agg_t *a, int settle, int careful, const char **sqlstat
                                       "FROM tradeflow.apply_stage(true)"
                                     : "SELECT applied, superseded, duplicates "
                                       "FROM tradeflow.apply_stage()");
-        if (run(a, r, PGRES_TUPLES_OK, "apply", sqlstate, errstr, errlen))
+        if (run(r, PGRES_TUPLES_OK, "apply", sqlstate, errstr, errlen))
             goto out;
         delta->applied = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
         delta->superseded = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
         delta->duplicates = strtoull(PQgetvalue(r, 0, 2), NULL, 10);
     }
-    if (a->npos) {
+    if (bt->npos) {
         tf_buf_t t = {0}, p = {0}, o = {0};
         tf_buf_append(&t, "{", 1);
         tf_buf_append(&p, "{", 1);
         tf_buf_append(&o, "{", 1);
         int n = 0;
-        for (size_t i = 0; i < a->npos; i++) {
-            if (a->pos[i].next_offset < 0) /* forgotten partition */
+        for (size_t i = 0; i < bt->npos; i++) {
+            if (bt->pos[i].next_offset < 0) /* forgotten partition */
                 continue;
             const char *sep = n++ ? "," : "";
-            tf_buf_appendf(&t, "%s\"%s\"", sep, a->pos[i].topic); /* topic names: [A-Za-z0-9._-] */
-            tf_buf_appendf(&p, "%s%d", sep, (int)a->pos[i].partition);
-            tf_buf_appendf(&o, "%s%lld", sep, (long long)a->pos[i].next_offset);
+            tf_buf_appendf(&t, "%s\"%s\"", sep, bt->pos[i].topic); /* names: [A-Za-z0-9._-] */
+            tf_buf_appendf(&p, "%s%d", sep, (int)bt->pos[i].partition);
+            tf_buf_appendf(&o, "%s%lld", sep, (long long)bt->pos[i].next_offset);
         }
         tf_buf_append(&t, "}", 2);
         tf_buf_append(&p, "}", 2);
@@ -447,29 +550,26 @@ static int apply_once(tf_agg_t *a, int settle, int careful, const char **sqlstat
         tf_buf_free(&t);
         tf_buf_free(&p);
         tf_buf_free(&o);
-        if (run(a, r, PGRES_COMMAND_OK, "storing offsets", sqlstate, errstr, errlen))
+        if (run(r, PGRES_COMMAND_OK, "storing offsets", sqlstate, errstr, errlen))
             goto out;
     }
-    if (settle) {
+    if (a->fly_settle) {
         const char *params[] = {a->top_n, a->alerts_from};
         PQclear(r);
         r = PQexecParams(a->conn,
                          "SELECT evaluated, raised FROM tradeflow.settle_alerts($1::int, $2::date)",
                          2, NULL, params, NULL, NULL, 0);
-        if (run(a, r, PGRES_TUPLES_OK, "settling alerts", sqlstate, errstr, errlen))
+        if (run(r, PGRES_TUPLES_OK, "settling alerts", sqlstate, errstr, errlen))
             goto out;
         delta->settles = 1;
         delta->alerts = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
     }
     PQclear(r);
-    struct timespec c0, c1;
-    clock_gettime(CLOCK_MONOTONIC, &c0);
+    int64_t c0 = tf_mono_us();
     r = PQexec(a->conn, "COMMIT");
-    clock_gettime(CLOCK_MONOTONIC, &c1);
-    if (run(a, r, PGRES_COMMAND_OK, "COMMIT", sqlstate, errstr, errlen))
+    if (run(r, PGRES_COMMAND_OK, "COMMIT", sqlstate, errstr, errlen))
         goto out;
-    delta->last_commit_us = (uint64_t)((c1.tv_sec - c0.tv_sec) * 1000000LL +
-                                       (c1.tv_nsec - c0.tv_nsec) / 1000);
+    delta->last_commit_us = (uint64_t)(tf_mono_us() - c0);
     rc = 0;
 out:
     PQclear(r);
@@ -481,13 +581,10 @@ out:
     return rc;
 }
 
-int tf_agg_flush(tf_agg_t *a, int settle, const rd_kafka_topic_partition_list_t **committed,
-                 char *errstr, size_t errlen)
+/* Applies the batch in flight, retrying serialisation failures and a
+ * connection that went stale while idle. 0 or -1 (errstr). */
+static int apply_batch(tf_agg_t *a, tf_agg_stats_t *d, char *errstr, size_t errlen)
 {
-    if (committed)
-        *committed = NULL;
-    if (a->nmsgs == 0 && !settle)
-        return 0;
     if (build_copy(a)) {
         snprintf(errstr, errlen, "out of memory building the batch");
         return -1;
@@ -495,18 +592,16 @@ int tf_agg_flush(tf_agg_t *a, int settle, const rd_kafka_topic_partition_list_t 
     for (int attempt = 1;; attempt++) {
         if (ensure_conn(a, errstr, errlen))
             return -1;
-        const char *sqlstate;
-        tf_agg_stats_t d = {0};
-        if (apply_once(a, settle, attempt > 1, &sqlstate, &d, errstr, errlen) == 0) {
-            a->stats.batches++;
-            a->stats.records += a->nrecs;
-            a->stats.applied += d.applied;
-            a->stats.superseded += d.superseded;
-            a->stats.duplicates += d.duplicates;
-            a->stats.settles += d.settles;
-            a->stats.alerts += d.alerts;
-            a->stats.last_commit_us = d.last_commit_us;
-            break;
+        char sqlstate[6];
+        tf_agg_stats_t one = {0};
+        if (apply_once(a, attempt > 1, sqlstate, &one, errstr, errlen) == 0) {
+            d->applied = one.applied;
+            d->superseded = one.superseded;
+            d->duplicates = one.duplicates;
+            d->settles = one.settles;
+            d->alerts = one.alerts;
+            d->last_commit_us = one.last_commit_us;
+            return 0;
         }
         if (PQstatus(a->conn) != CONNECTION_OK) {
             /* A connection that went stale while idle (server restarted):
@@ -514,56 +609,175 @@ int tf_agg_flush(tf_agg_t *a, int settle, const rd_kafka_topic_partition_list_t 
              * ensure_conn fails and the caller backs off. */
             if (attempt >= 2)
                 return -1;
-            a->stats.retries++;
+            d->retries++;
             continue;
         }
         if (!tf_pg_sqlstate_retryable(sqlstate) || attempt >= MAX_TX_ATTEMPTS)
             return -1;
-        a->stats.retries++;
+        d->retries++;
         TF_LOG(TF_LOG_INFO, "pg", "retrying batch (attempt %d): %s", attempt + 1, errstr);
-        usleep((useconds_t)(1000 * (attempt * 5 + rand() % 20)));
+        usleep((useconds_t)(1000 * (attempt * 5 + tf_mono_us() % 20)));
     }
+}
+
+static void *apply_thread(void *arg)
+{
+    tf_agg_t *a = arg;
+    pthread_mutex_lock(&a->mu);
+    for (;;) {
+        while (!a->go && !a->quit)
+            pthread_cond_wait(&a->cv, &a->mu);
+        if (!a->go) /* quit, nothing to do */
+            break;
+        a->go = 0;
+        pthread_mutex_unlock(&a->mu);
+
+        char errstr[sizeof(a->fly_err)];
+        tf_agg_stats_t d = {0};
+        int64_t t0 = tf_mono_us();
+        int rc = apply_batch(a, &d, errstr, sizeof(errstr));
+        d.last_apply_us = (uint64_t)(tf_mono_us() - t0);
+
+        pthread_mutex_lock(&a->mu);
+        d.retries += a->fly_delta.retries; /* earlier failed attempts */
+        a->fly_delta = d;
+        if (rc == 0) {
+            a->state = TF_AGG_DONE;
+        } else {
+            snprintf(a->fly_err, sizeof(a->fly_err), "%s", errstr);
+            a->state = TF_AGG_FAILED;
+        }
+        pthread_cond_broadcast(&a->cv);
+    }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+/* ---- hand-over (caller's thread) ---------------------------------------- */
+
+int tf_agg_submit(tf_agg_t *a, int settle)
+{
+    pthread_mutex_lock(&a->mu);
+    if (a->state != TF_AGG_IDLE) {
+        pthread_mutex_unlock(&a->mu);
+        return -1;
+    }
+    batch_t t = a->fly; /* empty, reset when its batch was done */
+    a->fly = a->cur;
+    a->cur = t;
+    a->fly_settle = settle;
+    memset(&a->fly_delta, 0, sizeof(a->fly_delta));
+    a->state = TF_AGG_BUSY;
+    a->go = 1;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    return 0;
+}
+
+int tf_agg_retry(tf_agg_t *a)
+{
+    pthread_mutex_lock(&a->mu);
+    if (a->state != TF_AGG_FAILED) {
+        pthread_mutex_unlock(&a->mu);
+        return -1;
+    }
+    a->fly_delta.retries++;
+    a->state = TF_AGG_BUSY;
+    a->go = 1;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    return 0;
+}
+
+tf_agg_state_t tf_agg_poll(tf_agg_t *a, int wait_ms,
+                           const rd_kafka_topic_partition_list_t **committed, int *settled,
+                           char *errstr, size_t errlen)
+{
+    if (committed)
+        *committed = NULL;
+    if (settled)
+        *settled = 0;
+    pthread_mutex_lock(&a->mu);
+    if (a->state == TF_AGG_BUSY && wait_ms < 0) {
+        while (a->state == TF_AGG_BUSY)
+            pthread_cond_wait(&a->cv, &a->mu);
+    } else if (a->state == TF_AGG_BUSY && wait_ms > 0) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += wait_ms / 1000;
+        until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        while (a->state == TF_AGG_BUSY &&
+               pthread_cond_timedwait(&a->cv, &a->mu, &until) == 0)
+            ;
+    }
+    tf_agg_state_t st = a->state;
+    if (st == TF_AGG_FAILED)
+        snprintf(errstr, errlen, "%s", a->fly_err);
+    pthread_mutex_unlock(&a->mu);
+    if (st != TF_AGG_DONE)
+        return st;
+
+    /* Committed: count it, list the stored offsets, empty the batch. */
+    batch_t *b = &a->fly;
+    const tf_agg_stats_t *d = &a->fly_delta;
+    a->stats.batches++;
+    a->stats.records += b->nrecs;
+    a->stats.applied += d->applied;
+    a->stats.superseded += d->superseded;
+    a->stats.duplicates += d->duplicates;
+    a->stats.retries += d->retries;
+    a->stats.settles += d->settles;
+    a->stats.alerts += d->alerts;
+    a->stats.last_commit_us = d->last_commit_us;
+    a->stats.last_apply_us = d->last_apply_us;
     if (a->committed)
         rd_kafka_topic_partition_list_destroy(a->committed);
-    a->committed = rd_kafka_topic_partition_list_new((int)a->npos);
-    for (size_t i = 0; i < a->npos; i++) {
-        if (a->pos[i].next_offset >= 0)
-            rd_kafka_topic_partition_list_add(a->committed, a->pos[i].topic,
-                                              a->pos[i].partition)
-                ->offset = a->pos[i].next_offset;
-        free(a->pos[i].topic);
-    }
-    a->npos = 0;
-    a->nrecs = 0;
-    a->nmsgs = 0;
-    memset(a->slots, 0, a->nslots * sizeof(*a->slots));
+    a->committed = rd_kafka_topic_partition_list_new((int)b->npos);
+    for (size_t i = 0; i < b->npos; i++)
+        if (b->pos[i].next_offset >= 0)
+            rd_kafka_topic_partition_list_add(a->committed, b->pos[i].topic,
+                                              b->pos[i].partition)
+                ->offset = b->pos[i].next_offset;
     if (committed)
         *committed = a->committed;
-    return 0;
+    if (settled)
+        *settled = a->fly_settle;
+    batch_reset(b);
+    pthread_mutex_lock(&a->mu);
+    a->state = TF_AGG_IDLE;
+    pthread_mutex_unlock(&a->mu);
+    return TF_AGG_DONE;
+}
+
+/* Drops the records of parts from a batch; their positions stay (records
+ * point at them by index) but are not stored: next_offset -1. */
+static void batch_forget(batch_t *b, const rd_kafka_topic_partition_list_t *parts)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < b->nrecs; i++) {
+        const position_t *p = &b->pos[b->recs[i].pos];
+        if (rd_kafka_topic_partition_list_find(parts, p->topic, p->partition))
+            continue;
+        b->recs[keep++] = b->recs[i];
+    }
+    b->nrecs = keep;
+    rehash(b);
+    for (size_t i = 0; i < b->npos; i++)
+        if (rd_kafka_topic_partition_list_find(parts, b->pos[i].topic, b->pos[i].partition))
+            b->pos[i].next_offset = -1;
+    b->nmsgs = b->nrecs;
 }
 
 void tf_agg_forget(tf_agg_t *a, const rd_kafka_topic_partition_list_t *parts)
 {
-    /* Rebuild the buffer without the records of those partitions. */
-    size_t keep = 0;
-    for (size_t i = 0; i < a->nrecs; i++) {
-        const position_t *p = &a->pos[a->recs[i].pos];
-        if (rd_kafka_topic_partition_list_find(parts, p->topic, p->partition))
-            continue;
-        a->recs[keep++] = a->recs[i];
-    }
-    a->nrecs = keep;
-    memset(a->slots, 0, a->nslots * sizeof(*a->slots));
-    for (size_t i = 0; i < a->nrecs; i++) {
-        size_t h = rec_hash(&a->recs[i].rec) & (a->nslots - 1);
-        while (a->slots[h])
-            h = (h + 1) & (a->nslots - 1);
-        a->slots[h] = (uint32_t)i + 1;
-    }
-    /* Positions of forgotten partitions stay (records point at them by index)
-     * but are not stored: mark them by an offset of -1. */
-    for (size_t i = 0; i < a->npos; i++)
-        if (rd_kafka_topic_partition_list_find(parts, a->pos[i].topic, a->pos[i].partition))
-            a->pos[i].next_offset = -1;
-    a->nmsgs = a->nrecs;
+    batch_forget(&a->cur, parts);
+    pthread_mutex_lock(&a->mu);
+    int failed = a->state == TF_AGG_FAILED;
+    pthread_mutex_unlock(&a->mu);
+    if (failed)
+        batch_forget(&a->fly, parts);
 }

@@ -1,13 +1,16 @@
 /*
  * tf_agg.h - the batch sink of tradeflow-aggregate: buffers decoded records
  * with their Kafka positions and applies a batch to PostgreSQL in ONE
- * transaction (facts with revision dedup -> monthly deltas -> rankings, YoY,
- * shares of the touched scopes -> Kafka offsets). See
- * schemas/migrations/002_apply.sql for the server side.
+ * transaction (facts with revision dedup -> monthly deltas -> Kafka offsets;
+ * at settle points rankings, YoY, shares and alerts of what changed). See
+ * schemas/migrations/006_fast_apply.sql for the server side.
  *
- * Ownership: tf_agg_t owns its PGconn, its record buffer and the offsets
- * list; free with tf_agg_destroy(). Records passed to tf_agg_add() are
- * copied. Not thread-safe: one per consumer thread.
+ * Ownership: tf_agg_t owns its PGconn, its apply thread, its two batch
+ * buffers (the one being filled, the one in flight) and the offsets list;
+ * free with tf_agg_destroy() (which waits for the batch in flight). Records
+ * passed to tf_agg_add() are copied. The functions below are called from one
+ * thread (the consumer's); the apply thread only ever touches the batch in
+ * flight and the connection, handed over under a mutex.
  */
 #ifndef TF_AGG_H
 #define TF_AGG_H
@@ -31,6 +34,7 @@ typedef struct tf_agg_stats {
     uint64_t settles;    /* settle points (alert evaluations) */
     uint64_t alerts;     /* alerts raised (shifts + retractions) */
     uint64_t last_commit_us; /* duration of the last COMMIT (PostgreSQL's fsync etc.) */
+    uint64_t last_apply_us;  /* duration of the last batch's transaction, all attempts */
 } tf_agg_stats_t;
 
 /* Connects (conninfo NULL = PG* variables), applies migrations unless
@@ -40,7 +44,8 @@ tf_agg_t *tf_agg_new(const char *conninfo, const char *group_id, int skip_migrat
 void tf_agg_destroy(tf_agg_t *a);
 
 /* Fills the offsets of parts from PostgreSQL (RD_KAFKA_OFFSET_BEGINNING for
- * partitions never committed). Returns 0 or -1 (connection trouble). */
+ * partitions never committed); waits for a batch in flight first. Returns 0
+ * or -1 (connection trouble). */
 int tf_agg_load_offsets(tf_agg_t *a, rd_kafka_topic_partition_list_t *parts, char *errstr,
                         size_t errlen);
 
@@ -53,7 +58,7 @@ int tf_agg_add(tf_agg_t *a, const tf_record_t *r, const char *topic, int32_t par
  * (dead-lettered), so that it is committed with the batch. */
 int tf_agg_skip(tf_agg_t *a, const char *topic, int32_t partition, int64_t offset);
 
-/* Messages buffered since the last successful flush. */
+/* Messages buffered and not yet submitted. */
 size_t tf_agg_pending(const tf_agg_t *a);
 
 /* Alert settings for settle points: the top N ranks watched (default 10) and
@@ -62,24 +67,48 @@ size_t tf_agg_pending(const tf_agg_t *a);
 int tf_agg_set_alerts(tf_agg_t *a, int top_n, const char *alerts_from, char *errstr,
                       size_t errlen);
 
-/* Applies the buffered batch in one transaction, retrying serialisation
- * failures. With settle, the same transaction also evaluates ranking shifts
- * for everything changed since the last settle point and writes the alerts
- * (outbox + NOTIFY); settle with an empty buffer runs just that. On success the buffer is emptied, *committed (if not NULL) is
- * set to a list (owned by a, valid until the next call) of the next offsets
- * now stored, and 0 is returned. On failure (e.g. PostgreSQL down) returns
- * -1 and KEEPS the batch: call again later (it reconnects). */
-int tf_agg_flush(tf_agg_t *a, int settle, const rd_kafka_topic_partition_list_t **committed,
-                 char *errstr, size_t errlen);
+/* ---- applying batches --------------------------------------------------
+ * A batch is applied by tf_agg's own thread on its own connection, while the
+ * caller goes on buffering the next one (at most one batch in flight, so
+ * batches commit in order). One transaction per batch: facts with revision
+ * dedup -> monthly deltas -> Kafka offsets [-> settle point] -> COMMIT;
+ * serialisation failures are retried inside it (the retry asks apply_stage
+ * to lock more, see 006_fast_apply.sql). With settle, the same transaction
+ * refreshes the rankings of everything changed since the last settle point
+ * and evaluates ranking shifts (outbox + NOTIFY); settle with an empty
+ * buffer runs just that. */
 
-/* Drops buffered messages of partitions no longer assigned (after a revoke
- * whose flush failed: another member will re-read them from the stored
- * offsets). */
+typedef enum tf_agg_state {
+    TF_AGG_IDLE,   /* no batch in flight: tf_agg_submit() may be called */
+    TF_AGG_BUSY,   /* being applied */
+    TF_AGG_DONE,   /* (tf_agg_poll's answer once) committed */
+    TF_AGG_FAILED, /* not committed (e.g. PostgreSQL down): the batch is kept
+                    * in flight; tf_agg_retry() it later, or tf_agg_forget() */
+} tf_agg_state_t;
+
+/* Hands the buffered messages (possibly none, with settle) to the apply
+ * thread and returns at once with an empty buffer. Only in TF_AGG_IDLE;
+ * returns -1 otherwise. */
+int tf_agg_submit(tf_agg_t *a, int settle);
+/* Applies the failed batch in flight again (reconnecting if needed). */
+int tf_agg_retry(tf_agg_t *a);
+
+/* The in-flight batch's state, waiting up to wait_ms (-1 = until it is not
+ * busy) while it is TF_AGG_BUSY. TF_AGG_DONE is returned once per batch,
+ * with *committed (if not NULL) set to the next offsets now stored (a list
+ * owned by a, valid until the next poll), *settled to whether it was a
+ * settle point, and tf_agg_stats() updated; the state is TF_AGG_IDLE after.
+ * TF_AGG_FAILED fills errstr (every time it is polled). */
+tf_agg_state_t tf_agg_poll(tf_agg_t *a, int wait_ms,
+                           const rd_kafka_topic_partition_list_t **committed, int *settled,
+                           char *errstr, size_t errlen);
+
+/* Drops the messages of partitions no longer assigned from the buffer and
+ * from a FAILED batch in flight (after a revoke whose flush failed: another
+ * member will re-read them from the stored offsets). Not while TF_AGG_BUSY. */
 void tf_agg_forget(tf_agg_t *a, const rd_kafka_topic_partition_list_t *parts);
 
 const tf_agg_stats_t *tf_agg_stats(const tf_agg_t *a);
 
-/* The connection, for callers that run their own statements. */
-PGconn *tf_agg_conn(tf_agg_t *a);
 
 #endif

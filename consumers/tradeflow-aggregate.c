@@ -54,7 +54,8 @@ typedef struct app {
     rd_kafka_topic_partition_list_t *assigned; /* .offset used as the EOF flag */
     int64_t batch_started_ms;
     int64_t last_settle_ms;
-    int64_t last_flush_ms; /* how long the last commit took */
+    int paused;            /* partitions paused: a batch failed, retried at retry_at */
+    int64_t retry_at, backoff_ms;
     long settle_ms, alert_top;
     const char *alerts_from;
     int need_settle; /* batches committed since the last settle point */
@@ -231,7 +232,7 @@ static int settle_caught_up(app_t *app)
     return ok;
 }
 
-static int flush_batch(app_t *app, int settle);
+static int flush_sync(app_t *app, int settle);
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
@@ -274,7 +275,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         /* Commit what was read from these partitions before giving them up;
          * if PostgreSQL is unreachable, drop it: the next owner re-reads it
          * from the stored offsets. */
-        if (tf_agg_pending(app->agg) && flush_batch(app, 0) != 0)
+        if (flush_sync(app, 0) != 0)
             tf_agg_forget(app->agg, parts);
         for (int i = 0; i < parts->cnt; i++) {
             TF_LOG(TF_LOG_INFO, "kafka", "revoked %s [%d]", parts->elems[i].topic,
@@ -303,14 +304,84 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- batches ---------------------------------------------------------- */
 
-/* Commits the current batch (and, with settle, evaluates ranking shifts in
- * the same transaction). Dead letters of the batch are delivered first, so
- * that a committed offset never skips a message that is in neither place. */
-static int flush_batch(app_t *app, int settle)
+/* Bookkeeping for a batch tf_agg committed: metrics, settle state, resume
+ * after an outage, and Kafka's copy of the offsets. */
+static void batch_committed(app_t *app, const rd_kafka_topic_partition_list_t *committed,
+                            int settled)
+{
+    /* Deltas since the last report: tf_agg also counts in-batch duplicates
+     * and replaced revisions when records are added, before the flush. */
+    const tf_agg_stats_t *now = tf_agg_stats(app->agg), *was = &app->reported;
+    tf_metrics_counter_add(app->m.records_applied, now->applied - was->applied);
+    tf_metrics_counter_add(app->m.records_duplicate, now->duplicates - was->duplicates);
+    tf_metrics_counter_add(app->m.records_superseded, now->superseded - was->superseded);
+    tf_metrics_counter_add(app->m.alerts_raised, now->alerts - was->alerts);
+    if (now->records > was->records) {
+        tf_metrics_hist_observe(app->m.batch_records, (double)(now->records - was->records));
+        tf_metrics_hist_observe(app->m.batch_apply_seconds, (double)now->last_apply_us / 1e6);
+    }
+    tf_metrics_hist_observe(app->m.pg_commit_seconds, (double)now->last_commit_us / 1e6);
+    TF_LOG(TF_LOG_DEBUG, "pg", "batch committed: %llu records, %.1f ms%s",
+           (unsigned long long)(now->records - was->records), now->last_apply_us / 1000.0,
+           settled ? ", settle point" : "");
+    if (settled) {
+        app->last_settle_ms = tf_mono_ms();
+        app->need_settle = 0;
+        if (now->alerts > was->alerts)
+            TF_LOG(TF_LOG_INFO, "alerts", "settle point: %llu alert(s) raised",
+                   (unsigned long long)(now->alerts - was->alerts));
+    } else {
+        app->need_settle = 1;
+    }
+    app->reported = *now;
+    if (app->paused) {
+        rd_kafka_resume_partitions(app->rk, app->assigned);
+        TF_LOG(TF_LOG_NOTICE, "pg", "PostgreSQL is back; resumed consuming");
+        app->paused = 0;
+    }
+    app->backoff_ms = 0;
+    app->retry_at = 0;
+    /* Also tell Kafka (asynchronously), so that lag tools see our progress.
+     * PostgreSQL stays the source of truth for where to resume. */
+    if (committed && committed->cnt)
+        rd_kafka_commit(app->rk, committed, 1);
+}
+
+/* The batch in flight: waits up to wait_ms (-1: until it is not busy),
+ * books it when committed (then TF_AGG_IDLE), and when it failed pauses the
+ * partitions and schedules a retry with backoff (app->retry_at). */
+static tf_agg_state_t inflight(app_t *app, int wait_ms)
 {
     char errstr[1024];
-    if (tf_agg_pending(app->agg) == 0 && !settle)
-        return 0;
+    const rd_kafka_topic_partition_list_t *committed;
+    int settled;
+    tf_agg_state_t st =
+        tf_agg_poll(app->agg, wait_ms, &committed, &settled, errstr, sizeof(errstr));
+    if (st == TF_AGG_DONE) {
+        batch_committed(app, committed, settled);
+        return TF_AGG_IDLE;
+    }
+    if (st == TF_AGG_FAILED && app->retry_at == 0) {
+        /* Keep the batch, stop fetching, retry with backoff. */
+        TF_LOG(TF_LOG_WARNING, "pg", "batch not committed: %s", errstr);
+        app->backoff_ms = app->backoff_ms ? (app->backoff_ms < 15000 ? app->backoff_ms * 2 : 30000)
+                                          : 250;
+        app->retry_at = tf_mono_ms() + app->backoff_ms;
+        if (!app->paused) {
+            rd_kafka_pause_partitions(app->rk, app->assigned);
+            app->paused = 1;
+        }
+        TF_LOG(TF_LOG_WARNING, "pg", "retrying in %lld ms", (long long)app->backoff_ms);
+    }
+    return st;
+}
+
+/* Hands the buffered batch (and, with settle, a settle point) to tf_agg's
+ * apply thread. Dead letters of the batch are delivered first, so that a
+ * committed offset never skips a message that is in neither place. Only
+ * with no batch in flight. */
+static int submit_batch(app_t *app, int settle)
+{
     if (app->dead_lettered) {
         rd_kafka_flush(app->dlq, 30000);
         if (rd_kafka_outq_len(app->dlq) > 0 || app->dlq_failed) {
@@ -321,43 +392,27 @@ static int flush_batch(app_t *app, int settle)
             return -1;
         }
     }
-    const rd_kafka_topic_partition_list_t *committed = NULL;
-    uint64_t alerts_before = tf_agg_stats(app->agg)->alerts;
-    int64_t t0 = tf_mono_us();
-    if (tf_agg_flush(app->agg, settle, &committed, errstr, sizeof(errstr)) != 0) {
-        TF_LOG(TF_LOG_WARNING, "pg", "batch not committed: %s", errstr);
-        return -1;
-    }
-    app->last_flush_ms = (tf_mono_us() - t0) / 1000;
-    /* Deltas since the last report: tf_agg also counts in-batch duplicates
-     * and replaced revisions when records are added, before the flush. */
-    const tf_agg_stats_t *now = tf_agg_stats(app->agg), *was = &app->reported;
-    tf_metrics_counter_add(app->m.records_applied, now->applied - was->applied);
-    tf_metrics_counter_add(app->m.records_duplicate, now->duplicates - was->duplicates);
-    tf_metrics_counter_add(app->m.records_superseded, now->superseded - was->superseded);
-    tf_metrics_counter_add(app->m.alerts_raised, now->alerts - was->alerts);
-    if (now->records > was->records) {
-        tf_metrics_hist_observe(app->m.batch_records, (double)(now->records - was->records));
-        tf_metrics_hist_observe(app->m.batch_apply_seconds, (double)(tf_mono_us() - t0) / 1e6);
-    }
-    tf_metrics_hist_observe(app->m.pg_commit_seconds, (double)now->last_commit_us / 1e6);
-    app->reported = *now;
     app->batch_started_ms = 0;
-    if (settle) {
-        app->last_settle_ms = tf_mono_ms();
-        app->need_settle = 0;
-        uint64_t n = tf_agg_stats(app->agg)->alerts - alerts_before;
-        if (n)
-            TF_LOG(TF_LOG_INFO, "alerts", "settle point: %llu alert(s) raised",
-                   (unsigned long long)n);
-    } else {
-        app->need_settle = 1;
+    return tf_agg_submit(app->agg, settle);
+}
+
+/* Synchronous, for a revoke and the exit: waits for the batch in flight
+ * (retrying it once now if it had failed), then applies the buffer (if any,
+ * or a settle point) and waits for it. 0 when everything read is committed. */
+static int flush_sync(app_t *app, int settle)
+{
+    tf_agg_state_t st = inflight(app, -1);
+    if (st == TF_AGG_FAILED) {
+        tf_agg_retry(app->agg);
+        app->retry_at = 0;
+        if (inflight(app, -1) != TF_AGG_IDLE)
+            return -1;
     }
-    /* Also tell Kafka (asynchronously), so that lag tools see our progress.
-     * PostgreSQL stays the source of truth for where to resume. */
-    if (committed && committed->cnt)
-        rd_kafka_commit(app->rk, committed, 1);
-    return 0;
+    if (tf_agg_pending(app->agg) == 0 && !settle)
+        return 0;
+    if (submit_batch(app, settle))
+        return -1;
+    return inflight(app, -1) == TF_AGG_IDLE ? 0 : -1;
 }
 
 static void handle_message(app_t *app, rd_kafka_message_t *m)
@@ -487,10 +542,12 @@ static int setup_kafka(app_t *app, char *errstr, size_t errlen)
         "isolation.level=read_committed",  "auto.offset.reset=earliest",
         "enable.partition.eof=true",       "partition.assignment.strategy=cooperative-sticky",
         "session.timeout.ms=10000",
-        /* librdkafka prefetches up to 64 MiB per partition by default:
-         * bound it (1 MiB per partition, 4 MiB per fetch) so that memory stays
-         * flat however large the backlog. */
-        "queued.max.messages.kbytes=1024", "fetch.max.bytes=4194304", NULL};
+        /* librdkafka prefetches up to 64 MiB by default: bound it (8 MiB in
+         * the consumer queue, 4 MiB per fetch) so that memory stays flat
+         * however large the backlog, but above what the next batch takes
+         * (~3 MiB at 20,000 records): with 1 MiB the queue ran dry while a
+         * batch was applied and fetching stalled for ~0.6 s each time. */
+        "queued.max.messages.kbytes=8192", "fetch.max.bytes=4194304", NULL};
     rd_kafka_conf_t *conf = tf_kafka_conf_new(app->brokers, errstr, errlen);
     if (!conf)
         return -1;
@@ -853,32 +910,46 @@ int main(int argc, char **argv)
 
     TF_LOG(TF_LOG_NOTICE, "main", "consuming as group %s; batches of up to %ld records / %ld ms",
            app.group, app.batch_size, app.batch_ms);
-    int64_t last_report = tf_mono_ms(), backoff_ms = 0, retry_at = 0, last_end_check = 0;
-    int paused = 0;
+    int64_t last_report = tf_mono_ms(), last_end_check = 0;
     while (!stop_requested && !app.fatal) {
         tf_http_heartbeat(app.http);
+        /* The batch in flight: booked when committed; when it failed, retried
+         * with backoff while the partitions stay paused. */
+        tf_agg_state_t st = inflight(&app, 0);
+        if (st == TF_AGG_FAILED && tf_mono_ms() >= app.retry_at) {
+            tf_agg_retry(app.agg);
+            app.retry_at = 0;
+            st = TF_AGG_BUSY;
+        }
+        /* The next batch is full while one is in flight: wait for it
+         * (PostgreSQL is the bottleneck; librdkafka's prefetch is bounded). */
+        if (st == TF_AGG_BUSY && tf_agg_pending(app.agg) >= (size_t)app.batch_size) {
+            inflight(&app, 1000);
+            continue;
+        }
         /* With a batch open, wait only briefly: a pause in the stream (or a
-         * drained local queue after a long commit) ends the batch at once,
-         * so batches grow with the rate instead of waiting out batch.ms. */
+         * drained local queue) ends the batch at once, so batches grow with
+         * the rate instead of waiting out batch.ms. */
         int pending_before = tf_agg_pending(app.agg) > 0;
         rd_kafka_message_t *m =
-            rd_kafka_consumer_poll(app.rk, paused ? 100 : pending_before ? 5 : 50);
+            rd_kafka_consumer_poll(app.rk, app.paused ? 100 : pending_before ? 5 : 50);
         int idle = m == NULL;
         if (m) {
             handle_message(&app, m);
             rd_kafka_message_destroy(m);
         }
         rd_kafka_poll(app.dlq, 0);
+        st = inflight(&app, 0); /* (a revoke may have flushed in consumer_poll) */
         size_t pending = tf_agg_pending(app.agg);
         int64_t t = tf_mono_ms();
-        /* A batch also ends when the stream pauses, once it is at least as
-         * old as the last commit took: batches then grow with the commit
-         * time, which keeps a continuous feed from being applied in many
-         * tiny transactions. */
+        /* A batch also ends when the stream pauses. It is only submitted
+         * when none is in flight, so while one is applied the next grows with
+         * the rate: a continuous feed is not applied in tiny transactions. */
         int due = pending >= (size_t)app.batch_size ||
                   (pending && t - app.batch_started_ms >= app.batch_ms) ||
-                  (pending && (idle || all_eof(&app)) &&
-                   t - app.batch_started_ms >= app.last_flush_ms);
+                  (pending && (idle || all_eof(&app)));
+        if (st != TF_AGG_IDLE || app.paused)
+            goto report;
         /* (Checked only when a settle point could be due: it asks librdkafka
          * for every partition's position, too costly for every message.) */
         int caught_up = t - app.last_settle_ms >= SETTLE_MIN_MS &&
@@ -886,31 +957,14 @@ int main(int argc, char **argv)
         /* Settle points: when caught up (at most every SETTLE_MIN_MS, so that a
          * live feed that is always nearly caught up does not evaluate shifts
          * on every batch), and at the latest every settle.interval. */
-        int settle_due = (caught_up && t - app.last_settle_ms >= SETTLE_MIN_MS) ||
-                         t - app.last_settle_ms >= app.settle_ms;
+        int settle_due = caught_up || t - app.last_settle_ms >= app.settle_ms;
         /* A settle point without a batch: caught up (or the interval passed)
          * with batches committed since the last one. */
-        if (!due && !pending && app.need_settle && settle_due && !paused)
+        if (!due && !pending && app.need_settle && settle_due)
             due = 1;
-        if (due && t >= retry_at) {
-            if (flush_batch(&app, settle_due) == 0) {
-                if (paused) {
-                    rd_kafka_resume_partitions(app.rk, app.assigned);
-                    TF_LOG(TF_LOG_NOTICE, "pg", "PostgreSQL is back; resumed consuming");
-                    paused = 0;
-                }
-                backoff_ms = 0;
-            } else if (!app.fatal) {
-                /* Keep the batch, stop fetching, retry with backoff. */
-                backoff_ms = backoff_ms ? (backoff_ms < 15000 ? backoff_ms * 2 : 30000) : 250;
-                retry_at = t + backoff_ms;
-                if (!paused) {
-                    rd_kafka_pause_partitions(app.rk, app.assigned);
-                    paused = 1;
-                }
-                TF_LOG(TF_LOG_WARNING, "pg", "retrying in %lld ms", (long long)backoff_ms);
-            }
-        }
+        if (due)
+            submit_batch(&app, settle_due);
+    report:
         if (t - last_report >= 10000) {
             const tf_agg_stats_t *s = tf_agg_stats(app.agg);
             TF_LOG(TF_LOG_INFO, "stats",
@@ -921,8 +975,8 @@ int main(int argc, char **argv)
                    (unsigned long long)app.dead_lettered, (unsigned long long)s->batches);
             last_report = t;
         }
-        if (app.exit_at_end && all_eof(&app) && tf_agg_pending(app.agg) == 0 &&
-            !app.need_settle && t - last_end_check >= 1000) {
+        if (app.exit_at_end && st == TF_AGG_IDLE && all_eof(&app) &&
+            tf_agg_pending(app.agg) == 0 && !app.need_settle && t - last_end_check >= 1000) {
             last_end_check = t;
             if (others_caught_up(&app))
                 break;
@@ -931,10 +985,13 @@ int main(int argc, char **argv)
     rc = app.fatal ? 1 : 0;
     /* Commit what was read before leaving; give PostgreSQL a few seconds if
      * it is briefly away (nothing is lost otherwise: it is read again). */
-    for (int i = 0; !app.fatal && (tf_agg_pending(app.agg) || app.need_settle); i++) {
-        if (flush_batch(&app, 1) == 0)
+    for (int i = 0; !app.fatal;) {
+        if (inflight(&app, -1) == TF_AGG_IDLE && tf_agg_pending(app.agg) == 0 &&
+            !app.need_settle)
             break;
-        if (i == 5) {
+        if (flush_sync(&app, 1) == 0)
+            continue;
+        if (++i == 6) {
             TF_LOG(TF_LOG_ERR, "pg", "could not commit the last batch; it will be read again");
             rc = 1;
             break;

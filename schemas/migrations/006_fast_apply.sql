@@ -6,7 +6,7 @@
 -- integration tests with the oracle):
 --
 --  * apply_stage reads the facts of the batch's record_ids ONCE (an index
---    probe per staged record, the existing ones locked and kept in tf_old)
+--    probe per staged record, the existing ones kept in tf_old)
 --    instead of four joins; new records are a plain INSERT of the rest;
 --    deltas are summed per (dataset, reporter, partner, flow, period) before
 --    they are expanded to flow 'total' and the group level.
@@ -23,9 +23,11 @@
 --    (the highest revision of the batch); a repeated new record_id fails the
 --    facts insert with 23505.
 
--- The existing facts of the staged record_ids, locked in key order, with
--- their stored values, into tf_old. Index probes whatever the temporary
--- tables' statistics say (a hash join would read all of facts).
+-- The existing facts of the staged record_ids with their stored values, into
+-- tf_old. Index probes whatever the temporary tables' statistics say (a hash
+-- join would read all of facts). No row locks: every writer of a fact holds
+-- the advisory lock of its stored reporter (apply_stage checks), taken
+-- before this statement's snapshot.
 CREATE OR REPLACE FUNCTION tradeflow.probe_facts() RETURNS integer
 LANGUAGE plpgsql
 SET enable_hashjoin = off
@@ -36,9 +38,7 @@ DECLARE
 BEGIN
     INSERT INTO tf_old
     SELECT s.*, f.revision, f.reporter, f.partner, f.flow, f.period, f.value_usd
-      FROM tf_stage s JOIN tradeflow.facts f USING (dataset, record_id)
-     ORDER BY s.dataset, s.record_id
-       FOR UPDATE OF f;
+      FROM tf_stage s JOIN tradeflow.facts f USING (dataset, record_id);
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END;
@@ -66,7 +66,7 @@ DECLARE
     existing integer;
 BEGIN
     superseded := 0;
-    IF to_regclass('pg_temp.tf_old') IS NULL THEN  -- a session prepared before 006
+    IF to_regclass('pg_temp.tf_ev') IS NULL THEN  -- a session prepared before 006
         PERFORM tradeflow.prepare_session();
     END IF;
     SELECT count(*) INTO staged FROM tf_stage;
@@ -216,40 +216,55 @@ BEGIN
         dataset text, reporter text, flow text, level text, period date, partner text,
         facts integer
     ) ON COMMIT DELETE ROWS;
+    -- settle_alerts'
+    CREATE TEMP TABLE IF NOT EXISTS tf_pend (
+        flow text, level text, period date
+    ) ON COMMIT DELETE ROWS;
+    CREATE TEMP TABLE IF NOT EXISTS tf_ev (
+        flow text, level text, basis text, period date, prev date
+    ) ON COMMIT DELETE ROWS;
+    CREATE TEMP TABLE IF NOT EXISTS tf_shift (
+        flow text, level text, basis text, period date, partner text,
+        old_rank integer, new_rank integer, value_usd numeric
+    ) ON COMMIT DELETE ROWS;
 END;
 $$;
 
 -- Settle point: for everything changed since the last one
 -- (tradeflow.settle_pending), refreshes rankings, shares and YoY of the
 -- changed scope-years, then evaluates ranking shifts and writes the alerts to
--- the outbox in the caller's transaction, in period order; NOTIFY
--- tradeflow_alerts for each alert that is not suppressed (period before
--- p_from). Reporters locked by another transaction are left pending for a
--- later settle point (their holder settles them), so settling never waits and
--- never deadlocks. For each changed period it evaluates the period itself and
--- the next period with data (whose comparison base changed); on the YTD basis
--- every later period of the same year too (their YTD values moved).
+-- the outbox in the caller's transaction; NOTIFY tradeflow_alerts for each
+-- alert that is not suppressed (period before p_from). Reporters locked by
+-- another transaction are left pending for a later settle point (their
+-- holder settles them), so settling never waits and never deadlocks.
+-- For each changed period it evaluates the period itself and the next
+-- period with data (whose comparison base changed); on the YTD basis every
+-- later period of the same year too (their YTD values moved).
+-- The evaluation is tradeflow.evaluate_period's (004), done for all of a
+-- reporter's periods in one set of statements; the alerts get their ids in
+-- the same order: by period, flow, level, basis; within one, retractions
+-- first (in the order of the shifts they retract), then new shifts best
+-- rank first.
 CREATE OR REPLACE FUNCTION tradeflow.settle_alerts(
     p_top integer, p_from date, OUT evaluated integer, OUT raised integer)
 LANGUAGE plpgsql AS $$
 DECLARE
     s record;
-    e record;
+    n integer;
 BEGIN
     evaluated := 0;
     raised := 0;
-    CREATE TEMP TABLE IF NOT EXISTS tf_shifts (
-        partner text, old_rank integer, new_rank integer, value_usd numeric
-    ) ON COMMIT DELETE ROWS;
-    CREATE TEMP TABLE IF NOT EXISTS tf_pend (
-        flow text, level text, period date
-    ) ON COMMIT DELETE ROWS;
+    IF to_regclass('pg_temp.tf_ev') IS NULL THEN  -- a session prepared before 006
+        PERFORM tradeflow.prepare_session();
+    END IF;
 
     FOR s IN SELECT DISTINCT dataset, reporter FROM tradeflow.settle_pending ORDER BY 1, 2 LOOP
         IF NOT pg_try_advisory_xact_lock(hashtextextended(s.dataset || '|' || s.reporter, 0)) THEN
             CONTINUE;
         END IF;
         DELETE FROM tf_pend;
+        DELETE FROM tf_ev;
+        DELETE FROM tf_shift;
         WITH d AS (
             DELETE FROM tradeflow.settle_pending
              WHERE dataset = s.dataset AND reporter = s.reporter
@@ -263,42 +278,116 @@ BEGIN
           GROUP BY flow, level, date_trunc('year', period)
           ORDER BY date_trunc('year', period), flow, level;
 
-        FOR e IN
-            WITH py AS (
-                SELECT flow, level, date_trunc('year', period)::date AS y, min(period) AS mp
-                  FROM tf_pend GROUP BY 1, 2, 3
-            ), ev AS (
-                SELECT flow, level, 'month'::text AS basis, period FROM tf_pend
-                UNION
-                SELECT p.flow, p.level, 'month',
-                       (SELECT min(r.period) FROM tradeflow.ranking r
-                         WHERE r.dataset = s.dataset AND r.reporter = s.reporter
-                           AND r.flow = p.flow AND r.level = p.level AND r.basis = 'month'
-                           AND r.period > p.period)
-                  FROM tf_pend p
-                UNION
-                SELECT flow, level, 'ytd', period FROM tf_pend
-                UNION
-                SELECT DISTINCT py.flow, py.level, 'ytd', r.period
-                  FROM py JOIN tradeflow.ranking r
-                    ON r.dataset = s.dataset AND r.reporter = s.reporter AND r.flow = py.flow
-                   AND r.level = py.level AND r.basis = 'ytd' AND r.period >= py.mp
-                   AND r.period < (py.y + interval '1 year')::date
-                UNION
-                SELECT py.flow, py.level, 'ytd',
-                       (SELECT min(r.period) FROM tradeflow.ranking r
-                         WHERE r.dataset = s.dataset AND r.reporter = s.reporter
-                           AND r.flow = py.flow AND r.level = py.level AND r.basis = 'ytd'
-                           AND r.period >= (py.y + interval '1 year')::date)
-                  FROM py
-            )
-            SELECT * FROM ev WHERE period IS NOT NULL ORDER BY period, flow, level, basis
-        LOOP
-            raised := raised + tradeflow.evaluate_period(s.dataset, s.reporter, e.flow,
-                                                         e.level, e.basis, e.period, p_top,
-                                                         p_from);
-            evaluated := evaluated + 1;
-        END LOOP;
+        -- What to evaluate, each with the most recent earlier period with data.
+        INSERT INTO tf_ev (flow, level, basis, period)
+        WITH py AS (
+            SELECT flow, level, date_trunc('year', period)::date AS y, min(period) AS mp
+              FROM tf_pend GROUP BY 1, 2, 3
+        ), ev AS (
+            SELECT flow, level, 'month'::text AS basis, period FROM tf_pend
+            UNION
+            SELECT p.flow, p.level, 'month',
+                   (SELECT min(r.period) FROM tradeflow.ranking r
+                     WHERE r.dataset = s.dataset AND r.reporter = s.reporter
+                       AND r.flow = p.flow AND r.level = p.level AND r.basis = 'month'
+                       AND r.period > p.period)
+              FROM tf_pend p
+            UNION
+            SELECT flow, level, 'ytd', period FROM tf_pend
+            UNION
+            SELECT DISTINCT py.flow, py.level, 'ytd', r.period
+              FROM py JOIN tradeflow.ranking r
+                ON r.dataset = s.dataset AND r.reporter = s.reporter AND r.flow = py.flow
+               AND r.level = py.level AND r.basis = 'ytd' AND r.period >= py.mp
+               AND r.period < (py.y + interval '1 year')::date
+            UNION
+            SELECT py.flow, py.level, 'ytd',
+                   (SELECT min(r.period) FROM tradeflow.ranking r
+                     WHERE r.dataset = s.dataset AND r.reporter = s.reporter
+                       AND r.flow = py.flow AND r.level = py.level AND r.basis = 'ytd'
+                       AND r.period >= (py.y + interval '1 year')::date)
+              FROM py
+        )
+        SELECT * FROM ev WHERE period IS NOT NULL;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        evaluated := evaluated + n;
+        UPDATE tf_ev e
+           SET prev = (SELECT max(r.period) FROM tradeflow.ranking r
+                        WHERE r.dataset = s.dataset AND r.reporter = s.reporter
+                          AND r.flow = e.flow AND r.level = e.level AND r.basis = e.basis
+                          AND r.period < e.period);
+
+        -- The shifts each evaluated period shows now: top-N ranks against the
+        -- previous period's (NULL = outside the top N).
+        INSERT INTO tf_shift
+        SELECT e.flow, e.level, e.basis, e.period, x.partner, x.old_rank, x.new_rank, x.value_usd
+          FROM tf_ev e
+         CROSS JOIN LATERAL (
+            SELECT coalesce(c.partner, o.partner) AS partner,
+                   CASE WHEN o.rank <= p_top THEN o.rank END AS old_rank,
+                   CASE WHEN c.rank <= p_top THEN c.rank END AS new_rank,
+                   c.value_usd
+              FROM (SELECT partner, rank, value_usd FROM tradeflow.ranking
+                     WHERE dataset = s.dataset AND reporter = s.reporter AND flow = e.flow
+                       AND level = e.level AND basis = e.basis AND period = e.period
+                       AND rank IS NOT NULL) c
+              FULL JOIN
+                   (SELECT partner, rank FROM tradeflow.ranking
+                     WHERE dataset = s.dataset AND reporter = s.reporter AND flow = e.flow
+                       AND level = e.level AND basis = e.basis AND period = e.prev
+                       AND rank IS NOT NULL) o USING (partner)
+             WHERE (c.rank <= p_top OR o.rank <= p_top)
+               AND (CASE WHEN o.rank <= p_top THEN o.rank END)
+                   IS DISTINCT FROM (CASE WHEN c.rank <= p_top THEN c.rank END)) x
+         WHERE e.prev IS NOT NULL;
+
+        -- Alerted shifts that no longer hold are retracted; shifts not yet
+        -- alerted are raised.
+        WITH gone AS (
+            UPDATE tradeflow.alerts al SET active = false
+              FROM tf_ev e
+             WHERE al.dataset = s.dataset AND al.reporter = s.reporter
+               AND al.flow = e.flow AND al.level = e.level AND al.basis = e.basis
+               AND al.period = e.period AND al.kind = 'shift' AND al.active
+               AND NOT EXISTS (SELECT 1 FROM tf_shift x
+                                WHERE x.flow = al.flow AND x.level = al.level
+                                  AND x.basis = al.basis AND x.period = al.period
+                                  AND x.partner = al.partner
+                                  AND x.old_rank IS NOT DISTINCT FROM al.old_rank
+                                  AND x.new_rank IS NOT DISTINCT FROM al.new_rank)
+            RETURNING al.*
+        ), out AS (
+            SELECT g.flow, g.level, g.basis, g.period, g.partner, g.old_rank, g.new_rank,
+                   (SELECT r.value_usd FROM tradeflow.ranking r
+                     WHERE r.dataset = s.dataset AND r.reporter = s.reporter
+                       AND r.flow = g.flow AND r.level = g.level AND r.basis = g.basis
+                       AND r.period = g.period AND r.partner = g.partner) AS value_usd,
+                   'retraction'::text AS kind, g.alert_id AS retracts, false AS active,
+                   0 AS grp, g.alert_id AS ord
+              FROM gone g
+            UNION ALL
+            SELECT x.flow, x.level, x.basis, x.period, x.partner, x.old_rank, x.new_rank,
+                   x.value_usd, 'shift', NULL::bigint, true, 1, NULL::bigint
+              FROM tf_shift x
+             WHERE NOT EXISTS (SELECT 1 FROM tradeflow.alerts al
+                                WHERE al.dataset = s.dataset AND al.reporter = s.reporter
+                                  AND al.flow = x.flow AND al.level = x.level
+                                  AND al.basis = x.basis AND al.period = x.period
+                                  AND al.kind = 'shift' AND al.active
+                                  AND al.partner = x.partner
+                                  AND al.old_rank IS NOT DISTINCT FROM x.old_rank
+                                  AND al.new_rank IS NOT DISTINCT FROM x.new_rank)
+        )
+        INSERT INTO tradeflow.alerts (dataset, reporter, flow, basis, level, period, partner,
+                                      old_rank, new_rank, value_usd, kind, retracts, active,
+                                      suppressed)
+        SELECT s.dataset, s.reporter, flow, basis, level, period, partner, old_rank, new_rank,
+               value_usd, kind, retracts, active, period < p_from
+          FROM out
+         ORDER BY period, flow, level, basis, grp, ord, new_rank NULLS LAST,
+                  old_rank NULLS LAST, partner;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        raised := raised + n;
     END LOOP;
 
     PERFORM pg_notify('tradeflow_alerts', json_build_object(
