@@ -392,6 +392,8 @@ static int submit_batch(app_t *app, int settle)
             return -1;
         }
     }
+    TF_LOG(TF_LOG_DEBUG, "pg", "batch submitted: %zu messages%s", tf_agg_pending(app->agg),
+           settle ? ", settle point" : "");
     app->batch_started_ms = 0;
     return tf_agg_submit(app->agg, settle);
 }
@@ -547,7 +549,11 @@ static int setup_kafka(app_t *app, char *errstr, size_t errlen)
          * however large the backlog, but above what the next batch takes
          * (~3 MiB at 20,000 records): with 1 MiB the queue ran dry while a
          * batch was applied and fetching stalled for ~0.6 s each time. */
-        "queued.max.messages.kbytes=8192", "fetch.max.bytes=4194304", NULL};
+        "queued.max.messages.kbytes=8192", "fetch.max.bytes=4194304",
+        /* A caught-up consumer's fetch waits on the broker for new data and
+         * requests queued behind it on the connection (metadata, watermarks
+         * for --exit-at-end) wait with it: 100 ms, not 500. */
+        "fetch.wait.max.ms=100", NULL};
     rd_kafka_conf_t *conf = tf_kafka_conf_new(app->brokers, errstr, errlen);
     if (!conf)
         return -1;
@@ -948,7 +954,8 @@ int main(int argc, char **argv)
         int due = pending >= (size_t)app.batch_size ||
                   (pending && t - app.batch_started_ms >= app.batch_ms) ||
                   (pending && (idle || all_eof(&app)));
-        if (st != TF_AGG_IDLE || app.paused)
+        /* Nothing to submit (or not now): skip the settle checks below. */
+        if (st != TF_AGG_IDLE || app.paused || (!due && (pending || !app.need_settle)))
             goto report;
         /* (Checked only when a settle point could be due: it asks librdkafka
          * for every partition's position, too costly for every message.) */
@@ -978,8 +985,10 @@ int main(int argc, char **argv)
         if (app.exit_at_end && st == TF_AGG_IDLE && all_eof(&app) &&
             tf_agg_pending(app.agg) == 0 && !app.need_settle && t - last_end_check >= 1000) {
             last_end_check = t;
-            if (others_caught_up(&app))
+            if (others_caught_up(&app)) {
+                TF_LOG(TF_LOG_DEBUG, "main", "at the end of every partition; leaving");
                 break;
+            }
         }
     }
     rc = app.fatal ? 1 : 0;
