@@ -230,6 +230,114 @@ BEGIN
 END;
 $$;
 
+-- (As in 002, with the previous-year rows read by a constant period range of
+-- the scope: 002's join conditions let the planner scan all of
+-- tradeflow.ranking, which grows with every reporter and year.)
+-- Recomputes rankings, shares and YoY of one scope (dataset, reporter, flow,
+-- level) for the periods from_period .. December of its year, from the
+-- monthly table only (at most 12 months of one scope: never a rescan of the
+-- facts). Then refreshes the previous-year columns that depend on them in
+-- the following year.
+CREATE OR REPLACE FUNCTION tradeflow.refresh_ranking(
+    p_dataset text, p_reporter text, p_flow text, p_level text, p_from date)
+RETURNS void LANGUAGE plpgsql
+-- The inputs are small (one scope-year) but the statistics of freshly
+-- loaded tables say "1 row": without this the planner picks nested loops
+-- over CTE scans that are quadratic. Hash joins are right at every size here.
+-- JIT compilation (triggered by the resulting cost figures) costs ~1 s a
+-- call and never pays off for one scope-year.
+SET enable_nestloop = off
+SET jit = off
+AS $$
+DECLARE
+    y_start date := date_trunc('year', p_from)::date;
+    y_end   date := (date_trunc('year', p_from) + interval '1 year')::date;
+BEGIN
+    DELETE FROM tradeflow.ranking
+     WHERE dataset = p_dataset AND reporter = p_reporter AND flow = p_flow
+       AND level = p_level AND period >= p_from AND period < y_end;
+
+    INSERT INTO tradeflow.ranking
+        (dataset, reporter, flow, level, basis, period, partner, rank, value_usd, share_pct,
+         prev_year_value_usd, yoy_pct, share_change_pp)
+    WITH m AS (
+        SELECT period, partner, value_usd
+          FROM tradeflow.monthly
+         WHERE dataset = p_dataset AND reporter = p_reporter AND flow = p_flow
+           AND level = p_level AND period >= y_start AND period < y_end
+    ), sp AS (                      -- the scope's periods with data this year
+        SELECT DISTINCT period FROM m
+    ), pa AS (
+        SELECT DISTINCT partner FROM m
+    ), run AS (                     -- running YTD per partner over the scope's periods
+        SELECT sp.period, pa.partner,
+               sum(m.value_usd) OVER w AS ytd, count(m.value_usd) OVER w AS seen
+          FROM sp CROSS JOIN pa
+          LEFT JOIN m ON m.period = sp.period AND m.partner = pa.partner
+        WINDOW w AS (PARTITION BY pa.partner ORDER BY sp.period)
+    ), r AS (
+        SELECT 'month'::text AS basis, period, partner, value_usd FROM m WHERE period >= p_from
+        UNION ALL
+        SELECT 'ytd', period, partner, ytd FROM run WHERE period >= p_from AND seen > 0
+    ), d AS (
+        SELECT r.*,
+               coalesce(max(value_usd) FILTER (WHERE partner = 'WLD') OVER w,
+                        sum(value_usd) FILTER (WHERE partner <> 'WLD') OVER w) AS denom,
+               rank() OVER (PARTITION BY basis, period, partner = 'WLD'
+                            ORDER BY value_usd DESC) AS rk
+          FROM r
+        WINDOW w AS (PARTITION BY basis, period)
+    ), e AS (
+        SELECT basis, period, partner, value_usd,
+               CASE WHEN partner = 'WLD' THEN NULL ELSE rk END AS rank,
+               round(100 * value_usd / nullif(denom, 0), 4) AS share_pct
+          FROM d
+    )
+    SELECT p_dataset, p_reporter, p_flow, p_level, e.basis, e.period, e.partner, e.rank,
+           e.value_usd, e.share_pct, p.value_usd,
+           CASE WHEN p.value_usd <> 0
+                THEN round(100 * (e.value_usd - p.value_usd) / p.value_usd, 4) END,
+           e.share_pct - p.share_pct
+      FROM e
+      LEFT JOIN (SELECT basis, period, partner, value_usd, share_pct
+                   FROM tradeflow.ranking
+                  WHERE dataset = p_dataset AND reporter = p_reporter AND flow = p_flow
+                    AND level = p_level AND period >= (y_start - interval '1 year')::date
+                    AND period < y_start) p
+        ON p.basis = e.basis AND p.partner = e.partner
+       AND p.period = (e.period - interval '1 year')::date;
+
+    -- The previous-year columns of next year's periods that compare against
+    -- the refreshed ones.
+    UPDATE tradeflow.ranking n
+       SET prev_year_value_usd = x.pv, yoy_pct = x.yoy, share_change_pp = x.scp
+      FROM (SELECT c.basis, c.period, c.partner, p.value_usd AS pv,
+                   CASE WHEN p.value_usd <> 0
+                        THEN round(100 * (c.value_usd - p.value_usd) / p.value_usd, 4) END AS yoy,
+                   c.share_pct - p.share_pct AS scp
+              FROM tradeflow.ranking c
+              LEFT JOIN (SELECT basis, period, partner, value_usd, share_pct
+                           FROM tradeflow.ranking
+                          WHERE dataset = p_dataset AND reporter = p_reporter
+                            AND flow = p_flow AND level = p_level
+                            AND period >= p_from AND period < y_end) p
+                ON p.basis = c.basis AND p.partner = c.partner
+               AND p.period = (c.period - interval '1 year')::date
+             WHERE c.dataset = p_dataset AND c.reporter = p_reporter AND c.flow = p_flow
+               AND c.level = p_level
+               AND c.period >= (p_from + interval '1 year')::date
+               AND c.period < (y_end + interval '1 year')::date) x
+     WHERE n.dataset = p_dataset AND n.reporter = p_reporter AND n.flow = p_flow
+       AND n.level = p_level AND n.basis = x.basis AND n.period = x.period
+       AND n.partner = x.partner
+       AND n.period >= (p_from + interval '1 year')::date
+       AND n.period < (y_end + interval '1 year')::date
+       -- unchanged rows are not rewritten (no dead tuples, no index churn)
+       AND (n.prev_year_value_usd, n.yoy_pct, n.share_change_pp)
+           IS DISTINCT FROM (x.pv, x.yoy, x.scp);
+END;
+$$;
+
 -- Settle point: for everything changed since the last one
 -- (tradeflow.settle_pending), refreshes rankings, shares and YoY of the
 -- changed scope-years, then evaluates ranking shifts and writes the alerts to
