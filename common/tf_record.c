@@ -132,19 +132,29 @@ int tf_decimal_parse(const char *s, int scale, int64_t *out, char *errstr, size_
 
 int tf_decimal_format(int64_t v, int scale, char *buf, size_t buflen)
 {
-    int64_t pow = 1;
-    for (int i = 0; i < scale; i++)
-        pow *= 10;
-    const char *sign = "";
-    uint64_t u = (uint64_t)v;
-    if (v < 0) {
-        sign = "-";
-        u = 0 - u;
+    /* Digits from the right (no printf: the consumer formats every record). */
+    char d[48];
+    int n = sizeof(d);
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    for (int i = 0; i < scale; i++) {
+        d[--n] = (char)('0' + u % 10);
+        u /= 10;
     }
-    if (scale == 0)
-        return snprintf(buf, buflen, "%s%llu", sign, (unsigned long long)u);
-    return snprintf(buf, buflen, "%s%llu.%0*llu", sign, (unsigned long long)(u / (uint64_t)pow),
-                    scale, (unsigned long long)(u % (uint64_t)pow));
+    if (scale > 0)
+        d[--n] = '.';
+    do {
+        d[--n] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        d[--n] = '-';
+    int len = (int)sizeof(d) - n;
+    if (buflen > 0) {
+        size_t c = (size_t)len < buflen ? (size_t)len : buflen - 1;
+        memcpy(buf, d + n, c);
+        buf[c] = 0;
+    }
+    return len;
 }
 
 bool tf_code_valid(const char *s)

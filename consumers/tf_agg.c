@@ -44,7 +44,8 @@ struct tf_agg {
     batch_t cur; /* being filled (caller's thread) */
     batch_t fly; /* in flight (the apply thread's while BUSY) */
     int fly_settle;
-    tf_buf_t copy; /* COPY text of the batch in flight */
+    tf_buf_t cur_copy, fly_copy; /* COPY text of each batch */
+    int cur_copy_ok;             /* cur_copy is up to date */
     rd_kafka_topic_partition_list_t *committed;
     tf_agg_stats_t stats;
     char top_n[16];
@@ -166,7 +167,8 @@ void tf_agg_destroy(tf_agg_t *a)
     batch_free(&a->fly);
     free(a->conninfo);
     free(a->group_id);
-    tf_buf_free(&a->copy);
+    tf_buf_free(&a->cur_copy);
+    tf_buf_free(&a->fly_copy);
     if (a->committed)
         rd_kafka_topic_partition_list_destroy(a->committed);
     pthread_cond_destroy(&a->cv);
@@ -315,6 +317,7 @@ static int grow_slots(batch_t *b)
 int tf_agg_skip(tf_agg_t *a, const char *topic, int32_t partition, int64_t offset)
 {
     uint32_t idx;
+    a->cur_copy_ok = 0;
     return note_position(&a->cur, topic, partition, offset, &idx);
 }
 
@@ -323,6 +326,7 @@ int tf_agg_add(tf_agg_t *a, const tf_record_t *r, const char *topic, int32_t par
 {
     batch_t *b = &a->cur;
     uint32_t idx;
+    a->cur_copy_ok = 0;
     if (note_position(b, topic, partition, offset, &idx))
         return -1;
     if ((b->nrecs + 1) * 2 > b->nslots && grow_slots(b))
@@ -404,11 +408,9 @@ static void copy_int(tf_buf_t *b, long long v)
     tf_buf_append(b, d + n, sizeof(d) - (size_t)n);
 }
 
-/* Appends the row of every record of the batch in flight to a->copy. */
-static int build_copy(tf_agg_t *a)
+/* Writes the COPY text of batch bt (one row per record) into b. */
+static int build_copy(const batch_t *bt, tf_buf_t *b)
 {
-    const batch_t *bt = &a->fly;
-    tf_buf_t *b = &a->copy;
     tf_buf_reset(b);
     for (size_t i = 0; i < bt->nrecs; i++) {
         const tf_record_t *r = &bt->recs[i].rec;
@@ -496,7 +498,7 @@ static int apply_once(tf_agg_t *a, int careful, char *sqlstate, tf_agg_stats_t *
                             "FROM STDIN");
         if (run(r, PGRES_COPY_IN, "COPY", sqlstate, errstr, errlen))
             goto out;
-        if (PQputCopyData(a->conn, (const char *)a->copy.data, (int)a->copy.len) != 1 ||
+        if (PQputCopyData(a->conn, (const char *)a->fly_copy.data, (int)a->fly_copy.len) != 1 ||
             PQputCopyEnd(a->conn, NULL) != 1) {
             snprintf(errstr, errlen, "COPY: %s", PQerrorMessage(a->conn));
             goto out;
@@ -585,10 +587,6 @@ out:
  * connection that went stale while idle. 0 or -1 (errstr). */
 static int apply_batch(tf_agg_t *a, tf_agg_stats_t *d, char *errstr, size_t errlen)
 {
-    if (build_copy(a)) {
-        snprintf(errstr, errlen, "out of memory building the batch");
-        return -1;
-    }
     for (int attempt = 1;; attempt++) {
         if (ensure_conn(a, errstr, errlen))
             return -1;
@@ -655,8 +653,20 @@ static void *apply_thread(void *arg)
 
 /* ---- hand-over (caller's thread) ---------------------------------------- */
 
+int tf_agg_prepare(tf_agg_t *a)
+{
+    if (!a->cur_copy_ok) {
+        if (build_copy(&a->cur, &a->cur_copy))
+            return -1;
+        a->cur_copy_ok = 1;
+    }
+    return 0;
+}
+
 int tf_agg_submit(tf_agg_t *a, int settle)
 {
+    if (tf_agg_prepare(a))
+        return -1;
     pthread_mutex_lock(&a->mu);
     if (a->state != TF_AGG_IDLE) {
         pthread_mutex_unlock(&a->mu);
@@ -665,6 +675,10 @@ int tf_agg_submit(tf_agg_t *a, int settle)
     batch_t t = a->fly; /* empty, reset when its batch was done */
     a->fly = a->cur;
     a->cur = t;
+    tf_buf_t c = a->fly_copy;
+    a->fly_copy = a->cur_copy;
+    a->cur_copy = c;
+    a->cur_copy_ok = 0;
     a->fly_settle = settle;
     memset(&a->fly_delta, 0, sizeof(a->fly_delta));
     a->state = TF_AGG_BUSY;
@@ -778,6 +792,11 @@ void tf_agg_forget(tf_agg_t *a, const rd_kafka_topic_partition_list_t *parts)
     pthread_mutex_lock(&a->mu);
     int failed = a->state == TF_AGG_FAILED;
     pthread_mutex_unlock(&a->mu);
-    if (failed)
+    a->cur_copy_ok = 0;
+    if (failed) {
         batch_forget(&a->fly, parts);
+        if (build_copy(&a->fly, &a->fly_copy)) /* (then the old text is applied: the */
+            TF_LOG(TF_LOG_ERR, "agg",             /* dropped records are idempotent) */
+                   "out of memory rebuilding the batch");
+    }
 }

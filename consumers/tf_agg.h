@@ -88,8 +88,12 @@ typedef enum tf_agg_state {
 
 /* Hands the buffered messages (possibly none, with settle) to the apply
  * thread and returns at once with an empty buffer. Only in TF_AGG_IDLE;
- * returns -1 otherwise. */
+ * returns -1 otherwise (or out of memory). */
 int tf_agg_submit(tf_agg_t *a, int settle);
+/* Builds the buffer's COPY text now (submit does it otherwise): for a caller
+ * that waits with a full buffer while a batch is in flight. 0 or -1 (out of
+ * memory). */
+int tf_agg_prepare(tf_agg_t *a);
 /* Applies the failed batch in flight again (reconnecting if needed). */
 int tf_agg_retry(tf_agg_t *a);
 

@@ -935,6 +935,7 @@ int main(int argc, char **argv)
         /* The next batch is full while one is in flight: wait for it
          * (PostgreSQL is the bottleneck; librdkafka's prefetch is bounded). */
         if (st == TF_AGG_BUSY && tf_agg_pending(app.agg) >= (size_t)app.batch_size) {
+            tf_agg_prepare(app.agg); /* (its COPY text, meanwhile) */
             inflight(&app, 1000);
             continue;
         }
