@@ -393,19 +393,11 @@ static void copy_opt(tf_buf_t *b, const char *s)
         tf_buf_append(b, "\\N", 2);
 }
 
-/* Appends a signed integer (no printf: this runs for every record). */
+/* Appends an integer. */
 static void copy_int(tf_buf_t *b, long long v)
 {
     char d[24];
-    int n = sizeof(d);
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do {
-        d[--n] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        d[--n] = '-';
-    tf_buf_append(b, d + n, sizeof(d) - (size_t)n);
+    tf_buf_append(b, d, (size_t)tf_decimal_format(v, 0, d, sizeof(d)));
 }
 
 /* Writes the COPY text of batch bt (one row per record) into b. */
@@ -716,14 +708,7 @@ tf_agg_state_t tf_agg_poll(tf_agg_t *a, int wait_ms,
         while (a->state == TF_AGG_BUSY)
             pthread_cond_wait(&a->cv, &a->mu);
     } else if (a->state == TF_AGG_BUSY && wait_ms > 0) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += wait_ms / 1000;
-        until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = tf_deadline_ms(wait_ms);
         while (a->state == TF_AGG_BUSY &&
                pthread_cond_timedwait(&a->cv, &a->mu, &until) == 0)
             ;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tf_clock.h"
+
 /* Batches in the ring: one being filled, one being consumed, the rest
  * buffer bursts. */
 #define NBATCH 4
@@ -191,14 +193,7 @@ tf_read_status_t tf_feed_finish(tf_feed_t *f, uint64_t *read, uint64_t *rejected
 
 int tf_feed_wait(tf_feed_t *f, int timeout_ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = tf_deadline_ms(timeout_ms);
     pthread_mutex_lock(&f->lock);
     /* The batch still held by the consumer is not a new one. */
     int ready;
