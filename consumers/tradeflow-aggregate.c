@@ -400,7 +400,12 @@ static int submit_batch(app_t *app, int settle)
     TF_LOG(TF_LOG_DEBUG, "pg", "batch submitted: %zu messages%s", tf_agg_pending(app->agg),
            settle ? ", settle point" : "");
     app->batch_started_ms = 0;
-    return tf_agg_submit(app->agg, settle);
+    if (tf_agg_submit(app->agg, settle) != 0) { /* (only ever called when idle) */
+        TF_LOG(TF_LOG_CRIT, "agg", "out of memory building the batch");
+        app->fatal = 1;
+        return -1;
+    }
+    return 0;
 }
 
 /* Synchronous, for a revoke and the exit: waits for the batch in flight
