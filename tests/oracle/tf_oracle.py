@@ -339,8 +339,31 @@ def period_date(p):
     return "%04d-%02d-01" % (p // 12, p % 12 + 1)
 
 
+# Memberships read by --groups (group_code, member, valid_from, valid_to as
+# YYYY-MM-DD), replacing the shipped ones; None = the shipped ones.
+GROUPS = None
+
+
+def load_groups(path):
+    """CSV group_code,member,valid_from,valid_to (header optional)."""
+    rows = []
+    with open(path, newline="", encoding="utf-8") as f:
+        for r in csv.reader(f):
+            if not r or r[0] == "group_code":
+                continue
+            rows.append((r[0], r[1], r[2], r[3]))
+    return sorted(rows)
+
+
 def group_of(code, period):
-    """The group a partner code maps to at `period` (shipped memberships)."""
+    """The group a partner code maps to at `period`: the first group (by
+    code) whose membership covers the first day of the month, else itself."""
+    if GROUPS is not None:
+        day1 = period_date(period)
+        for g, member, vfrom, vto in GROUPS:
+            if member == code and vfrom <= day1 <= vto:
+                return g
+        return code
     if code in ASEAN:
         return "ASEAN"
     if code in EU27:
@@ -588,7 +611,12 @@ def main(argv=None):
     ap.add_argument("--rejects", action="store_true",
                     help="list rejected records on stderr as FILE:LINE: column: reason")
     ap.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
+    ap.add_argument("--groups", metavar="CSV",
+                    help="group memberships (group_code,member,valid_from,valid_to) "
+                         "instead of the shipped ASEAN/EU28->EU27 ones")
     args = ap.parse_args(argv)
+    global GROUPS
+    GROUPS = load_groups(args.groups) if args.groups else None
     if not (args.customs or args.investment):
         ap.error("give at least one --customs or --investment feed")
     if not (args.ranking_out or args.monthly_out or args.headline):
