@@ -6,7 +6,8 @@
  * schemas/migrations/006_fast_apply.sql for the server side.
  *
  * Ownership: tf_agg_t owns its PGconn, its apply thread, its two batch
- * buffers (the one being filled, the one in flight) and the offsets list;
+ * buffers (the one being filled, the one in flight) with their COPY texts,
+ * and the list of committed offsets;
  * free with tf_agg_destroy() (which waits for the batch in flight). Records
  * passed to tf_agg_add() are copied. The functions below are called from one
  * thread (the consumer's); the apply thread only ever touches the batch in
@@ -113,6 +114,5 @@ tf_agg_state_t tf_agg_poll(tf_agg_t *a, int wait_ms,
 void tf_agg_forget(tf_agg_t *a, const rd_kafka_topic_partition_list_t *parts);
 
 const tf_agg_stats_t *tf_agg_stats(const tf_agg_t *a);
-
 
 #endif
