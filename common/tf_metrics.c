@@ -804,6 +804,12 @@ int tf_metrics_std_register(tf_metrics_t *m, unsigned parts, const char *program
              "Wall time to apply one batch to PostgreSQL, commit included.", seconds_bounds);
         HIST(pg_commit_seconds, "tradeflow_pg_commit_seconds",
              "Wall time of the PostgreSQL COMMIT of one batch.", seconds_bounds);
+        if (!(out->last_settle_seconds = tf_metrics_gauge(
+                  m, "tradeflow_last_settle_timestamp_seconds",
+                  "Unix time of the last committed settle point (rankings and alerts are as "
+                  "of then); 0 before the first.",
+                  NULL, errstr, errlen)))
+            return -1;
     }
     if (parts & TF_METRICS_STD_ALERTS) {
         COUNTER(alerts_raised, "tradeflow_alerts_raised_total",

@@ -142,6 +142,7 @@ typedef struct tf_metrics_std {
     tf_metric_t *batch_records;         /* histogram: records per applied batch */
     tf_metric_t *batch_apply_seconds;   /* histogram: time to apply one batch */
     tf_metric_t *pg_commit_seconds;     /* histogram: PostgreSQL COMMIT latency */
+    tf_metric_t *last_settle_seconds;   /* gauge: Unix time of the last settle point */
     /* TF_METRICS_STD_ALERTS */
     tf_metric_t *alerts_raised;  /* counter: ranking-shift alerts written */
     tf_metric_t *alerts_relayed; /* counter: alerts published to Kafka */

@@ -331,6 +331,7 @@ static void batch_committed(app_t *app, const rd_kafka_topic_partition_list_t *c
            settled ? ", settle point" : "");
     if (settled) {
         app->last_settle_ms = tf_mono_ms();
+        tf_metrics_gauge_set(app->m.last_settle_seconds, (double)time(NULL));
         app->need_settle = 0;
         if (now->alerts > was->alerts)
             TF_LOG(TF_LOG_INFO, "alerts", "settle point: %llu alert(s) raised",

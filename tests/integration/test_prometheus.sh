@@ -188,6 +188,9 @@ case "$q50" in
     "" | NaN | +Inf) tf_fail "histogram_quantile over tradeflow_batch_records: '$q50'" ;;
 esac
 echo "ok: median batch size estimate $q50 records"
+# Caught up, so a settle point committed (rankings as of then) within the
+# last minute.
+wait_query "(time() - tradeflow_last_settle_timestamp_seconds{$J}) < bool 60" 1 30
 wait_query "count(tradeflow_build_info{$J})" 1 10
 
 # Prometheus's own view of the target: healthy, no scrape error.

@@ -329,6 +329,8 @@ static void test_std(void)
     CHECK(strstr(t, "tradeflow_batch_apply_seconds_bucket{le=\"0.0025\"} 0\n") != NULL);
     CHECK(strstr(t, "tradeflow_batch_apply_seconds_bucket{le=\"0.005\"} 1\n") != NULL);
     CHECK(strstr(t, "tradeflow_producer") == NULL);
+    CHECK(strstr(t, "# TYPE tradeflow_last_settle_timestamp_seconds gauge\n") != NULL);
+    CHECK(strstr(t, "tradeflow_last_settle_timestamp_seconds 0\n") != NULL);
     free(t);
     /* Registering again (a second module of the same program) is fine. */
     tf_metrics_std_t s2;
