@@ -6,7 +6,7 @@
 #   deploy/stack.sh up [--fresh] [--brokers N] [--registry] [--secure]
 #   deploy/stack.sh down | status | env [--secure]
 #   deploy/stack.sh kill-broker N [KILL|TERM] | start-broker N
-#   deploy/stack.sh restart-pg [fast|immediate]
+#   deploy/stack.sh restart-pg [fast|immediate] [SECONDS down]
 #
 # See docs/stack.md for the layout, the ports and troubleshooting.
 set -euo pipefail
@@ -655,11 +655,13 @@ cmd_start_broker() {
 
 cmd_restart_pg() {
     load_conf || die "no stack in $STACK_DIR"
-    local mode="${1:-fast}"
+    local mode="${1:-fast}" down="${2:-0}"
     case "$mode" in fast | immediate | smart) ;; *) die "restart-pg: mode must be fast or immediate" ;; esac
+    [[ "$down" =~ ^[0-9]+$ ]] || die "restart-pg: SECONDS must be a whole number"
     pg_stop "$mode"
+    sleep "$down"
     pg_start
-    say "PostgreSQL restarted (stop mode $mode)"
+    say "PostgreSQL restarted (stop mode $mode, down ${down} s)"
 }
 
 cmd="${1:-}"
