@@ -660,3 +660,28 @@ int tf_config_parse_args(tf_config_t *c, int argc, char **argv, const char *opts
     }
     return 0;
 }
+
+int tf_config_std_other(int code, const char *arg, int pass, void *std)
+{
+    tf_cfg_std_t *s = std;
+    int std_code = code == 'h' || code == s->code_version || code == s->code_help_config ||
+                   code == s->code_print_config;
+    if (!std_code)
+        return s->other ? s->other(code, arg, pass, s) : pass == 1 ? 0 : -1;
+    if (pass == 2) {
+        if (code == s->code_print_config)
+            s->print_config = 1;
+        return 0;
+    }
+    if (code == 'h') {
+        s->usage(stdout);
+        s->exit_code = 0;
+    } else if (code == s->code_version) {
+        printf("%s %s%s\n", s->program, s->version, s->version_extra ? s->version_extra : "");
+        s->exit_code = 0;
+    } else if (code == s->code_help_config) {
+        tf_config_reference(s->program, s->props, stdout);
+        s->exit_code = 0;
+    }
+    return s->exit_code >= 0 ? -1 : 0;
+}

@@ -124,6 +124,26 @@ int tf_config_parse_args(tf_config_t *c, int argc, char **argv, const char *opts
                          int (*other)(int code, const char *arg, int pass, void *ctx), void *ctx,
                          char *errstr, size_t errlen);
 
+/* The options every program answers the same way, for tf_config_parse_args'
+ * `other` callback: -h/--help (code 'h'), --version, --help-config and
+ * --print-config (the program's getopt codes for the last three). Fill the
+ * first part, pass tf_config_std_other and the struct; after parsing,
+ * exit_code >= 0 means help/version/reference was printed (exit with it),
+ * print_config that --print-config was given. Codes it does not know go to
+ * `other` (with this struct as ctx), or else are accepted in pass 1 and
+ * refused in pass 2. */
+typedef struct tf_cfg_std {
+    const char *program, *version;
+    const char *version_extra; /* appended to the --version line, or NULL */
+    const tf_cfg_prop_t *props;
+    void (*usage)(FILE *out);
+    int code_version, code_help_config, code_print_config;
+    int (*other)(int code, const char *arg, int pass, void *std);
+    int print_config; /* out */
+    int exit_code;    /* out; initialise to -1 */
+} tf_cfg_std_t;
+int tf_config_std_other(int code, const char *arg, int pass, void *std);
+
 /* Masks the password in a conninfo/URI or "user:password" string for
  * display. Writes into buf. */
 const char *tf_config_mask(const char *key, const char *value, char *buf, size_t buflen);

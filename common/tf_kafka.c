@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tf_config.h"
 #include "tf_log.h"
 
 void tf_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -203,4 +204,31 @@ int tf_kafka_topic_exists(rd_kafka_t *rk, const char *topic, int timeout_ms, cha
             found = 1;
     rd_kafka_metadata_destroy(md);
     return found;
+}
+
+struct conf_prop_ctx {
+    rd_kafka_conf_t *conf;
+    char why[600];
+};
+
+static int conf_prop(const char *name, const char *value, void *arg)
+{
+    struct conf_prop_ctx *kp = arg;
+    char why[512];
+    if (rd_kafka_conf_set(kp->conf, name, value, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
+        snprintf(kp->why, sizeof(kp->why), "kafka.%s: %s", name, why);
+        return -1;
+    }
+    return 0;
+}
+
+int tf_kafka_conf_from_config(rd_kafka_conf_t *conf, const struct tf_config *cfg, char *errstr,
+                              size_t errlen)
+{
+    struct conf_prop_ctx kp = {conf, ""};
+    if (tf_config_foreach(cfg, "kafka.", conf_prop, &kp) != 0) {
+        snprintf(errstr, errlen, "%s", kp.why[0] ? kp.why : "kafka.*: out of memory");
+        return -1;
+    }
+    return 0;
 }

@@ -37,6 +37,13 @@ int tf_kafka_conf_set(rd_kafka_conf_t *conf, const char *key_eq_value, char *err
  * the error stay set. */
 int tf_kafka_conf_file(rd_kafka_conf_t *conf, const char *path, char *errstr, size_t errlen);
 
+struct tf_config;
+/* Sets every kafka.KEY of a program's configuration (-X, -F, the file,
+ * TRADEFLOW_KAFKA_*) as librdkafka's KEY in conf. Returns 0, or -1 with
+ * errstr = "kafka.KEY: librdkafka's reason". */
+int tf_kafka_conf_from_config(rd_kafka_conf_t *conf, const struct tf_config *cfg, char *errstr,
+                              size_t errlen);
+
 /* Creates topic with the given partition count and replication factor (-1:
  * the broker's default, Kafka >= 2.4) through the Admin API and waits up to
  * timeout_ms for the result. A topic that already exists is a success (its

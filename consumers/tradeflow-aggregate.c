@@ -43,8 +43,6 @@ typedef struct app {
     int ntopics;
     int exit_at_end, no_migrate;
     long batch_size, batch_ms;
-    char *xprops[128]; /* "key=value" for librdkafka, owned */
-    int nxprops;
     tf_config_t *cfg;  /* owns the strings above that point into it */
     char *pg_conninfo; /* owned */
     /* state */
@@ -525,14 +523,6 @@ out:
 
 /* ---- setup ------------------------------------------------------------ */
 
-static int apply_props(app_t *app, rd_kafka_conf_t *conf, char *errstr, size_t errlen)
-{
-    for (int i = 0; i < app->nxprops; i++)
-        if (tf_kafka_conf_set(conf, app->xprops[i], errstr, errlen))
-            return -1;
-    return 0;
-}
-
 
 /* librdkafka's client-level errors (served from consumer_poll / poll). A
  * rejected SASL login is a configuration error, not an outage: stop. */
@@ -581,7 +571,7 @@ static int setup_kafka(app_t *app, char *errstr, size_t errlen)
         if (tf_kafka_conf_set(conf, "statistics.interval.ms=5000", errstr, errlen))
             goto fail;
     }
-    if (apply_props(app, conf, errstr, errlen))
+    if (tf_kafka_conf_from_config(conf, app->cfg, errstr, errlen))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
@@ -597,7 +587,7 @@ static int setup_kafka(app_t *app, char *errstr, size_t errlen)
     if (!conf)
         return -1;
     if (tf_kafka_conf_set(conf, "enable.idempotence=true", errstr, errlen) ||
-        apply_props(app, conf, errstr, errlen))
+        tf_kafka_conf_from_config(conf, app->cfg, errstr, errlen))
         goto fail;
     /* Consumer-only properties given with -X are harmless here. */
     rd_kafka_conf_set_dr_msg_cb(conf, dlq_dr_cb);
@@ -697,26 +687,9 @@ static const tf_cfg_prop_t agg_props[] = {
      "/readyz: most messages a partition may be behind and still be ready"},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
 
-static int kafka_prop(const char *name, const char *value, void *arg)
-{
-    app_t *app = arg;
-    if (app->nxprops == (int)(sizeof(app->xprops) / sizeof(app->xprops[0])))
-        return -1;
-    size_t n = strlen(name) + strlen(value) + 2;
-    char *kv = malloc(n);
-    if (!kv)
-        return -1;
-    snprintf(kv, n, "%s=%s", name, value);
-    app->xprops[app->nxprops++] = kv; /* freed at exit */
-    return 0;
-}
-
-/* Frees what the settings own (the config, the conninfo, the -X list). */
+/* Frees what the settings own (the config, the conninfo). */
 static void release_config(app_t *app)
 {
-    for (int i = 0; i < app->nxprops; i++)
-        free(app->xprops[i]);
-    app->nxprops = 0;
     free(app->pg_conninfo);
     app->pg_conninfo = NULL;
     tf_config_destroy(app->cfg);
@@ -725,41 +698,9 @@ static void release_config(app_t *app)
 
 /* Flags that are not settings: answered in the first pass (--help etc.)
  * or noted (--print-config). exit_code >= 0 means "stop with this status". */
-struct cli_ctx {
-    int *print_config;
-    int exit_code;
-};
 enum { O_PG = 256, O_EXIT, O_BSIZE, O_BMS, O_DLQ, O_SCHEMA, O_REG, O_REGUSER, O_REGCA,
        O_LOGL, O_LOGF, O_VERSION, O_NOMIG, O_TOP, O_SETTLE, O_AFROM, O_PRINT, O_HELPCFG,
        O_METRICS };
-
-static int cli_other(int code, const char *arg, int pass, void *ctx)
-{
-    struct cli_ctx *cli = ctx;
-    (void)arg;
-    cli->exit_code = -1;
-    if (pass == 1) {
-        if (code == 'h') {
-            usage(stdout);
-            cli->exit_code = 0;
-        } else if (code == O_VERSION) {
-            printf("tradeflow-aggregate %s\n", TF_VERSION);
-            cli->exit_code = 0;
-        } else if (code == O_HELPCFG) {
-            tf_config_reference("tradeflow-aggregate", agg_props, stdout);
-            cli->exit_code = 0;
-        }
-        return cli->exit_code >= 0 ? -1 : 0;
-    }
-    if (code == O_PRINT) {
-        *cli->print_config = 1;
-        return 0;
-    }
-    if (code == 'h' || code == O_VERSION || code == O_HELPCFG)
-        return 0;
-    usage(stderr);
-    return -1;
-}
 
 int main(int argc, char **argv)
 {
@@ -798,7 +739,6 @@ int main(int argc, char **argv)
         {O_SETTLE, "settle.interval", NULL}, {O_AFROM, "alerts.from", NULL},
         {O_METRICS, "metrics.addr", NULL}, {0, NULL, NULL}};
     char errstr[1024];
-    int print_config = 0;
 
     tf_config_t *cfg = tf_config_new("tradeflow-aggregate", agg_props);
     if (!cfg) {
@@ -806,9 +746,12 @@ int main(int argc, char **argv)
         return 1;
     }
     app.cfg = cfg;
-    struct cli_ctx cli = {&print_config, -1};
-    if (tf_config_parse_args(cfg, argc, argv, optstr, opts, flags, cli_other, &cli, errstr,
-                             sizeof(errstr))) {
+    tf_cfg_std_t cli = {.program = "tradeflow-aggregate", .version = TF_VERSION,
+                        .props = agg_props, .usage = usage, .code_version = O_VERSION,
+                        .code_help_config = O_HELPCFG, .code_print_config = O_PRINT,
+                        .exit_code = -1};
+    if (tf_config_parse_args(cfg, argc, argv, optstr, opts, flags, tf_config_std_other, &cli,
+                             errstr, sizeof(errstr))) {
         if (cli.exit_code >= 0) {
             tf_config_destroy(cfg);
             return cli.exit_code;
@@ -818,7 +761,7 @@ int main(int argc, char **argv)
         tf_config_destroy(cfg);
         return EXIT_USAGE;
     }
-    if (print_config) {
+    if (cli.print_config) {
         tf_config_print(cfg, stdout);
         release_config(&app);
         return 0;
@@ -844,11 +787,6 @@ int main(int argc, char **argv)
     app.ntopics = 0;
     for (size_t i = 0; i < tf_config_list_len(cfg, "topics") && app.ntopics < 16; i++)
         app.topics[app.ntopics++] = (char *)tf_config_list_item(cfg, "topics", i);
-    if (tf_config_foreach(cfg, "kafka.", kafka_prop, &app)) {
-        fprintf(stderr, "tradeflow-aggregate: too many kafka.* settings\n");
-        release_config(&app);
-        return EXIT_USAGE;
-    }
     int log_level = tf_log_level_parse(tf_config_str(cfg, "log.level"));
     tf_log_init("tradeflow-aggregate", log_level < 0 ? TF_LOG_INFO : log_level,
                 strcmp(tf_config_str(cfg, "log.format"), "json") == 0 ? TF_LOG_JSON

@@ -204,35 +204,6 @@ static const tf_cfg_prop_t alerts_props[] = {
     {"log.format", TF_CFG_ENUM, "text", 0, 0, "text|json", 0, "log format"},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
 
-struct cli_ctx {
-    int print_config;
-    int exit_code; /* >= 0: stop with this status */
-};
-
-static int cli_other(int code, const char *arg, int pass, void *ctx)
-{
-    struct cli_ctx *cli = ctx;
-    (void)arg;
-    if (pass == 1) {
-        if (code == 'h') {
-            usage(stdout);
-            cli->exit_code = EXIT_OK;
-        } else if (code == O_VERSION) {
-            printf("tradeflow-alerts %s\n", TF_VERSION);
-            cli->exit_code = EXIT_OK;
-        } else if (code == O_HELPCFG) {
-            tf_config_reference("tradeflow-alerts", alerts_props, stdout);
-            cli->exit_code = EXIT_OK;
-        }
-        return cli->exit_code >= 0 ? -1 : 0;
-    }
-    if (code == O_PRINT) {
-        cli->print_config = 1;
-        return 0;
-    }
-    return code == 'h' || code == O_VERSION || code == O_HELPCFG ? 0 : -1;
-}
-
 /* Settings and the assembled conninfo, freed at exit on every path. */
 static tf_config_t *g_cfg;
 static char *g_pg;
@@ -281,13 +252,16 @@ int main(int argc, char **argv)
         {O_SUPPRESSED, "include.suppressed", "true"}, {O_JSON, "json", "true"},
         {O_PG, "pg", NULL},             {O_LOG_LEVEL, "log.level", NULL},
         {O_LOG_FORMAT, "log.format", NULL}, {0, NULL, NULL}};
-    struct cli_ctx cli = {0, -1};
+    tf_cfg_std_t cli = {.program = "tradeflow-alerts", .version = TF_VERSION,
+                        .props = alerts_props, .usage = usage, .code_version = O_VERSION,
+                        .code_help_config = O_HELPCFG, .code_print_config = O_PRINT,
+                        .exit_code = -1};
     if (!(g_cfg = tf_config_new("tradeflow-alerts", alerts_props))) {
         fprintf(stderr, "tradeflow-alerts: out of memory\n");
         return EXIT_ERROR;
     }
     atexit(free_config);
-    if (tf_config_parse_args(g_cfg, argc, argv, "c:h", opts, flags, cli_other, &cli, errstr,
+    if (tf_config_parse_args(g_cfg, argc, argv, "c:h", opts, flags, tf_config_std_other, &cli, errstr,
                              sizeof(errstr)) != 0) {
         if (cli.exit_code >= 0)
             return cli.exit_code;

@@ -209,33 +209,6 @@ static int mark_published(relay_t *r, const char *ids, int64_t upto_id, uint64_t
 
 /* ---- Kafka -------------------------------------------------------------- */
 
-struct kafka_prop_ctx {
-    rd_kafka_conf_t *conf;
-    char why[600];
-};
-
-static int kafka_prop(const char *name, const char *value, void *arg)
-{
-    struct kafka_prop_ctx *kp = arg;
-    char why[512];
-    if (rd_kafka_conf_set(kp->conf, name, value, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
-        snprintf(kp->why, sizeof(kp->why), "kafka.%s: %s", name, why);
-        return -1;
-    }
-    return 0;
-}
-
-/* The kafka.* settings (-X, -F, the configuration file) into conf. */
-static int apply_props(const relay_t *r, rd_kafka_conf_t *conf, char *errstr, size_t errlen)
-{
-    struct kafka_prop_ctx kp = {conf, ""};
-    if (tf_config_foreach(r->cfg, "kafka.", kafka_prop, &kp) != 0) {
-        snprintf(errstr, errlen, "%s", kp.why);
-        return -1;
-    }
-    return 0;
-}
-
 static void kafka_close(relay_t *r)
 {
     if (r->rk) {
@@ -281,7 +254,7 @@ static int read_last_alert_id(relay_t *r, int64_t *last, char *errstr, size_t er
     int rc = -1;
     if (!conf)
         return -1;
-    if (apply_props(r, conf, errstr, errlen) != 0 ||
+    if (tf_kafka_conf_from_config(conf, r->cfg, errstr, errlen) != 0 ||
         tf_kafka_conf_set(conf, "isolation.level=read_committed", errstr, errlen) != 0 ||
         tf_kafka_conf_set(conf, "enable.partition.eof=true", errstr, errlen) != 0 ||
         tf_kafka_conf_set(conf, "enable.auto.commit=false", errstr, errlen) != 0 ||
@@ -376,7 +349,7 @@ static int kafka_open(relay_t *r, char *errstr, size_t errlen)
         return -2;
     snprintf(txn, sizeof(txn), "transactional.id=%s%s", r->txn_id ? "" : "tradeflow-relay.",
              r->txn_id ? r->txn_id : r->topic);
-    if (apply_props(r, conf, errstr, errlen) != 0 ||
+    if (tf_kafka_conf_from_config(conf, r->cfg, errstr, errlen) != 0 ||
         tf_kafka_conf_set(conf, txn, errstr, errlen) != 0 ||
         tf_kafka_conf_set(conf, "enable.idempotence=true", errstr, errlen) != 0 ||
         tf_kafka_conf_set(conf, "acks=all", errstr, errlen) != 0 ||
@@ -687,38 +660,6 @@ static const tf_cfg_prop_t relay_props[] = {
     {"log.format", TF_CFG_ENUM, "text", 0, 0, "text|json", 0, "log format"},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
 
-struct cli_ctx {
-    int print_config;
-    int exit_code; /* >= 0: stop with this status */
-};
-
-static int cli_other(int code, const char *arg, int pass, void *ctx)
-{
-    struct cli_ctx *cli = ctx;
-    (void)arg;
-    if (pass == 1) {
-        if (code == 'h') {
-            usage(stdout);
-            cli->exit_code = 0;
-        } else if (code == O_VERSION) {
-            printf("tradeflow-relay %s\n", TF_VERSION);
-            cli->exit_code = 0;
-        } else if (code == O_HELPCFG) {
-            tf_config_reference("tradeflow-relay", relay_props, stdout);
-            cli->exit_code = 0;
-        }
-        return cli->exit_code >= 0 ? -1 : 0;
-    }
-    if (code == O_PRINT) {
-        cli->print_config = 1;
-        return 0;
-    }
-    if (code == 'h' || code == O_VERSION || code == O_HELPCFG)
-        return 0;
-    usage(stderr);
-    return -1;
-}
-
 /* Settings and the assembled conninfo, freed at exit on every path. */
 static tf_config_t *g_cfg;
 static char *g_pg;
@@ -758,13 +699,16 @@ int main(int argc, char **argv)
         {O_REG_USER, "registry.user", NULL}, {O_REG_CA, "registry.ca", NULL},
         {O_IDLE, "exit.when.idle", "true"}, {O_LOG_LEVEL, "log.level", NULL},
         {O_LOG_FORMAT, "log.format", NULL}, {0, NULL, NULL}};
-    struct cli_ctx cli = {0, -1};
+    tf_cfg_std_t cli = {.program = "tradeflow-relay", .version = TF_VERSION,
+                        .props = relay_props, .usage = usage, .code_version = O_VERSION,
+                        .code_help_config = O_HELPCFG, .code_print_config = O_PRINT,
+                        .exit_code = -1};
     if (!(g_cfg = tf_config_new("tradeflow-relay", relay_props))) {
         fprintf(stderr, "tradeflow-relay: out of memory\n");
         return 1;
     }
     atexit(free_config);
-    if (tf_config_parse_args(g_cfg, argc, argv, "c:b:t:X:F:h", opts, flags, cli_other, &cli,
+    if (tf_config_parse_args(g_cfg, argc, argv, "c:b:t:X:F:h", opts, flags, tf_config_std_other, &cli,
                              errstr, sizeof(errstr)) != 0) {
         if (cli.exit_code >= 0)
             return cli.exit_code;
@@ -800,7 +744,7 @@ int main(int argc, char **argv)
     /* Check the Kafka configuration once, up front: a typo is fatal, an
      * unreachable broker is not. */
     rd_kafka_conf_t *probe = tf_kafka_conf_new(r.brokers, errstr, sizeof(errstr));
-    if (!probe || apply_props(&r, probe, errstr, sizeof(errstr)) != 0) {
+    if (!probe || tf_kafka_conf_from_config(probe, r.cfg, errstr, sizeof(errstr)) != 0) {
         TF_LOG(TF_LOG_ERR, "kafka", "%s", errstr);
         if (probe)
             rd_kafka_conf_destroy(probe);

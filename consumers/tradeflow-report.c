@@ -172,35 +172,6 @@ static const tf_cfg_prop_t report_props[] = {
 
 enum { O_CONFIG_PRINT = 512, O_CONFIG_HELP };
 
-struct cli_ctx {
-    int print_config;
-    int exit_code; /* >= 0: stop with this status */
-};
-
-static int cli_other(int code, const char *arg, int pass, void *ctx)
-{
-    struct cli_ctx *cli = ctx;
-    (void)arg;
-    if (pass == 1) {
-        if (code == 'h') {
-            usage(stdout);
-            cli->exit_code = EXIT_OK;
-        } else if (code == O_VERSION) {
-            printf("tradeflow-report %s\n", TF_VERSION);
-            cli->exit_code = EXIT_OK;
-        } else if (code == O_CONFIG_HELP) {
-            tf_config_reference("tradeflow-report", report_props, stdout);
-            cli->exit_code = EXIT_OK;
-        }
-        return cli->exit_code >= 0 ? -1 : 0;
-    }
-    if (code == O_CONFIG_PRINT) {
-        cli->print_config = 1;
-        return 0;
-    }
-    return code == 'h' || code == O_VERSION || code == O_CONFIG_HELP ? 0 : -1;
-}
-
 /* The settings and the assembled conninfo live for the whole run; freed at
  * exit, whichever return is taken. */
 static tf_config_t *cfg;
@@ -251,14 +222,17 @@ int main(int argc, char **argv)
         {O_NOTE, "note", NULL},         {O_PG, "pg", NULL},
         {O_LOG_LEVEL, "log.level", NULL}, {O_LOG_FORMAT, "log.format", NULL},
         {'q', "quiet", "true"},         {0, NULL, NULL}};
-    struct cli_ctx cli = {0, -1};
+    tf_cfg_std_t cli = {.program = "tradeflow-report", .version = TF_VERSION,
+                        .props = report_props, .usage = usage, .code_version = O_VERSION,
+                        .code_help_config = O_CONFIG_HELP, .code_print_config = O_CONFIG_PRINT,
+                        .exit_code = -1};
     cfg = tf_config_new("tradeflow-report", report_props);
     if (!cfg) {
         fprintf(stderr, "tradeflow-report: out of memory\n");
         return EXIT_ERROR;
     }
     atexit(free_config);
-    if (tf_config_parse_args(cfg, argc, argv, "c:hq", opts, flags, cli_other, &cli, errstr,
+    if (tf_config_parse_args(cfg, argc, argv, "c:hq", opts, flags, tf_config_std_other, &cli, errstr,
                              sizeof(errstr)) != 0) {
         if (cli.exit_code >= 0)
             return cli.exit_code;

@@ -286,35 +286,16 @@ static const tf_cfg_prop_t produce_props[] = {
      "serve /metrics, /healthz, /readyz on HOST:PORT (:PORT = 127.0.0.1); unset = off"},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
 
-struct cli_ctx {
-    int print_config;
-    int exit_code; /* >= 0: stop with this status */
-};
-
-static int cli_other(int code, const char *arg, int pass, void *ctx)
+/* The program's own early answer: -X list (librdkafka's properties). */
+static int cli_other(int code, const char *arg, int pass, void *std)
 {
-    struct cli_ctx *cli = ctx;
-    if (pass == 1) {
-        if (code == 'h') {
-            usage(stdout);
-            cli->exit_code = 0;
-        } else if (code == 'V') {
-            printf(PROG " %s (librdkafka %s)\n", TF_VERSION, rd_kafka_version_str());
-            cli->exit_code = 0;
-        } else if (code == O_HELPCFG) {
-            tf_config_reference(PROG, produce_props, stdout);
-            cli->exit_code = 0;
-        } else if (code == 'X' && arg && strcmp(arg, "list") == 0) {
-            rd_kafka_conf_properties_show(stdout);
-            cli->exit_code = 0;
-        }
-        return cli->exit_code >= 0 ? -1 : 0;
+    tf_cfg_std_t *cli = std;
+    if (pass == 1 && code == 'X' && arg && strcmp(arg, "list") == 0) {
+        rd_kafka_conf_properties_show(stdout);
+        cli->exit_code = 0;
+        return -1;
     }
-    if (code == O_PRINT) {
-        cli->print_config = 1;
-        return 0;
-    }
-    return code == 'h' || code == 'V' || code == O_HELPCFG ? 0 : -1;
+    return pass == 1 ? 0 : -1;
 }
 
 /* Returns 0, -1 on a usage error, or 1 when the program should exit 0
@@ -371,13 +352,18 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {0, NULL, NULL},
     };
     char err[1024];
-    struct cli_ctx cli = {0, -1};
+    char version_extra[64];
+    snprintf(version_extra, sizeof(version_extra), " (librdkafka %s)", rd_kafka_version_str());
+    tf_cfg_std_t cli = {.program = PROG, .version = TF_VERSION, .version_extra = version_extra,
+                        .props = produce_props, .usage = usage, .code_version = 'V',
+                        .code_help_config = O_HELPCFG, .code_print_config = O_PRINT,
+                        .other = cli_other, .exit_code = -1};
     if (!(o->cfg = tf_config_new(PROG, produce_props))) {
         fprintf(stderr, PROG ": out of memory\n");
         return -1;
     }
-    if (tf_config_parse_args(o->cfg, argc, argv, "c:k:f:b:X:F:t:qhV", lopts, flags, cli_other,
-                             &cli, err, sizeof(err)) != 0) {
+    if (tf_config_parse_args(o->cfg, argc, argv, "c:k:f:b:X:F:t:qhV", lopts, flags,
+                             tf_config_std_other, &cli, err, sizeof(err)) != 0) {
         if (cli.exit_code == 0)
             return 1;
         if (err[0])
@@ -946,23 +932,6 @@ done:
 
 /* The librdkafka settings every producer starts from; -F and -X come after
  * them (so they can override any), --linger-ms last. */
-/* One kafka.* setting (-X, -F, the configuration file) into librdkafka. */
-struct kafka_prop_ctx {
-    rd_kafka_conf_t *conf;
-    char why[600];
-};
-
-static int kafka_prop(const char *name, const char *value, void *arg)
-{
-    struct kafka_prop_ctx *kp = arg;
-    char why[512];
-    if (rd_kafka_conf_set(kp->conf, name, value, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
-        snprintf(kp->why, sizeof(kp->why), "kafka.%s: %s", name, why);
-        return -1;
-    }
-    return 0;
-}
-
 static rd_kafka_conf_t *build_conf(const opts_t *o, char *err, size_t errlen)
 {
     rd_kafka_conf_t *conf = tf_kafka_conf_new(o->brokers, err, errlen);
@@ -993,9 +962,7 @@ static rd_kafka_conf_t *build_conf(const opts_t *o, char *err, size_t errlen)
             return NULL;
         }
     }
-    struct kafka_prop_ctx kp = {conf, ""};
-    if (tf_config_foreach(o->cfg, "kafka.", kafka_prop, &kp) != 0) {
-        snprintf(err, errlen, "%s", kp.why);
+    if (tf_kafka_conf_from_config(conf, o->cfg, err, errlen) != 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

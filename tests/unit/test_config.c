@@ -164,6 +164,53 @@ static void test_masking(void)
     tf_config_destroy(c);
 }
 
+static int usage_calls;
+static void fake_usage(FILE *f)
+{
+    (void)f;
+    usage_calls++;
+}
+
+static int own_code(int code, const char *arg, int pass, void *std)
+{
+    (void)arg;
+    if (code == 'Q' && pass == 2) {
+        ((tf_cfg_std_t *)std)->exit_code = 7;
+        return 0;
+    }
+    return pass == 1 ? 0 : -1;
+}
+
+/* The options every program shares: --help, --version, --help-config in
+ * pass 1 (answered, exit 0, parsing stops), --print-config in pass 2; other
+ * codes accepted in pass 1, refused in pass 2 unless the program's own
+ * callback takes them. */
+static void test_std_options(void)
+{
+    tf_cfg_std_t s = {.program = "prog", .version = "1.2", .usage = fake_usage,
+                      .code_version = 300, .code_help_config = 301, .code_print_config = 302,
+                      .exit_code = -1};
+    CHECK_INT(tf_config_std_other(302, NULL, 1, &s), 0);
+    CHECK_INT(s.print_config, 0);
+    CHECK_INT(tf_config_std_other(302, NULL, 2, &s), 0);
+    CHECK_INT(s.print_config, 1);
+    CHECK_INT(tf_config_std_other('z', NULL, 1, &s), 0);
+    CHECK_INT(tf_config_std_other('z', NULL, 2, &s), -1);
+    CHECK_INT(s.exit_code, -1);
+    CHECK_INT(tf_config_std_other('h', NULL, 2, &s), 0);
+    CHECK_INT(usage_calls, 0);
+    CHECK_INT(tf_config_std_other('h', NULL, 1, &s), -1);
+    CHECK_INT(usage_calls, 1);
+    CHECK_INT(s.exit_code, 0);
+    tf_cfg_std_t o = {.program = "prog", .version = "1.2", .usage = fake_usage,
+                      .code_version = 300, .code_help_config = 301, .code_print_config = 302,
+                      .other = own_code, .exit_code = -1};
+    CHECK_INT(tf_config_std_other('Q', NULL, 1, &o), 0);
+    CHECK_INT(tf_config_std_other('Q', NULL, 2, &o), 0);
+    CHECK_INT(o.exit_code, 7);
+    CHECK_INT(tf_config_std_other('z', NULL, 2, &o), -1);
+}
+
 int main(void)
 {
     TF_TEST_RUN(test_defaults_and_precedence);
@@ -171,5 +218,6 @@ int main(void)
     TF_TEST_RUN(test_lists);
     TF_TEST_RUN(test_passthrough_and_conninfo);
     TF_TEST_RUN(test_masking);
+    TF_TEST_RUN(test_std_options);
     return TF_TEST_REPORT();
 }
