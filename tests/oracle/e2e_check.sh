@@ -64,7 +64,7 @@ createdb --maintenance-db="$MAINT_DB" "$ID" || fail "cannot create database $ID"
 
 produce() { # KIND FEED
     local rc=0
-    "$BIN/tradeflow-produce" --kind "$1" -t "$ID.$1" "$2" >"$WORK/produce.log" 2>&1 || rc=$?
+    "$BIN/tradeflow-produce" --kind "$1" -t "$ID.$1" "$2" >>"$WORK/produce.log" 2>&1 || rc=$?
     # 0 = all published, 1 = some records rejected (the good ones published).
     if [ "$rc" -gt 1 ]; then
         cat "$WORK/produce.log" >&2
@@ -107,6 +107,9 @@ rc=$((rc1 > rc2 ? rc1 : rc2))
 if [ "$rc" = 0 ]; then
     echo "e2e_check: PASS (pipeline = oracle, to the cent)"
 else
+    # What was published and consumed, for the post-mortem.
+    grep -h 'read .*published' "$WORK/produce.log" >&2 || true
+    grep -h 'done: consumed' "$WORK/aggregate.log" >&2 || true
     echo "e2e_check: FAIL" >&2
 fi
 exit "$rc"
