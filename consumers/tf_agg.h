@@ -18,7 +18,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
 
 #include "tf_record.h"

@@ -87,8 +87,8 @@ BEGIN
         END LOOP;
     END IF;
 
-    DELETE FROM tf_old;  -- (ON COMMIT DELETE ROWS empties them; a retry in
-    DELETE FROM tf_delta; --  the same transaction must not see leftovers)
+    DELETE FROM tf_old;   -- (ON COMMIT DELETE ROWS empties them at commit; a
+    DELETE FROM tf_delta; --  second call in one transaction starts clean too)
     DELETE FROM tf_touched;
     existing := tradeflow.probe_facts();
 
