@@ -72,6 +72,7 @@ done
 case "$BIG_MODE" in replay | distinct) ;; *) echo "bench_aggregate: --big: replay or distinct" >&2; exit 64 ;; esac
 
 die() { echo "bench_aggregate: $*" >&2; exit 1; }
+. "$REPO/bench/lib.sh"
 say() { echo "bench_aggregate: $*" >&2; }
 : "${TRADEFLOW_BROKERS:?set TRADEFLOW_BROKERS (eval \"\$(deploy/stack.sh env)\")}"
 B="$TRADEFLOW_BROKERS"
@@ -110,17 +111,6 @@ fresh_db() {
     sql postgres "CREATE DATABASE $db"
     sql postgres "ALTER DATABASE $db SET track_functions = 'pl'"
     "$AGG" migrate --pg "dbname=$db" --log-level warning || die "migrating $db failed"
-}
-
-# Exactly n synthetic customs records in $2 (the first n of a slightly larger
-# feed: genfeed sizes by a scale factor, about 19,350 records per unit).
-gen_feed() {
-    local n="$1" out="$2" seed="$3" scale
-    scale="$(awk -v n="$n" 'BEGIN { s = n * 1.08 / 19000; if (s < 0.01) s = 0.01; printf "%.4f", s }')"
-    "$GENFEED" --kind customs --scale "$scale" --seed "$seed" -q --out "$out.full"
-    head -n "$((n + 1))" "$out.full" >"$out"
-    rm -f "$out.full"
-    [ "$(($(wc -l <"$out") - 1))" -eq "$n" ] || die "genfeed gave fewer than $n records"
 }
 
 # Runs a command under /usr/bin/time; "$1" receives "wall user sys maxrss_kb".
