@@ -20,7 +20,18 @@ TI="$(tf_topic investment)"
 # and most likely another partition) sent after the higher one.
 produce customs "$TC" "$D/semantics1.csv" "$D/semantics2.csv" "$D/semantics3.csv"
 produce investment "$TI" "$D/semantics_inv.jsonl"
-aggregate "grp-$TC" "$TC" "$TI"
+TF_AGG_LOG=debug aggregate "grp-$TC" "$TC" "$TI" -- -X debug=topic 2>"$W/first.log"
+
+# librdkafka knows the partitions (made from metadata before the group join)
+# before they are assigned; when the assignment creates them, their first
+# offset lookup finds no leader and waits a fixed 500 ms (a slow start).
+known_first() {
+    awk -v t="$1" 'index($0, "TOPPARNEW") && index($0, "NEW " t " [0]") && !n { n = NR }
+                   index($0, "assigned " t " [0]") && !a { a = NR }
+                   END { print (n && a && n < a) ? "yes" : "no (made at line " n ", assigned at " a ")" }' "$W/first.log"
+}
+expect "customs partitions known before the assignment" "$(known_first "$TC")" yes
+expect "investment partitions known before the assignment" "$(known_first "$TI")" yes
 
 rk="select rank from reporting.partner_ranking where dataset='customs' and reporter='CHN'"
 val="select value_usd from reporting.partner_ranking where dataset='customs' and reporter='CHN'"
