@@ -7,11 +7,13 @@
 #  1. generates a SYNTHETIC customs feed of exactly N records (default
 #     200,000; tradeflow-genfeed, with its revisions and duplicates) and
 #     publishes it once (tradeflow-produce) to a fresh 6-partition topic;
-#  2. Kafka limit: kcat consuming those messages to /dev/null;
+#  2. Kafka limit: kcat consuming those messages to /dev/null (the best of
+#     three runs);
 #  3. PostgreSQL limit: one COPY of the same records, as CSV, into
 #     tradeflow.facts of a freshly migrated database (the same columns,
 #     constraints and primary key; one row per record_id, its highest
-#     revision, i.e. the facts the feed leaves behind);
+#     revision, i.e. the facts the feed leaves behind; the best of three
+#     runs, the table truncated in between);
 #  4. tradeflow-aggregate --exit-at-end into a fresh database with a fresh
 #     group: records/s, client CPU (user+sys), peak RSS (/usr/bin/time);
 #  5. bench/peer_aggregate.py, the same on another fresh database, sending
@@ -150,8 +152,13 @@ done
 [ "$got" -eq "$N" ] || die "the topic holds $got messages, expected $N"
 
 # ---------------------------------------------------------------- 2. Kafka limit
-say "Kafka limit: kcat -C"
-timed "$WORK/kcat.time" kcat -C -b "$B" -t "$T" -e -q -o beginning >/dev/null
+# A limit is what the machine can do: each is the best of three runs (one
+# run now and then takes 2-3x as long on this shared machine).
+LIMIT_RUNS=3
+say "Kafka limit: kcat -C (best of $LIMIT_RUNS)"
+for i in $(seq "$LIMIT_RUNS"); do
+    timed "$WORK/kcat.$i.time" kcat -C -b "$B" -t "$T" -e -q -o beginning >/dev/null
+done
 
 # ---------------------------------------------------------------- 3. PostgreSQL limit
 # The facts the feed leaves behind (highest revision per record_id, first seen
@@ -179,10 +186,13 @@ EOF
 FACTS="$(wc -l <"$WORK/facts.csv")"
 DB_LIMIT="bench_agg_limit_$TAG"
 fresh_db "$DB_LIMIT"
-timed "$WORK/copy.time" psql -XAtq -v ON_ERROR_STOP=1 -d "$DB_LIMIT" -c "\\copy tradeflow.facts \
+for i in $(seq "$LIMIT_RUNS"); do # (TRUNCATE: new, empty table and index files)
+    [ "$i" = 1 ] || sql "$DB_LIMIT" "TRUNCATE tradeflow.facts"
+    timed "$WORK/copy.$i.time" psql -XAtq -v ON_ERROR_STOP=1 -d "$DB_LIMIT" -c "\\copy tradeflow.facts \
 (dataset, record_id, revision, reporter, partner, flow, period, value_usd, hs_code, quantity, \
 unit, sector, source) FROM '$WORK/facts.csv' WITH (FORMAT csv)"
-[ "$(sql "$DB_LIMIT" 'SELECT count(*) FROM tradeflow.facts')" -eq "$FACTS" ] || die "COPY lost rows"
+    [ "$(sql "$DB_LIMIT" 'SELECT count(*) FROM tradeflow.facts')" -eq "$FACTS" ] || die "COPY lost rows"
+done
 
 # ---------------------------------------------------------------- 4. ours
 DB_OURS="bench_agg_ours_$TAG"
@@ -254,8 +264,9 @@ sed 's/^/  /' "$WORK/peer.fn"
 fn_top() { awk '/^(apply_stage|settle_alerts) / { sub("total_ms=", "", $3); t += $3 } END { printf "%.2f", t / 1000 }' "$1"; }
 O_FN="$(fn_top "$WORK/ours.fn")"
 P_FN="$(fn_top "$WORK/peer.fn")"
-read -r K_WALL _ <"$WORK/kcat.time"
-read -r C_WALL _ <"$WORK/copy.time"
+best_wall() { cat "$@" | awk 'NR == 1 || $1 < m { m = $1 } END { print m }'; }
+K_WALL="$(best_wall "$WORK"/kcat.*.time)"
+C_WALL="$(best_wall "$WORK"/copy.*.time)"
 read -r O_WALL O_USR O_SYS O_RSS <"$WORK/ours.time"
 read -r P_WALL P_USR P_SYS P_RSS <"$WORK/peer.time"
 read -r G_WALL G_USR G_SYS G_RSS <"$WORK/big.time"

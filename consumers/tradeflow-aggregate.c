@@ -570,11 +570,14 @@ static int setup_kafka(app_t *app, char *errstr, size_t errlen)
         "enable.partition.eof=true",       "partition.assignment.strategy=cooperative-sticky",
         "session.timeout.ms=10000",
         /* librdkafka prefetches up to 64 MiB by default: bound it (8 MiB in
-         * the consumer queue, 4 MiB per fetch) so that memory stays flat
-         * however large the backlog, but above what the next batch takes
-         * (~3 MiB at 20,000 records): with 1 MiB the queue ran dry while a
-         * batch was applied and fetching stalled for ~0.6 s each time. */
-        "queued.max.messages.kbytes=8192", "fetch.max.bytes=4194304",
+         * the consumer queue, 1 MiB per fetch response) so that memory stays
+         * flat however large the backlog, but above what the next batch
+         * takes (~3 MiB at 20,000 records): with a 1 MiB queue it ran dry
+         * while a batch was applied and fetching stalled for ~0.6 s each
+         * time. Responses of 4 MiB overshot the queue bound: peak RSS varied
+         * between 70 and 91 MB from run to run (1 MiB: 74 MB, and 5% faster
+         * in bench_aggregate.sh). */
+        "queued.max.messages.kbytes=8192", "fetch.max.bytes=1048576",
         /* A caught-up consumer's fetch waits on the broker for new data and
          * requests queued behind it on the connection (metadata, watermarks
          * for --exit-at-end) wait with it: 100 ms, not 500. */
