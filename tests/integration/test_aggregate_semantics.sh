@@ -20,7 +20,8 @@ TI="$(tf_topic investment)"
 # and most likely another partition) sent after the higher one.
 produce customs "$TC" "$D/semantics1.csv" "$D/semantics2.csv" "$D/semantics3.csv"
 produce investment "$TI" "$D/semantics_inv.jsonl"
-TF_AGG_LOG=debug aggregate "grp-$TC" "$TC" "$TI" -- -X debug=topic 2>"$W/first.log"
+(TF_AGG_LOG=debug aggregate "grp-$TC" "$TC" "$TI" -- -X debug=topic) 2>"$W/first.log" ||
+    { tail -n 30 "$W/first.log" >&2; fail "the first run failed (its log above)"; }
 
 # librdkafka knows the partitions (made from metadata before the group join)
 # before they are assigned; when the assignment creates them, their first
