@@ -103,8 +103,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-now() { date +%s.%N; }
-sql() { psql -XAtq -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
 
 # A fresh, migrated database whose PL/pgSQL functions are timed.
 fresh_db() {

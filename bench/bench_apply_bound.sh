@@ -64,8 +64,6 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-sql() { psql -XAtq -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
-now() { date +%s.%N; }
 busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 HZ="$(getconf CLK_TCK)"
 

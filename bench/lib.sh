@@ -1,5 +1,8 @@
 # bench/lib.sh - sourced by the benchmark scripts (needs $GENFEED and die()).
 
+now() { date +%s.%N; }
+sql() { psql -XAtq -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
+
 # Exactly n synthetic customs records in $2 (the first n of a slightly larger
 # feed: genfeed sizes by a scale factor, about 19,350 records per unit).
 gen_feed() {

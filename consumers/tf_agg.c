@@ -585,12 +585,8 @@ static int apply_batch(tf_agg_t *a, tf_agg_stats_t *d, char *errstr, size_t errl
         char sqlstate[6];
         tf_agg_stats_t one = {0};
         if (apply_once(a, attempt > 1, sqlstate, &one, errstr, errlen) == 0) {
-            d->applied = one.applied;
-            d->superseded = one.superseded;
-            d->duplicates = one.duplicates;
-            d->settles = one.settles;
-            d->alerts = one.alerts;
-            d->last_commit_us = one.last_commit_us;
+            one.retries = d->retries; /* (the only count kept across attempts) */
+            *d = one;
             return 0;
         }
         if (PQstatus(a->conn) != CONNECTION_OK) {
