@@ -28,7 +28,9 @@ typedef struct tf_agg_stats {
     uint64_t batches;    /* committed transactions */
     uint64_t records;    /* records staged (after in-batch dedup) */
     uint64_t applied;    /* new records + higher revisions */
-    uint64_t superseded; /* of applied: replaced an earlier revision */
+    uint64_t superseded; /* replaced an earlier revision: in PostgreSQL (then also
+                          * counted as applied) or within one batch (the lower
+                          * revision never reached PostgreSQL); docs/metrics.md */
     uint64_t duplicates; /* equal or lower revision: no effect (incl. in-batch) */
     uint64_t retries;    /* transactions retried */
     uint64_t settles;    /* settle points (alert evaluations) */

@@ -58,6 +58,9 @@ typedef struct app {
     long settle_ms, alert_top;
     const char *alerts_from;
     int need_settle; /* batches committed since the last settle point */
+    /* --exit-at-end: when others_caught_up() last said yes (checked while the
+     * last batch is applied); 0 = not since the last assignment change */
+    int64_t others_done_ms;
     uint64_t consumed, dead_lettered, dlq_failed;
     int fatal;
     /* metrics and health (--metrics-addr); all NULL when off */
@@ -239,6 +242,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     app_t *app = opaque;
     char errstr[512];
     int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+
+    app->others_done_ms = 0; /* the partitions of "other members" change */
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         int backoff = 200;
@@ -915,12 +920,28 @@ int main(int argc, char **argv)
          * drained local queue) ends the batch at once, so batches grow with
          * the rate instead of waiting out batch.ms. */
         int pending_before = tf_agg_pending(app.agg) > 0;
-        rd_kafka_message_t *m =
-            rd_kafka_consumer_poll(app.rk, app.paused ? 100 : pending_before ? 5 : 50);
+        /* At the end of every partition with only the batch in flight left
+         * to do: look for messages without waiting, then wait for the batch
+         * (its commit is what --exit-at-end and the next settle check wait
+         * for; a 50 ms message wait would delay them for nothing). */
+        int wait_batch = st == TF_AGG_BUSY && !pending_before && !app.paused && all_eof(&app);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(
+            app.rk, app.paused ? 100 : pending_before ? 5 : wait_batch ? 0 : 50);
         int idle = m == NULL;
         if (m) {
             handle_message(&app, m);
             rd_kafka_message_destroy(m);
+        } else if (wait_batch) {
+            /* (The partitions of other members do not depend on this
+             * batch: check them now instead of after its commit; the check
+             * waits behind a fetch on the broker connection, up to 100 ms,
+             * and for this batch if it reads stored offsets.) */
+            if (app.exit_at_end && !app.others_done_ms && tf_mono_ms() - last_end_check >= 1000) {
+                last_end_check = tf_mono_ms();
+                if (others_caught_up(&app))
+                    app.others_done_ms = tf_mono_ms();
+            }
+            inflight(&app, 50);
         }
         rd_kafka_poll(app.dlq, 0);
         st = inflight(&app, 0); /* (a revoke may have flushed in consumer_poll) */
@@ -960,10 +981,12 @@ int main(int argc, char **argv)
                    (unsigned long long)app.dead_lettered, (unsigned long long)s->batches);
             last_report = t;
         }
+        int others_done = app.others_done_ms && t - app.others_done_ms < 1000;
         if (app.exit_at_end && st == TF_AGG_IDLE && all_eof(&app) &&
-            tf_agg_pending(app.agg) == 0 && !app.need_settle && t - last_end_check >= 1000) {
+            tf_agg_pending(app.agg) == 0 && !app.need_settle &&
+            (others_done || t - last_end_check >= 1000)) {
             last_end_check = t;
-            if (others_caught_up(&app)) {
+            if (others_done || others_caught_up(&app)) {
                 TF_LOG(TF_LOG_DEBUG, "main", "at the end of every partition; leaving");
                 break;
             }
