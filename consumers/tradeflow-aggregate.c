@@ -58,9 +58,9 @@ typedef struct app {
     long settle_ms, alert_top;
     const char *alerts_from;
     int need_settle; /* batches committed since the last settle point */
-    /* --exit-at-end: when others_caught_up() last said yes (checked while the
-     * last batch is applied); 0 = not since the last assignment change */
-    int64_t others_done_ms;
+    /* --exit-at-end: when others_caught_up() last said yes (0: not since the
+     * last assignment change) and when it was last asked; see others_done() */
+    int64_t others_done_ms, others_checked_ms;
     uint64_t consumed, dead_lettered, dlq_failed;
     int fatal;
     /* metrics and health (--metrics-addr); all NULL when off */
@@ -527,6 +527,22 @@ out:
     return ok;
 }
 
+/* others_caught_up(), asked at most once a second; a yes holds for a second
+ * (or until the next rebalance). */
+static int others_done(app_t *app)
+{
+    int64_t now = tf_mono_ms();
+    if (app->others_done_ms && now - app->others_done_ms < 1000)
+        return 1;
+    if (now - app->others_checked_ms < 1000)
+        return 0;
+    app->others_checked_ms = now;
+    if (!others_caught_up(app))
+        return 0;
+    app->others_done_ms = tf_mono_ms();
+    return 1;
+}
+
 /* ---- setup ------------------------------------------------------------ */
 
 
@@ -898,7 +914,7 @@ int main(int argc, char **argv)
 
     TF_LOG(TF_LOG_NOTICE, "main", "consuming as group %s; batches of up to %ld records / %ld ms",
            app.group, app.batch_size, app.batch_ms);
-    int64_t last_report = tf_mono_ms(), last_end_check = 0;
+    int64_t last_report = tf_mono_ms();
     while (!stop_requested && !app.fatal) {
         tf_http_heartbeat(app.http);
         /* The batch in flight: booked when committed; when it failed, retried
@@ -936,11 +952,8 @@ int main(int argc, char **argv)
              * batch: check them now instead of after its commit; the check
              * waits behind a fetch on the broker connection, up to 100 ms,
              * and for this batch if it reads stored offsets.) */
-            if (app.exit_at_end && !app.others_done_ms && tf_mono_ms() - last_end_check >= 1000) {
-                last_end_check = tf_mono_ms();
-                if (others_caught_up(&app))
-                    app.others_done_ms = tf_mono_ms();
-            }
+            if (app.exit_at_end)
+                others_done(&app);
             inflight(&app, 50);
         }
         rd_kafka_poll(app.dlq, 0);
@@ -981,15 +994,10 @@ int main(int argc, char **argv)
                    (unsigned long long)app.dead_lettered, (unsigned long long)s->batches);
             last_report = t;
         }
-        int others_done = app.others_done_ms && t - app.others_done_ms < 1000;
         if (app.exit_at_end && st == TF_AGG_IDLE && all_eof(&app) &&
-            tf_agg_pending(app.agg) == 0 && !app.need_settle &&
-            (others_done || t - last_end_check >= 1000)) {
-            last_end_check = t;
-            if (others_done || others_caught_up(&app)) {
-                TF_LOG(TF_LOG_DEBUG, "main", "at the end of every partition; leaving");
-                break;
-            }
+            tf_agg_pending(app.agg) == 0 && !app.need_settle && others_done(&app)) {
+            TF_LOG(TF_LOG_DEBUG, "main", "at the end of every partition; leaving");
+            break;
         }
     }
     rc = app.fatal ? 1 : 0;

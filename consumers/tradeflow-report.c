@@ -232,8 +232,8 @@ int main(int argc, char **argv)
         return EXIT_ERROR;
     }
     atexit(free_config);
-    if (tf_config_parse_args(cfg, argc, argv, "c:hq", opts, flags, tf_config_std_other, &cli, errstr,
-                             sizeof(errstr)) != 0) {
+    if (tf_config_parse_args(cfg, argc, argv, "c:hq", opts, flags, tf_config_std_other, &cli,
+                             errstr, sizeof(errstr)) != 0) {
         if (cli.exit_code >= 0)
             return cli.exit_code;
         if (errstr[0])
