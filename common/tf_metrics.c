@@ -810,6 +810,20 @@ int tf_metrics_std_register(tf_metrics_t *m, unsigned parts, const char *program
                   "of then); 0 before the first.",
                   NULL, errstr, errlen)))
             return -1;
+        if (!(out->pg_errors = tf_metrics_counter(
+                  m, "tradeflow_pg_errors_total",
+                  "Failed PostgreSQL transaction attempts of the aggregator by class: retry "
+                  "(serialization, deadlock), transient (connection, resources), data "
+                  "(deterministic, isolated and dead-lettered), other.",
+                  (const char *[]){"class", NULL}, errstr, errlen)))
+            return -1;
+        COUNTER(batch_retries, "tradeflow_batch_retries_total",
+                "Batch transactions retried (at once or after a back-off).");
+        COUNTER(batch_splits, "tradeflow_batch_splits_total",
+                "Sub-transactions (savepoints) run to isolate the records of a data error.");
+        COUNTER(records_rejected, "tradeflow_records_rejected_total",
+                "Records the database refused with a data error, sent to the dead-letter "
+                "topic (also counted in tradeflow_records_dead_lettered_total).");
     }
     if (parts & TF_METRICS_STD_ALERTS) {
         COUNTER(alerts_raised, "tradeflow_alerts_raised_total",

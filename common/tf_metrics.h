@@ -143,6 +143,10 @@ typedef struct tf_metrics_std {
     tf_metric_t *batch_apply_seconds;   /* histogram: time to apply one batch */
     tf_metric_t *pg_commit_seconds;     /* histogram: PostgreSQL COMMIT latency */
     tf_metric_t *last_settle_seconds;   /* gauge: Unix time of the last settle point */
+    tf_metric_t *pg_errors;        /* counter{class}: failed transaction attempts */
+    tf_metric_t *batch_retries;    /* counter: batch transactions retried */
+    tf_metric_t *batch_splits;     /* counter: sub-transactions isolating bad records */
+    tf_metric_t *records_rejected; /* counter: records refused by the database (DLQ) */
     /* TF_METRICS_STD_ALERTS */
     tf_metric_t *alerts_raised;  /* counter: ranking-shift alerts written */
     tf_metric_t *alerts_relayed; /* counter: alerts published to Kafka */

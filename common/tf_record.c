@@ -278,6 +278,14 @@ int tf_record_validate(const tf_record_t *r, const char **column, char *errstr, 
         snprintf(errstr, errlen, "negative value");
         return -1;
     }
+    if (r->value_cents > TF_VALUE_CENTS_MAX) {
+        char v[32];
+        tf_decimal_format(r->value_cents, 2, v, sizeof(v));
+        *column = "value_usd";
+        snprintf(errstr, errlen,
+                 "value %s exceeds the schema's decimal(18,2) (at most 9999999999999999.99)", v);
+        return -1;
+    }
     if (r->dataset == TF_DATASET_CUSTOMS) {
         size_t n = strnlen(r->hs_code, TF_HS_MAX + 1);
         if (n > 0) {
@@ -293,6 +301,16 @@ int tf_record_validate(const tf_record_t *r, const char **column, char *errstr, 
         if (r->has_quantity && r->quantity_milli < 0) {
             *column = "quantity";
             snprintf(errstr, errlen, "negative quantity");
+            return -1;
+        }
+        if (r->has_quantity && r->quantity_milli > TF_QUANTITY_MILLI_MAX) {
+            char v[32];
+            tf_decimal_format(r->quantity_milli, 3, v, sizeof(v));
+            *column = "quantity";
+            snprintf(errstr, errlen,
+                     "quantity %s exceeds the schema's decimal(18,3) (at most "
+                     "999999999999999.999)",
+                     v);
             return -1;
         }
         if (check_text(r->unit, TF_UNIT_MAX, false, "unit", column, errstr, errlen))

@@ -6,9 +6,11 @@
  * no pointers, so records can be copied, batched and freed with their array.
  * Nothing here allocates.
  *
- * Money is exact: value_usd is held as int64 cents (up to ~9.2e16 USD per
- * record); aggregates use PostgreSQL NUMERIC. Quantities are int64
- * thousandths.
+ * Money is exact: value_usd is held as int64 cents; aggregates use
+ * PostgreSQL NUMERIC. Quantities are int64 thousandths. A valid record's
+ * value and quantity fit the Avro schemas' decimal(18,2) and decimal(18,3)
+ * (TF_VALUE_CENTS_MAX, TF_QUANTITY_MILLI_MAX), checked by
+ * tf_record_validate on both sides of Kafka.
  */
 #ifndef TF_RECORD_H
 #define TF_RECORD_H
@@ -22,6 +24,11 @@
 #define TF_HS_MAX        10  /* HS code: 2..10 digits */
 #define TF_UNIT_MAX      16  /* bytes, UTF-8 */
 #define TF_SECTOR_MAX    128 /* bytes, UTF-8 */
+
+/* The largest value_usd (9999999999999999.99) and quantity
+ * (999999999999999.999) of a valid record: decimal precision 18. */
+#define TF_VALUE_CENTS_MAX    999999999999999999LL
+#define TF_QUANTITY_MILLI_MAX 999999999999999999LL
 
 /* Periods are calendar months counted from year 0: year*12 + (month-1). */
 #define TF_PERIOD_MIN (1900 * 12)

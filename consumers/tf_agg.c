@@ -61,6 +61,13 @@ struct tf_agg {
     tf_agg_state_t state;
     tf_agg_stats_t fly_delta; /* the thread's counts for the batch in flight */
     char fly_err[1024];
+    /* Isolating records (apply thread while BUSY, caller's while REJECTED):
+     * where each record's line starts in fly_copy (nrecs + 1 entries), and
+     * the records refused. */
+    size_t *lines;
+    size_t caplines;
+    tf_agg_reject_t *rejects;
+    size_t nrejects, caprejects;
 };
 
 static uint64_t rec_hash(const tf_record_t *r)
@@ -169,6 +176,8 @@ void tf_agg_destroy(tf_agg_t *a)
     free(a->group_id);
     tf_buf_free(&a->cur_copy);
     tf_buf_free(&a->fly_copy);
+    free(a->lines);
+    free(a->rejects);
     if (a->committed)
         rd_kafka_topic_partition_list_destroy(a->committed);
     pthread_cond_destroy(&a->cv);
@@ -469,50 +478,190 @@ static int run(PGresult *r, ExecStatusType want, const char *what, char *state, 
     return -1;
 }
 
+/* Stages fly_copy's lines lo..hi (all of it when whole) and applies them
+ * with apply_stage, adding its counts to *delta. split: a sub-transaction
+ * of the isolation, tf_stage is emptied first (the rows of the last range). */
+static int stage_range(tf_agg_t *a, size_t lo, size_t hi, int whole, int split, int careful,
+                       char *sqlstate, tf_agg_stats_t *delta, char *errstr, size_t errlen)
+{
+    const char *data = (const char *)a->fly_copy.data + (whole ? 0 : a->lines[lo]);
+    size_t len = whole ? a->fly_copy.len : a->lines[hi] - a->lines[lo];
+    PGresult *r = NULL;
+    int rc = -1;
+    if (split) {
+        r = PQexec(a->conn, "DELETE FROM tf_stage");
+        if (run(r, PGRES_COMMAND_OK, "staging", sqlstate, errstr, errlen))
+            goto out;
+        PQclear(r);
+    }
+    r = PQexec(a->conn, "COPY tf_stage (dataset, record_id, revision, reporter, partner, "
+                        "flow, period, value_usd, hs_code, quantity, unit, sector, source) "
+                        "FROM STDIN");
+    if (run(r, PGRES_COPY_IN, "COPY", sqlstate, errstr, errlen))
+        goto out;
+    if (PQputCopyData(a->conn, data, (int)len) != 1 || PQputCopyEnd(a->conn, NULL) != 1) {
+        snprintf(errstr, errlen, "COPY: %s", PQerrorMessage(a->conn));
+        goto out;
+    }
+    PQclear(r);
+    r = PQgetResult(a->conn);
+    if (run(r, PGRES_COMMAND_OK, "COPY", sqlstate, errstr, errlen))
+        goto out;
+    while (r) { /* drain */
+        PQclear(r);
+        r = PQgetResult(a->conn);
+    }
+    r = PQexec(a->conn, careful ? "SELECT applied, superseded, duplicates "
+                                  "FROM tradeflow.apply_stage(true)"
+                                : "SELECT applied, superseded, duplicates "
+                                  "FROM tradeflow.apply_stage()");
+    if (run(r, PGRES_TUPLES_OK, "apply", sqlstate, errstr, errlen))
+        goto out;
+    delta->applied += strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+    delta->superseded += strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+    delta->duplicates += strtoull(PQgetvalue(r, 0, 2), NULL, 10);
+    rc = 0;
+out:
+    while (r) { /* (a failed COPY leaves its end result behind) */
+        PQclear(r);
+        r = PQgetResult(a->conn);
+    }
+    return rc;
+}
+
+static int exec_ok(tf_agg_t *a, const char *sql, char *sqlstate, char *errstr, size_t errlen)
+{
+    PGresult *r = PQexec(a->conn, sql);
+    int rc = run(r, PGRES_COMMAND_OK, sql, sqlstate, errstr, errlen);
+    PQclear(r);
+    return rc;
+}
+
+/* Notes record i of the batch in flight as refused. 0 or -1 (out of memory). */
+static int add_reject(tf_agg_t *a, size_t i, const char *sqlstate, const char *why)
+{
+    if (a->nrejects == a->caprejects) {
+        size_t cap = a->caprejects ? a->caprejects * 2 : 16;
+        tf_agg_reject_t *n = realloc(a->rejects, cap * sizeof(*n));
+        if (!n)
+            return -1;
+        a->rejects = n;
+        a->caprejects = cap;
+    }
+    const staged_t *st = &a->fly.recs[i];
+    const position_t *p = &a->fly.pos[st->pos];
+    tf_agg_reject_t *x = &a->rejects[a->nrejects++];
+    x->rec = &st->rec;
+    x->topic = p->topic;
+    x->partition = p->partition;
+    x->offset = st->offset;
+    snprintf(x->sqlstate, sizeof(x->sqlstate), "%s", sqlstate);
+    snprintf(x->reason, sizeof(x->reason), "%s", why);
+    return 0;
+}
+
+/* Applies records lo..hi under a savepoint; when that fails with a data
+ * error (TF_PG_ERR_DATA), rolls back to it and halves the range, down to
+ * single records, which are refused (add_reject). 0, or -1 for any other
+ * failure (the transaction is then aborted: the attempt failed). */
+static int isolate(tf_agg_t *a, size_t lo, size_t hi, int careful, char *sqlstate,
+                   tf_agg_stats_t *delta, char *errstr, size_t errlen)
+{
+    tf_agg_stats_t part = {0};
+    if (exec_ok(a, "SAVEPOINT tf_split", sqlstate, errstr, errlen))
+        return -1;
+    delta->splits++;
+    if (stage_range(a, lo, hi, 0, 1, careful, sqlstate, &part, errstr, errlen) == 0) {
+        delta->applied += part.applied;
+        delta->superseded += part.superseded;
+        delta->duplicates += part.duplicates;
+        return exec_ok(a, "RELEASE SAVEPOINT tf_split", sqlstate, errstr, errlen);
+    }
+    if (tf_pg_classify(sqlstate) != TF_PG_ERR_DATA || PQstatus(a->conn) != CONNECTION_OK)
+        return -1;
+    char state[6], why[480];
+    snprintf(state, sizeof(state), "%s", sqlstate);
+    snprintf(why, sizeof(why), "%s", errstr);
+    if (exec_ok(a, "ROLLBACK TO SAVEPOINT tf_split", sqlstate, errstr, errlen) ||
+        exec_ok(a, "RELEASE SAVEPOINT tf_split", sqlstate, errstr, errlen))
+        return -1;
+    if (hi - lo == 1) {
+        if (add_reject(a, lo, state, why)) {
+            snprintf(errstr, errlen, "out of memory");
+            return -1;
+        }
+        return 0;
+    }
+    size_t mid = lo + (hi - lo) / 2;
+    if (isolate(a, lo, mid, careful, sqlstate, delta, errstr, errlen))
+        return -1;
+    return isolate(a, mid, hi, careful, sqlstate, delta, errstr, errlen);
+}
+
+/* Where each record's line starts in fly_copy (COPY text escapes newlines:
+ * one line per record). 0 or -1 (out of memory). */
+static int index_lines(tf_agg_t *a)
+{
+    size_t n = a->fly.nrecs;
+    if (a->caplines < n + 1) {
+        size_t *l = realloc(a->lines, (n + 1) * sizeof(*l));
+        if (!l)
+            return -1;
+        a->lines = l;
+        a->caplines = n + 1;
+    }
+    const char *d = (const char *)a->fly_copy.data;
+    size_t k = 0;
+    a->lines[k++] = 0;
+    for (size_t i = 0; i < a->fly_copy.len && k <= n; i++)
+        if (d[i] == '\n')
+            a->lines[k++] = i + 1;
+    return k == n + 1 ? 0 : -1;
+}
+
+/* Where an attempt failed. */
+enum { AT_BEGIN, AT_RECORDS, AT_AFTER };
+
 /* One attempt at the batch in flight's transaction. careful: a retry, asks
  * apply_stage to lock the stored reporters of the batch's record_ids too
  * (needed when a revision moves a record to another reporter; see
- * 006_fast_apply.sql). */
-static int apply_once(tf_agg_t *a, int careful, char *sqlstate, tf_agg_stats_t *delta,
-                      char *errstr, size_t errlen)
+ * 006_fast_apply.sql). split: isolate the records that fail (isolate());
+ * if any do, the transaction is rolled back and 1 returned (a->rejects).
+ * 0 committed, -1 failed (*stage says where). */
+static int apply_once(tf_agg_t *a, int careful, int split, char *sqlstate, int *stage,
+                      tf_agg_stats_t *delta, char *errstr, size_t errlen)
 {
     const batch_t *bt = &a->fly;
-    PGresult *r;
+    PGresult *r = NULL;
     int rc = -1;
     sqlstate[0] = 0;
-    r = PQexec(a->conn, "BEGIN");
-    if (run(r, PGRES_COMMAND_OK, "BEGIN", sqlstate, errstr, errlen))
+    *stage = AT_BEGIN;
+    a->nrejects = 0;
+    if (exec_ok(a, "BEGIN", sqlstate, errstr, errlen))
         goto out;
+    *stage = AT_RECORDS;
     if (bt->nrecs) {
-        PQclear(r);
-        r = PQexec(a->conn, "COPY tf_stage (dataset, record_id, revision, reporter, partner, "
-                            "flow, period, value_usd, hs_code, quantity, unit, sector, source) "
-                            "FROM STDIN");
-        if (run(r, PGRES_COPY_IN, "COPY", sqlstate, errstr, errlen))
-            goto out;
-        if (PQputCopyData(a->conn, (const char *)a->fly_copy.data, (int)a->fly_copy.len) != 1 ||
-            PQputCopyEnd(a->conn, NULL) != 1) {
-            snprintf(errstr, errlen, "COPY: %s", PQerrorMessage(a->conn));
+        if (split) {
+            if (index_lines(a)) {
+                snprintf(errstr, errlen, "out of memory (or a malformed COPY text)");
+                goto out;
+            }
+            /* (The whole batch has just failed: start with its halves.) */
+            size_t mid = bt->nrecs > 1 ? bt->nrecs / 2 : bt->nrecs;
+            if (isolate(a, 0, mid, careful, sqlstate, delta, errstr, errlen) ||
+                (mid < bt->nrecs &&
+                 isolate(a, mid, bt->nrecs, careful, sqlstate, delta, errstr, errlen)))
+                goto out;
+            if (a->nrejects) {
+                rc = 1;
+                goto out;
+            }
+        } else if (stage_range(a, 0, bt->nrecs, 1, 0, careful, sqlstate, delta, errstr,
+                               errlen)) {
             goto out;
         }
-        PQclear(r);
-        r = PQgetResult(a->conn);
-        if (run(r, PGRES_COMMAND_OK, "COPY", sqlstate, errstr, errlen))
-            goto out;
-        while (r) { /* drain */
-            PQclear(r);
-            r = PQgetResult(a->conn);
-        }
-        r = PQexec(a->conn, careful ? "SELECT applied, superseded, duplicates "
-                                      "FROM tradeflow.apply_stage(true)"
-                                    : "SELECT applied, superseded, duplicates "
-                                      "FROM tradeflow.apply_stage()");
-        if (run(r, PGRES_TUPLES_OK, "apply", sqlstate, errstr, errlen))
-            goto out;
-        delta->applied = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
-        delta->superseded = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
-        delta->duplicates = strtoull(PQgetvalue(r, 0, 2), NULL, 10);
     }
+    *stage = AT_AFTER;
     if (bt->npos) {
         tf_buf_t t = {0}, p = {0}, o = {0};
         tf_buf_append(&t, "{", 1);
@@ -531,7 +680,6 @@ static int apply_once(tf_agg_t *a, int careful, char *sqlstate, tf_agg_stats_t *
         tf_buf_append(&p, "}", 2);
         tf_buf_append(&o, "}", 2);
         const char *params[] = {a->group_id, (char *)t.data, (char *)p.data, (char *)o.data};
-        PQclear(r);
         r = PQexecParams(
             a->conn,
             "INSERT INTO tradeflow.consumer_offsets (group_id, topic, partition, next_offset) "
@@ -576,19 +724,34 @@ out:
 }
 
 /* Applies the batch in flight, retrying serialisation failures and a
- * connection that went stale while idle. 0 or -1 (errstr). */
+ * connection that went stale while idle, and isolating the records of a
+ * data error (see tf_agg.h). 0 committed, 1 rejects (a->rejects), -1 failed
+ * (errstr). d->retries, pg_errors and splits count every attempt. */
 static int apply_batch(tf_agg_t *a, tf_agg_stats_t *d, char *errstr, size_t errlen)
 {
+    int split = 0;
     for (int attempt = 1;; attempt++) {
-        if (ensure_conn(a, errstr, errlen))
+        if (ensure_conn(a, errstr, errlen)) {
+            d->pg_errors[TF_PG_ERR_TRANSIENT]++;
             return -1;
-        char sqlstate[6];
-        tf_agg_stats_t one = {0};
-        if (apply_once(a, attempt > 1, sqlstate, &one, errstr, errlen) == 0) {
-            one.retries = d->retries; /* (the only count kept across attempts) */
-            *d = one;
-            return 0;
         }
+        char sqlstate[6];
+        int stage;
+        tf_agg_stats_t one = {0};
+        int rc = apply_once(a, attempt > 1, split, sqlstate, &stage, &one, errstr, errlen);
+        d->splits += one.splits;
+        if (rc >= 0) {
+            one.retries = d->retries; /* (the counts kept across attempts) */
+            one.splits = d->splits;
+            memcpy(one.pg_errors, d->pg_errors, sizeof(one.pg_errors));
+            if (rc == 1) /* (nothing of it committed: only the counts above) */
+                one.applied = one.superseded = one.duplicates = 0;
+            *d = one;
+            return rc;
+        }
+        tf_pg_errclass_t cls =
+            PQstatus(a->conn) != CONNECTION_OK ? TF_PG_ERR_TRANSIENT : tf_pg_classify(sqlstate);
+        d->pg_errors[cls]++;
         if (PQstatus(a->conn) != CONNECTION_OK) {
             /* A connection that went stale while idle (server restarted):
              * reconnect and retry at once; if PostgreSQL is really down,
@@ -598,7 +761,18 @@ static int apply_batch(tf_agg_t *a, tf_agg_stats_t *d, char *errstr, size_t errl
             d->retries++;
             continue;
         }
-        if (!tf_pg_sqlstate_retryable(sqlstate) || attempt >= MAX_TX_ATTEMPTS)
+        if (cls == TF_PG_ERR_DATA && stage == AT_RECORDS && !split) {
+            /* Deterministic and caused by records: find them. */
+            TF_LOG(TF_LOG_WARNING, "pg",
+                   "batch of %zu records refused (%s): isolating the records at fault: %s",
+                   a->fly.nrecs, sqlstate, errstr);
+            split = 1;
+            continue;
+        }
+        if (cls == TF_PG_ERR_DATA) /* (not in the records: offsets, settle point) */
+            TF_LOG(TF_LOG_ERR, "pg", "data error outside the records of the batch (%s)",
+                   sqlstate);
+        if (cls != TF_PG_ERR_RETRY || attempt >= MAX_TX_ATTEMPTS)
             return -1;
         d->retries++;
         TF_LOG(TF_LOG_INFO, "pg", "retrying batch (attempt %d): %s", attempt + 1, errstr);
@@ -625,10 +799,13 @@ static void *apply_thread(void *arg)
         d.last_apply_us = (uint64_t)(tf_mono_us() - t0);
 
         pthread_mutex_lock(&a->mu);
-        d.retries += a->fly_delta.retries; /* earlier failed attempts */
         a->fly_delta = d;
         if (rc == 0) {
             a->state = TF_AGG_DONE;
+        } else if (rc == 1) {
+            snprintf(a->fly_err, sizeof(a->fly_err), "%zu record(s) refused by the database",
+                     a->nrejects);
+            a->state = TF_AGG_REJECTED;
         } else {
             snprintf(a->fly_err, sizeof(a->fly_err), "%s", errstr);
             a->state = TF_AGG_FAILED;
@@ -676,14 +853,44 @@ int tf_agg_submit(tf_agg_t *a, int settle)
     return 0;
 }
 
+/* Drops the rejected records from the batch in flight (their positions
+ * stay: the offsets are stored with the rest) and rebuilds its COPY text. */
+static int drop_rejects(tf_agg_t *a)
+{
+    batch_t *b = &a->fly;
+    size_t keep = 0, k = 0;
+    for (size_t i = 0; i < b->nrecs; i++) {
+        if (k < a->nrejects && a->rejects[k].rec == &b->recs[i].rec) {
+            k++;
+            continue;
+        }
+        b->recs[keep++] = b->recs[i];
+    }
+    b->nrecs = keep;
+    a->stats.rejected += a->nrejects;
+    a->nrejects = 0;
+    return build_copy(b, &a->fly_copy);
+}
+
+const tf_agg_reject_t *tf_agg_rejects(const tf_agg_t *a, size_t *n)
+{
+    int rej = a->state == TF_AGG_REJECTED; /* (only the caller changes it from there) */
+    *n = rej ? a->nrejects : 0;
+    return rej ? a->rejects : NULL;
+}
+
 int tf_agg_retry(tf_agg_t *a)
 {
     pthread_mutex_lock(&a->mu);
-    if (a->state != TF_AGG_FAILED) {
-        pthread_mutex_unlock(&a->mu);
+    tf_agg_state_t st = a->state;
+    pthread_mutex_unlock(&a->mu);
+    if (st != TF_AGG_FAILED && st != TF_AGG_REJECTED)
         return -1;
-    }
-    a->fly_delta.retries++;
+    if (st == TF_AGG_REJECTED && drop_rejects(a))
+        return -1;
+    pthread_mutex_lock(&a->mu);
+    if (st == TF_AGG_FAILED)
+        a->stats.retries++;
     a->state = TF_AGG_BUSY;
     a->go = 1;
     pthread_cond_broadcast(&a->cv);
@@ -710,8 +917,17 @@ tf_agg_state_t tf_agg_poll(tf_agg_t *a, int wait_ms,
             ;
     }
     tf_agg_state_t st = a->state;
-    if (st == TF_AGG_FAILED)
+    if (st == TF_AGG_FAILED || st == TF_AGG_REJECTED) {
         snprintf(errstr, errlen, "%s", a->fly_err);
+        /* The attempts' counts, booked once (the batch may never commit). */
+        tf_agg_stats_t *d = &a->fly_delta;
+        a->stats.retries += d->retries;
+        a->stats.splits += d->splits;
+        for (int i = 0; i < 4; i++)
+            a->stats.pg_errors[i] += d->pg_errors[i];
+        d->retries = d->splits = 0;
+        memset(d->pg_errors, 0, sizeof(d->pg_errors));
+    }
     pthread_mutex_unlock(&a->mu);
     if (st != TF_AGG_DONE)
         return st;
@@ -725,6 +941,9 @@ tf_agg_state_t tf_agg_poll(tf_agg_t *a, int wait_ms,
     a->stats.superseded += d->superseded;
     a->stats.duplicates += d->duplicates;
     a->stats.retries += d->retries;
+    a->stats.splits += d->splits;
+    for (int i = 0; i < 4; i++)
+        a->stats.pg_errors[i] += d->pg_errors[i];
     a->stats.settles += d->settles;
     a->stats.alerts += d->alerts;
     a->stats.last_commit_us = d->last_commit_us;
@@ -771,6 +990,10 @@ void tf_agg_forget(tf_agg_t *a, const rd_kafka_topic_partition_list_t *parts)
 {
     batch_forget(&a->cur, parts);
     pthread_mutex_lock(&a->mu);
+    if (a->state == TF_AGG_REJECTED) { /* (the rejects point into the batch) */
+        a->nrejects = 0;
+        a->state = TF_AGG_FAILED;
+    }
     int failed = a->state == TF_AGG_FAILED;
     pthread_mutex_unlock(&a->mu);
     a->cur_copy_ok = 0;

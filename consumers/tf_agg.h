@@ -32,7 +32,12 @@ typedef struct tf_agg_stats {
                           * counted as applied) or within one batch (the lower
                           * revision never reached PostgreSQL); docs/metrics.md */
     uint64_t duplicates; /* equal or lower revision: no effect (incl. in-batch) */
-    uint64_t retries;    /* transactions retried */
+    uint64_t retries;    /* transactions retried (also of batches never committed) */
+    uint64_t pg_errors[4]; /* failed attempts by tf_pg_errclass_t (retry, transient,
+                            * data, other); see tf_pg_classify() */
+    uint64_t splits;     /* sub-transactions (savepoints) run to isolate records a
+                          * deterministic database error was caused by */
+    uint64_t rejected;   /* records the database refused (TF_AGG_REJECTED) */
     uint64_t settles;    /* settle points (alert evaluations) */
     uint64_t alerts;     /* alerts raised (shifts + retractions) */
     uint64_t last_commit_us; /* duration of the last COMMIT (PostgreSQL's fsync etc.) */
@@ -75,7 +80,15 @@ int tf_agg_set_alerts(tf_agg_t *a, int top_n, const char *alerts_from, char *err
  * batches commit in order). One transaction per batch: facts with revision
  * dedup -> monthly deltas -> Kafka offsets [-> settle point] -> COMMIT;
  * serialisation failures are retried inside it (the retry asks apply_stage
- * to lock more, see 006_fast_apply.sql). With settle, the same transaction
+ * to lock more, see 006_fast_apply.sql). Every failed attempt is classified
+ * by tf_pg_classify(): a deterministic error caused by the records (class
+ * 22/23: overflow, constraint, invalid value) is not retried as is: the
+ * batch is applied again in one transaction, record ranges under savepoints
+ * split in halves until each failing record is alone (about 2 log2(n)
+ * sub-transactions per bad record); those are TF_AGG_REJECTED for the
+ * caller to dead-letter, then the rest is applied (tf_agg_retry), in order,
+ * with the offsets of all of them. Transient errors (connection, resources,
+ * shutdown) end in TF_AGG_FAILED, for the caller's back-off. With settle, the same transaction
  * refreshes the rankings of everything changed since the last settle point
  * and evaluates ranking shifts (outbox + NOTIFY); settle with an empty
  * buffer runs just that. */
@@ -86,7 +99,26 @@ typedef enum tf_agg_state {
     TF_AGG_DONE,   /* (tf_agg_poll's answer once) committed */
     TF_AGG_FAILED, /* not committed (e.g. PostgreSQL down): the batch is kept
                     * in flight; tf_agg_retry() it later, or tf_agg_forget() */
+    TF_AGG_REJECTED, /* not committed: records of the batch were refused by the
+                      * database for a reason retrying cannot cure; see
+                      * tf_agg_rejects(). Dead-letter them, then tf_agg_retry()
+                      * applies the others (or tf_agg_forget()). */
 } tf_agg_state_t;
+
+/* A record the database refused, with where it came from and why. */
+typedef struct tf_agg_reject {
+    const tf_record_t *rec; /* in the batch in flight */
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    char sqlstate[6];
+    char reason[480]; /* the database's message, one line */
+} tf_agg_reject_t;
+
+/* In TF_AGG_REJECTED: the refused records (*n of them), in batch order. The
+ * array is owned by a and valid until tf_agg_retry() or tf_agg_forget();
+ * NULL with *n = 0 in any other state. */
+const tf_agg_reject_t *tf_agg_rejects(const tf_agg_t *a, size_t *n);
 
 /* Hands the buffered messages (possibly none, with settle) to the apply
  * thread and returns at once with an empty buffer. Only in TF_AGG_IDLE;
@@ -96,7 +128,9 @@ int tf_agg_submit(tf_agg_t *a, int settle);
  * that waits with a full buffer while a batch is in flight. 0 or -1 (out of
  * memory). */
 int tf_agg_prepare(tf_agg_t *a);
-/* Applies the failed batch in flight again (reconnecting if needed). */
+/* Applies the failed batch in flight again (reconnecting if needed); in
+ * TF_AGG_REJECTED without the rejected records (their offsets are stored
+ * with the batch: the caller has dead-lettered them). */
 int tf_agg_retry(tf_agg_t *a);
 
 /* The in-flight batch's state, waiting up to wait_ms (-1 = until it is not
@@ -104,14 +138,15 @@ int tf_agg_retry(tf_agg_t *a);
  * with *committed (if not NULL) set to the next offsets now stored (a list
  * owned by a, valid until the next poll), *settled to whether it was a
  * settle point, and tf_agg_stats() updated; the state is TF_AGG_IDLE after.
- * TF_AGG_FAILED fills errstr (every time it is polled). */
+ * TF_AGG_FAILED and TF_AGG_REJECTED fill errstr (every time they are polled). */
 tf_agg_state_t tf_agg_poll(tf_agg_t *a, int wait_ms,
                            const rd_kafka_topic_partition_list_t **committed, int *settled,
                            char *errstr, size_t errlen);
 
 /* Drops the messages of partitions no longer assigned from the buffer and
  * from a FAILED batch in flight (after a revoke whose flush failed: another
- * member will re-read them from the stored offsets). Not while TF_AGG_BUSY. */
+ * member will re-read them from the stored offsets). Not while TF_AGG_BUSY. A
+ * REJECTED batch becomes FAILED (its rejects are found again on retry). */
 void tf_agg_forget(tf_agg_t *a, const rd_kafka_topic_partition_list_t *parts);
 
 const tf_agg_stats_t *tf_agg_stats(const tf_agg_t *a);

@@ -89,9 +89,25 @@ int tf_pg_exec(PGconn *c, const char *sql, char *errstr, size_t errlen)
     return rc;
 }
 
-int tf_pg_sqlstate_retryable(const char *s)
+tf_pg_errclass_t tf_pg_classify(const char *s)
 {
-    return s && (strcmp(s, "40001") == 0 || strcmp(s, "40P01") == 0 || strcmp(s, "23505") == 0);
+    if (!s || strlen(s) != 5)
+        return TF_PG_ERR_TRANSIENT; /* no SQLSTATE: the connection failed */
+    if (strcmp(s, "40001") == 0 || strcmp(s, "40P01") == 0 || strcmp(s, "55P03") == 0 ||
+        strcmp(s, "23505") == 0)
+        return TF_PG_ERR_RETRY;
+    if (strncmp(s, "22", 2) == 0 || strcmp(s, "40002") == 0 || strncmp(s, "23", 2) == 0)
+        return TF_PG_ERR_DATA;
+    if (strncmp(s, "08", 2) == 0 || strncmp(s, "53", 2) == 0 || strncmp(s, "58", 2) == 0 ||
+        strncmp(s, "XX", 2) == 0 || strncmp(s, "57", 2) == 0 || strncmp(s, "40", 2) == 0)
+        return TF_PG_ERR_TRANSIENT;
+    return TF_PG_ERR_OTHER;
+}
+
+const char *tf_pg_errclass_name(tf_pg_errclass_t c)
+{
+    static const char *const names[TF_PG_ERR_NCLASSES] = {"retry", "transient", "data", "other"};
+    return (unsigned)c < TF_PG_ERR_NCLASSES ? names[c] : "other";
 }
 
 static int name_cmp(const void *a, const void *b)

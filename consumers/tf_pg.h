@@ -31,8 +31,32 @@ int tf_pg_exec(PGconn *c, const char *sql, char *errstr, size_t errlen);
  * *applied (may be NULL) receives the number of migrations applied now. */
 int tf_pg_migrate(PGconn *c, const char *dir, int *applied, char *errstr, size_t errlen);
 
-/* True if the error is worth retrying the transaction for: serialization
- * failure, deadlock, unique violation in a racing insert. */
-int tf_pg_sqlstate_retryable(const char *sqlstate);
+/* What a failed transaction's error means for the batch that caused it; see
+ * tf_pg_classify(). */
+typedef enum tf_pg_errclass {
+    TF_PG_ERR_RETRY = 0, /* retry the transaction at once: serialization failure
+                          * (40001, also apply_stage's 'careful' hint), deadlock
+                          * (40P01), lock not available (55P03), a unique
+                          * violation of a racing insert (23505) */
+    TF_PG_ERR_TRANSIENT, /* retry later with back-off: connection (class 08, or
+                          * no SQLSTATE: the connection broke), insufficient
+                          * resources incl. disk full (class 53), operator
+                          * intervention (57P01..57P05, 57014 cancel), system
+                          * and internal errors (58, XX) */
+    TF_PG_ERR_DATA,      /* deterministic, caused by the data: data exceptions
+                          * (class 22: 22003 numeric overflow, 22P02 invalid
+                          * text, ...) and integrity violations (class 23
+                          * except 23505): retrying the same data fails again */
+    TF_PG_ERR_OTHER,     /* anything else (42 missing function/privilege, ...):
+                          * not the data's fault, an operator must act; retried
+                          * later with back-off */
+} tf_pg_errclass_t;
+#define TF_PG_ERR_NCLASSES 4
+
+/* Classifies a SQLSTATE ("" or NULL: no server error, i.e. the connection
+ * failed). Pure function, no server needed. */
+tf_pg_errclass_t tf_pg_classify(const char *sqlstate);
+/* "retry", "transient", "data", "other" (metric label values). */
+const char *tf_pg_errclass_name(tf_pg_errclass_t c);
 
 #endif

@@ -165,27 +165,94 @@ static void dlq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     }
 }
 
-static int dead_letter(app_t *app, const rd_kafka_message_t *m, const char *reason)
+/* Queues one dead letter: the message (or a record's re-encoding) with
+ * why and where it came from in headers; sqlstate (may be NULL) is the
+ * database's code for a record PostgreSQL refused. 0 or -1. */
+static int dead_letter_raw(app_t *app, const char *topic, int32_t partition, int64_t offset,
+                           const void *key, size_t keylen, const void *payload, size_t len,
+                           const char *reason, const char *sqlstate)
 {
     char part[16], off[24];
-    snprintf(part, sizeof(part), "%d", (int)m->partition);
-    snprintf(off, sizeof(off), "%lld", (long long)m->offset);
-    const char *topic = rd_kafka_topic_name(m->rkt);
-    TF_LOG(TF_LOG_WARNING, "dlq", "%s [%d] @%lld: %s", topic, (int)m->partition,
-           (long long)m->offset, reason);
+    snprintf(part, sizeof(part), "%d", (int)partition);
+    snprintf(off, sizeof(off), "%lld", (long long)offset);
+    TF_LOG(TF_LOG_WARNING, "dlq", "%s [%d] @%lld: %s", topic, (int)partition, (long long)offset,
+           reason);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(6);
+    rd_kafka_header_add(h, "tf.reason", -1, reason, -1);
+    rd_kafka_header_add(h, "tf.source.topic", -1, topic, -1);
+    rd_kafka_header_add(h, "tf.source.partition", -1, part, -1);
+    rd_kafka_header_add(h, "tf.source.offset", -1, off, -1);
+    if (sqlstate) {
+        rd_kafka_header_add(h, "tf.sqlstate", -1, sqlstate, -1);
+        /* The payload is the decoded record encoded again (current schema):
+         * replayable, but not the original bytes. */
+        rd_kafka_header_add(h, "tf.payload", -1, "re-encoded", -1);
+    }
     rd_kafka_resp_err_t err = rd_kafka_producev(
         app->dlq, RD_KAFKA_V_TOPIC(app->dlq_topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
-        RD_KAFKA_V_HEADER("tf.reason", reason, -1),
-        RD_KAFKA_V_HEADER("tf.source.topic", topic, -1),
-        RD_KAFKA_V_HEADER("tf.source.partition", part, -1),
-        RD_KAFKA_V_HEADER("tf.source.offset", off, -1), RD_KAFKA_V_END);
+        RD_KAFKA_V_KEY(key, keylen), RD_KAFKA_V_VALUE((void *)payload, len),
+        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
     if (err) {
+        rd_kafka_headers_destroy(h); /* (producev owns them only on success) */
         TF_LOG(TF_LOG_ERR, "dlq", "cannot queue dead letter: %s", rd_kafka_err2str(err));
         return -1;
     }
     app->dead_lettered++;
     tf_metrics_counter_add(app->m.records_dead_lettered, 1);
+    return 0;
+}
+
+static int dead_letter(app_t *app, const rd_kafka_message_t *m, const char *reason)
+{
+    return dead_letter_raw(app, rd_kafka_topic_name(m->rkt), m->partition, m->offset, m->key,
+                           m->key_len, m->payload, m->len, reason, NULL);
+}
+
+/* Waits for the dead letters queued so far. 0 when all were delivered. */
+static int dlq_delivered(app_t *app)
+{
+    rd_kafka_flush(app->dlq, 30000);
+    return rd_kafka_outq_len(app->dlq) > 0 || app->dlq_failed ? -1 : 0;
+}
+
+/* A batch the database refused records of (TF_AGG_REJECTED): each record
+ * goes to the dead-letter topic with the database's reason, re-encoded
+ * (the original bytes are not kept past decoding), keyed reporter|partner
+ * like the producer's; then the rest of the batch is applied. */
+static int reject_records(app_t *app)
+{
+    size_t n;
+    const tf_agg_reject_t *rj = tf_agg_rejects(app->agg, &n);
+    tf_buf_t enc = {0};
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char errstr[512], reason[640], key[2 * TF_CODE_MAX + 2];
+        tf_buf_reset(&enc);
+        if (tf_codec_encode_record(app->codec, rj[i].topic, rj[i].rec, &enc, errstr,
+                                   sizeof(errstr)))
+            tf_buf_reset(&enc); /* (then the dead letter has an empty payload) */
+        snprintf(reason, sizeof(reason), "refused by the database: SQLSTATE %s: %s",
+                 rj[i].sqlstate, rj[i].reason);
+        int kl = snprintf(key, sizeof(key), "%s|%s", rj[i].rec->reporter, rj[i].rec->partner);
+        rc = dead_letter_raw(app, rj[i].topic, rj[i].partition, rj[i].offset, key, (size_t)kl,
+                             enc.data, enc.len, reason, rj[i].sqlstate);
+        tf_metrics_counter_add(app->m.records_rejected, 1);
+    }
+    tf_buf_free(&enc);
+    if (rc == 0 && dlq_delivered(app) != 0)
+        rc = -1;
+    if (rc) {
+        TF_LOG(TF_LOG_CRIT, "dlq",
+               "dead letters could not be delivered; stopping without committing "
+               "(the batch will be read again)");
+        app->fatal = 1;
+        return -1;
+    }
+    if (tf_agg_retry(app->agg) != 0) {
+        TF_LOG(TF_LOG_CRIT, "agg", "out of memory rebuilding the batch");
+        app->fatal = 1;
+        return -1;
+    }
     return 0;
 }
 
@@ -357,6 +424,26 @@ static void batch_committed(app_t *app, const rd_kafka_topic_partition_list_t *c
         rd_kafka_commit(app->rk, committed, 1);
 }
 
+/* The counts of failed attempts (also of batches not committed yet) into
+ * the metrics. */
+static void book_errors(app_t *app)
+{
+    const tf_agg_stats_t *now = tf_agg_stats(app->agg);
+    tf_agg_stats_t *was = &app->reported;
+    for (int i = 0; i < 4; i++)
+        if (now->pg_errors[i] > was->pg_errors[i]) {
+            const char *cls[] = {tf_pg_errclass_name((tf_pg_errclass_t)i)};
+            tf_metrics_counter_add_labels(app->m.pg_errors, cls,
+                                          now->pg_errors[i] - was->pg_errors[i]);
+            was->pg_errors[i] = now->pg_errors[i];
+        }
+    tf_metrics_counter_add(app->m.batch_retries, now->retries - was->retries);
+    tf_metrics_counter_add(app->m.batch_splits, now->splits - was->splits);
+    was->retries = now->retries;
+    was->splits = now->splits;
+    was->rejected = now->rejected;
+}
+
 /* The batch in flight: waits up to wait_ms (-1: until it is not busy),
  * books it when committed (then TF_AGG_IDLE), and when it failed pauses the
  * partitions and schedules a retry with backoff (app->retry_at). */
@@ -367,6 +454,13 @@ static tf_agg_state_t inflight(app_t *app, int wait_ms)
     int settled;
     tf_agg_state_t st =
         tf_agg_poll(app->agg, wait_ms, &committed, &settled, errstr, sizeof(errstr));
+    book_errors(app);
+    if (st == TF_AGG_REJECTED) {
+        TF_LOG(TF_LOG_WARNING, "pg", "batch not committed: %s; dead-lettering them", errstr);
+        if (reject_records(app) != 0)
+            return TF_AGG_REJECTED; /* (app->fatal: stop without committing) */
+        return TF_AGG_BUSY;
+    }
     if (st == TF_AGG_DONE) {
         batch_committed(app, committed, settled);
         return TF_AGG_IDLE;
@@ -393,8 +487,7 @@ static tf_agg_state_t inflight(app_t *app, int wait_ms)
 static int submit_batch(app_t *app, int settle)
 {
     if (app->dead_lettered) {
-        rd_kafka_flush(app->dlq, 30000);
-        if (rd_kafka_outq_len(app->dlq) > 0 || app->dlq_failed) {
+        if (dlq_delivered(app) != 0) {
             TF_LOG(TF_LOG_CRIT, "dlq",
                    "dead letters could not be delivered; stopping without committing "
                    "(the batch will be read again)");
@@ -413,23 +506,35 @@ static int submit_batch(app_t *app, int settle)
     return 0;
 }
 
+/* inflight() until the batch is not busy (rejected records are
+ * dead-lettered and the rest applied on the way). */
+static tf_agg_state_t inflight_wait(app_t *app)
+{
+    tf_agg_state_t st;
+    while ((st = inflight(app, -1)) == TF_AGG_BUSY && !app->fatal)
+        ;
+    return st;
+}
+
 /* Synchronous, for a revoke and the exit: waits for the batch in flight
  * (retrying it once now if it had failed), then applies the buffer (if any,
  * or a settle point) and waits for it. 0 when everything read is committed. */
 static int flush_sync(app_t *app, int settle)
 {
-    tf_agg_state_t st = inflight(app, -1);
+    tf_agg_state_t st = inflight_wait(app);
+    if (app->fatal || st == TF_AGG_REJECTED)
+        return -1;
     if (st == TF_AGG_FAILED) {
         tf_agg_retry(app->agg);
         app->retry_at = 0;
-        if (inflight(app, -1) != TF_AGG_IDLE)
+        if (inflight_wait(app) != TF_AGG_IDLE)
             return -1;
     }
     if (tf_agg_pending(app->agg) == 0 && !settle)
         return 0;
     if (submit_batch(app, settle))
         return -1;
-    return inflight(app, -1) == TF_AGG_IDLE ? 0 : -1;
+    return inflight_wait(app) == TF_AGG_IDLE ? 0 : -1;
 }
 
 static void handle_message(app_t *app, rd_kafka_message_t *m)
@@ -1003,18 +1108,21 @@ int main(int argc, char **argv)
     rc = app.fatal ? 1 : 0;
     /* Commit what was read before leaving; give PostgreSQL a few seconds if
      * it is briefly away (nothing is lost otherwise: it is read again). */
+    /* After a signal: one attempt, no back-off (a stop must not wait out
+     * an outage; nothing uncommitted is lost, it is read again). */
     for (int i = 0; !app.fatal;) {
-        if (inflight(&app, -1) == TF_AGG_IDLE && tf_agg_pending(app.agg) == 0 &&
+        if (inflight_wait(&app) == TF_AGG_IDLE && tf_agg_pending(app.agg) == 0 &&
             !app.need_settle)
             break;
         if (flush_sync(&app, 1) == 0)
             continue;
-        if (++i == 6) {
+        if (++i == 6 || stop_requested) {
             TF_LOG(TF_LOG_ERR, "pg", "could not commit the last batch; it will be read again");
             rc = 1;
             break;
         }
-        usleep((useconds_t)(250000 << i));
+        for (int64_t until = tf_mono_ms() + (250 << i); !stop_requested && tf_mono_ms() < until;)
+            usleep(20000);
     }
 
 out:
@@ -1035,11 +1143,13 @@ out:
         const tf_agg_stats_t *s = tf_agg_stats(app.agg);
         TF_LOG(TF_LOG_NOTICE, "stats",
                "done: consumed %llu, applied %llu, superseded %llu, duplicates %llu, "
-               "dead-lettered %llu, batches %llu, retries %llu, alerts %llu",
+               "dead-lettered %llu (refused by the database %llu), batches %llu, retries %llu, "
+               "split transactions %llu, alerts %llu",
                (unsigned long long)app.consumed, (unsigned long long)s->applied,
                (unsigned long long)s->superseded, (unsigned long long)s->duplicates,
-               (unsigned long long)app.dead_lettered, (unsigned long long)s->batches,
-               (unsigned long long)s->retries, (unsigned long long)s->alerts);
+               (unsigned long long)app.dead_lettered, (unsigned long long)s->rejected,
+               (unsigned long long)s->batches, (unsigned long long)s->retries,
+               (unsigned long long)s->splits, (unsigned long long)s->alerts);
     }
     tf_agg_destroy(app.agg);
     tf_codec_destroy(app.codec);

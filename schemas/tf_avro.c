@@ -1410,6 +1410,7 @@ void tf_avro_resolver_free(tf_avro_resolver_t *r)
 
 typedef struct dec {
     const uint8_t *p, *end;
+    const uint8_t *msg; /* the whole message (positions in errors count from it) */
     tf_avro_arena_t *arena;
     size_t zero_items;
     char *errstr;
@@ -1431,9 +1432,18 @@ static inline int rd_long(dec_t *d, int64_t *v)
         d->p++;
         return 0;
     }
-    size_t n = tf_avro_read_long(p, (size_t)(d->end - p), v);
-    if (n == 0)
-        DFAIL(d, "truncated or overlong varint at byte offset");
+    size_t left = (size_t)(d->end - p);
+    size_t n = tf_avro_read_long(p, left, v);
+    if (n == 0) {
+        size_t i = 0;
+        while (i < left && i < 10 && (p[i] & 0x80))
+            i++;
+        if (i == left) /* every byte left continues the varint */
+            DFAIL(d, "truncated at byte %zu of %zu: a number runs past the end",
+                  (size_t)(p - d->msg), (size_t)(d->end - d->msg));
+        DFAIL(d, "overlong varint at byte %zu of %zu", (size_t)(p - d->msg),
+              (size_t)(d->end - d->msg));
+    }
     d->p += n;
     return 0;
 }
@@ -1452,9 +1462,13 @@ static inline int rd_len(dec_t *d, size_t *n)
     int64_t v;
     if (rd_long(d, &v) < 0)
         return -1;
-    if (v < 0 || (uint64_t)v > (uint64_t)(d->end - d->p))
-        DFAIL(d, "length %lld is negative or past the end of the data (%zu bytes left)",
-              (long long)v, (size_t)(d->end - d->p));
+    if (v < 0)
+        DFAIL(d, "negative length %lld before byte %zu of %zu", (long long)v,
+              (size_t)(d->p - d->msg), (size_t)(d->end - d->msg));
+    if ((uint64_t)v > (uint64_t)(d->end - d->p))
+        DFAIL(d, "truncated at byte %zu of %zu: %lld bytes announced, %zu left",
+              (size_t)(d->p - d->msg), (size_t)(d->end - d->msg), (long long)v,
+              (size_t)(d->end - d->p));
     *n = (size_t)v;
     return 0;
 }
@@ -1462,7 +1476,8 @@ static inline int rd_len(dec_t *d, size_t *n)
 static inline int rd_fixed(dec_t *d, size_t n, const uint8_t **out)
 {
     if ((size_t)(d->end - d->p) < n)
-        DFAIL(d, "truncated data: %zu bytes needed, %zu left", n, (size_t)(d->end - d->p));
+        DFAIL(d, "truncated at byte %zu of %zu: %zu bytes needed, %zu left",
+              (size_t)(d->p - d->msg), (size_t)(d->end - d->msg), n, (size_t)(d->end - d->p));
     *out = d->p;
     d->p += n;
     return 0;
@@ -1733,12 +1748,19 @@ static int run(dec_t *d, const rprog_t *p, tf_avro_value_t *out, int depth)
 int tf_avro_decode(const tf_avro_resolver_t *r, const void *data, size_t len,
                    tf_avro_arena_t *arena, tf_avro_value_t *out, char *errstr, size_t errlen)
 {
-    dec_t d = {.p = data, .end = (const uint8_t *)data + len, .arena = arena,
-               .errstr = errstr, .errlen = errlen};
-    if (!data && len)
+    return tf_avro_decode_at(r, data, len, 0, arena, out, errstr, errlen);
+}
+
+int tf_avro_decode_at(const tf_avro_resolver_t *r, const void *msg, size_t len, size_t header,
+                      tf_avro_arena_t *arena, tf_avro_value_t *out, char *errstr,
+                      size_t errlen)
+{
+    dec_t d = {.p = (const uint8_t *)msg + header, .end = (const uint8_t *)msg + len,
+               .msg = msg, .arena = arena, .errstr = errstr, .errlen = errlen};
+    if ((!msg && len) || header > len)
         return -1;
-    if (!data)
-        d.p = d.end = (const uint8_t *)"";
+    if (!msg)
+        d.msg = d.p = d.end = (const uint8_t *)"";
     arena_reset(arena);
     if (run(&d, r->root, out, 0) < 0)
         return -1;

@@ -162,6 +162,12 @@ void tf_avro_resolver_free(tf_avro_resolver_t *r);
  * live in `arena` (reset first) and in `data`. */
 int tf_avro_decode(const tf_avro_resolver_t *r, const void *data, size_t len,
                    tf_avro_arena_t *arena, tf_avro_value_t *out, char *errstr, size_t errlen);
+/* The same for a framed message: the Avro binary starts after `header`
+ * bytes of msg (single-object or registry framing), and byte positions in
+ * errors ("truncated at byte N of M") count from the start of msg. */
+int tf_avro_decode_at(const tf_avro_resolver_t *r, const void *msg, size_t len, size_t header,
+                      tf_avro_arena_t *arena, tf_avro_value_t *out, char *errstr,
+                      size_t errlen);
 
 /* --- encoding ------------------------------------------------------------ */
 

@@ -779,9 +779,15 @@ static wentry_t *find_writer(tf_codec_t *c, const uint8_t *p, size_t len, const 
                              size_t *blen, char *errstr, size_t errlen)
 {
     wentry_t *e = NULL;
+    if (len == 0 || !p) {
+        tf_seterr(errstr, errlen, "empty message");
+        return NULL;
+    }
     if (len >= 2 && p[0] == SO_MAGIC0 && p[1] == SO_MAGIC1) {
         if (len < SO_HEADER) {
-            tf_seterr(errstr, errlen, "truncated single-object header (%zu bytes)", len);
+            tf_seterr(errstr, errlen,
+                      "truncated at byte %zu of %zu: the single-object header has %d bytes", len,
+                      len, SO_HEADER);
             return NULL;
         }
         uint64_t fp = 0;
@@ -806,7 +812,9 @@ static wentry_t *find_writer(tf_codec_t *c, const uint8_t *p, size_t len, const 
         *blen = len - SO_HEADER;
     } else if (len >= 1 && p[0] == 0x00) {
         if (len < CF_HEADER) {
-            tf_seterr(errstr, errlen, "truncated registry header (%zu bytes)", len);
+            tf_seterr(errstr, errlen,
+                      "truncated at byte %zu of %zu: the registry header has %d bytes", len, len,
+                      CF_HEADER);
             return NULL;
         }
         int32_t id = (int32_t)(((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) |
@@ -966,7 +974,8 @@ int tf_codec_decode_record(tf_codec_t *c, const void *data, size_t len, tf_recor
         return -1;
     }
     tf_avro_value_t root;
-    if (tf_avro_decode(e->resolver, body, blen, c->arena, &root, errstr, errlen) < 0)
+    if (tf_avro_decode_at(e->resolver, data, len, (size_t)(body - (const uint8_t *)data), c->arena,
+                          &root, errstr, errlen) < 0)
         return -1;
     const reader_t *rd = &c->rd[e->reader];
     out->dataset = e->reader == R_CUSTOMS ? TF_DATASET_CUSTOMS : TF_DATASET_INVESTMENT;
@@ -1114,7 +1123,8 @@ int tf_codec_decode_alert(tf_codec_t *c, const void *data, size_t len, tf_alert_
         return -1;
     }
     tf_avro_value_t root;
-    if (tf_avro_decode(e->resolver, body, blen, c->arena, &root, errstr, errlen) < 0)
+    if (tf_avro_decode_at(e->resolver, data, len, (size_t)(body - (const uint8_t *)data), c->arena,
+                          &root, errstr, errlen) < 0)
         return -1;
     const reader_t *rd = &c->rd[R_ALERT];
     for (size_t i = 0; i < rd->nf; i++) {

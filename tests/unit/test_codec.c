@@ -164,7 +164,21 @@ static void test_bad_bytes(void)
         CHECK_MSG(tf_codec_decode_record(codec, b.data, n, &back, err, sizeof err) == -1,
                   "prefix of %zu bytes decoded", n);
         CHECK(err[0] != '\0');
+        /* Every prefix says what is wrong: empty, or truncated at byte N of
+         * n with the numbers (issue 14). */
+        char want[64];
+        snprintf(want, sizeof want, " of %zu", n);
+        if (n == 0)
+            CHECK_MSG(strcmp(err, "empty message") == 0, "%s", err);
+        else if (n >= 2) /* (one byte C3 is just unknown framing) */
+            CHECK_MSG(strncmp(err, "truncated at byte ", 18) == 0 && strstr(err, want),
+                      "prefix of %zu: %s", n, err);
     }
+    /* A 10-byte message (the single-object header alone) and a 25-byte one. */
+    CHECK(tf_codec_decode_record(codec, b.data, 10, &back, err, sizeof err) == -1);
+    CHECK_MSG(strstr(err, "truncated at byte 10 of 10") != NULL, "%s", err);
+    CHECK(b.len > 25 && tf_codec_decode_record(codec, b.data, 25, &back, err, sizeof err) == -1);
+    CHECK_MSG(strstr(err, "truncated at byte ") && strstr(err, " of 25"), "%s", err);
     uint8_t *m = malloc(b.len + 1);
     int failures = 0;
     for (size_t i = 0; i < b.len; i++)
@@ -206,7 +220,8 @@ static void test_bad_bytes(void)
         size_t n = 10 + tf_avro_write_long(big + 10, INT64_C(1) << 61);
         memcpy(big + n, "abc", 3);
         CHECK(tf_codec_decode_record(codec, big, n + 3, &back, err, sizeof err) == -1);
-        CHECK_MSG(strstr(err, "length") != NULL, "%s", err);
+        CHECK_MSG(strstr(err, "truncated at byte 19 of 22: 2305843009213693952 bytes announced"),
+                  "%s", err);
         big[10] = 0x01; /* -1 */
         CHECK(tf_codec_decode_record(codec, big, 11, &back, err, sizeof err) == -1);
     }
@@ -217,6 +232,7 @@ static void test_bad_bytes(void)
     CHECK_MSG(strstr(err, "UTF-8") != NULL, "%s", err);
     free(m);
     CHECK(tf_codec_decode_record(codec, NULL, 0, &back, err, sizeof err) == -1);
+    CHECK_MSG(strcmp(err, "empty message") == 0, "%s", err);
     tf_buf_free(&b);
 }
 

@@ -275,6 +275,25 @@ static void test_validate(void)
     r = good_customs();
     r.revision = -1;
     CHECK_INVALID(r, "revision");
+    /* The schemas' decimal(18,2) / (18,3), the same rule on both sides of
+     * Kafka (issue 14): the largest is valid, one cent more is not. */
+    r = good_customs();
+    r.value_cents = TF_VALUE_CENTS_MAX;
+    r.quantity_milli = TF_QUANTITY_MILLI_MAX;
+    r.has_quantity = true;
+    CHECK(tf_record_validate(&r, &col, why, sizeof why) == 0);
+    r.value_cents = TF_VALUE_CENTS_MAX + 1;
+    CHECK_INVALID(r, "value_usd");
+    CHECK(tf_record_validate(&r, &col, why, sizeof why) == -1);
+    CHECK_MSG(strcmp(why, "value 10000000000000000.00 exceeds the schema's decimal(18,2) (at "
+                          "most 9999999999999999.99)") == 0,
+              "%s", why);
+    r.value_cents = INT64_MAX;
+    CHECK_INVALID(r, "value_usd");
+    r = good_customs();
+    r.has_quantity = true;
+    r.quantity_milli = TF_QUANTITY_MILLI_MAX + 1;
+    CHECK_INVALID(r, "quantity");
     r = good_customs();
     strcpy(r.reporter, "cn");
     CHECK_INVALID(r, "reporter");
