@@ -68,6 +68,7 @@ struct tf_agg {
     size_t caplines;
     tf_agg_reject_t *rejects;
     size_t nrejects, caprejects;
+    char settle_err[1024]; /* the last settle point's data error (stats.settle_errors) */
 };
 
 static uint64_t rec_hash(const tf_record_t *r)
@@ -696,15 +697,34 @@ static int apply_once(tf_agg_t *a, int careful, int split, char *sqlstate, int *
             goto out;
     }
     if (a->fly_settle) {
+        /* A data error of the settle point (not of a record) must not
+         * stall the records: under a savepoint, and on such an error the
+         * batch commits without it (settle_pending keeps what it had to do
+         * for the next one; counted in settle_errors, logged by the caller). */
         const char *params[] = {a->top_n, a->alerts_from};
         PQclear(r);
+        r = NULL;
+        if (exec_ok(a, "SAVEPOINT tf_settle", sqlstate, errstr, errlen))
+            goto out;
         r = PQexecParams(a->conn,
                          "SELECT evaluated, raised FROM tradeflow.settle_alerts($1::int, $2::date)",
                          2, NULL, params, NULL, NULL, 0);
-        if (run(r, PGRES_TUPLES_OK, "settling alerts", sqlstate, errstr, errlen))
-            goto out;
-        delta->settles = 1;
-        delta->alerts = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+        if (run(r, PGRES_TUPLES_OK, "settling alerts", sqlstate, errstr, errlen)) {
+            if (tf_pg_classify(sqlstate) != TF_PG_ERR_DATA ||
+                PQstatus(a->conn) != CONNECTION_OK)
+                goto out;
+            char state[6];
+            snprintf(state, sizeof(state), "%s", sqlstate);
+            snprintf(a->settle_err, sizeof(a->settle_err), "%s", errstr);
+            if (exec_ok(a, "ROLLBACK TO SAVEPOINT tf_settle", sqlstate, errstr, errlen))
+                goto out;
+            snprintf(sqlstate, 6, "%s", state);
+            delta->settle_errors = 1;
+            delta->pg_errors[TF_PG_ERR_DATA]++;
+        } else {
+            delta->settles = 1;
+            delta->alerts = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+        }
     }
     PQclear(r);
     int64_t c0 = tf_mono_us();
@@ -740,6 +760,7 @@ static int apply_batch(tf_agg_t *a, tf_agg_stats_t *d, char *errstr, size_t errl
         tf_agg_stats_t one = {0};
         int rc = apply_once(a, attempt > 1, split, sqlstate, &stage, &one, errstr, errlen);
         d->splits += one.splits;
+        d->pg_errors[TF_PG_ERR_DATA] += one.pg_errors[TF_PG_ERR_DATA]; /* (settle point) */
         if (rc >= 0) {
             one.retries = d->retries; /* (the counts kept across attempts) */
             one.splits = d->splits;
@@ -872,6 +893,11 @@ static int drop_rejects(tf_agg_t *a)
     return build_copy(b, &a->fly_copy);
 }
 
+const char *tf_agg_settle_error(const tf_agg_t *a)
+{
+    return a->settle_err;
+}
+
 const tf_agg_reject_t *tf_agg_rejects(const tf_agg_t *a, size_t *n)
 {
     int rej = a->state == TF_AGG_REJECTED; /* (only the caller changes it from there) */
@@ -945,6 +971,7 @@ tf_agg_state_t tf_agg_poll(tf_agg_t *a, int wait_ms,
     for (int i = 0; i < 4; i++)
         a->stats.pg_errors[i] += d->pg_errors[i];
     a->stats.settles += d->settles;
+    a->stats.settle_errors += d->settle_errors;
     a->stats.alerts += d->alerts;
     a->stats.last_commit_us = d->last_commit_us;
     a->stats.last_apply_us = d->last_apply_us;

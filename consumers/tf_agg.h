@@ -39,6 +39,8 @@ typedef struct tf_agg_stats {
                           * deterministic database error was caused by */
     uint64_t rejected;   /* records the database refused (TF_AGG_REJECTED) */
     uint64_t settles;    /* settle points (alert evaluations) */
+    uint64_t settle_errors; /* settle points that failed with a data error: the batch
+                             * committed without them (tf_agg_settle_error()) */
     uint64_t alerts;     /* alerts raised (shifts + retractions) */
     uint64_t last_commit_us; /* duration of the last COMMIT (PostgreSQL's fsync etc.) */
     uint64_t last_apply_us;  /* duration of the last batch's transaction, all attempts */
@@ -150,5 +152,8 @@ tf_agg_state_t tf_agg_poll(tf_agg_t *a, int wait_ms,
 void tf_agg_forget(tf_agg_t *a, const rd_kafka_topic_partition_list_t *parts);
 
 const tf_agg_stats_t *tf_agg_stats(const tf_agg_t *a);
+/* The database's message of the last settle point that failed with a data
+ * error ("" if none); owned by a, valid until the next poll. */
+const char *tf_agg_settle_error(const tf_agg_t *a);
 
 #endif

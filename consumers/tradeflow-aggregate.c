@@ -400,9 +400,17 @@ static void batch_committed(app_t *app, const rd_kafka_topic_partition_list_t *c
     TF_LOG(TF_LOG_DEBUG, "pg", "batch committed: %llu records, %.1f ms%s",
            (unsigned long long)(now->records - was->records), now->last_apply_us / 1000.0,
            settled ? ", settle point" : "");
+    /* (Committed without its settle point: the records flow on, rankings
+     * wait for a settle point that succeeds; the next is tried as if this
+     * one had been made, not at once again.) */
+    int settle_failed = settled && now->settle_errors > was->settle_errors;
+    if (settle_failed)
+        TF_LOG(TF_LOG_ERR, "pg", "settle point failed, batch committed without it: %s",
+               tf_agg_settle_error(app->agg));
     if (settled) {
         app->last_settle_ms = tf_mono_ms();
-        tf_metrics_gauge_set(app->m.last_settle_seconds, (double)time(NULL));
+        if (!settle_failed)
+            tf_metrics_gauge_set(app->m.last_settle_seconds, (double)time(NULL));
         app->need_settle = 0;
         if (now->alerts > was->alerts)
             TF_LOG(TF_LOG_INFO, "alerts", "settle point: %llu alert(s) raised",

@@ -1,3 +1,7 @@
 # Issue 14: nothing a feed contains stalls the pipeline; secrets masked;
 # programs give up clearly on unreachable or refusing servers.
 tf_unit_test(test_pg_classify SOURCES unit/test_pg_classify.c LIBS tfagg)
+tf_integration_test(aggregate_isolate
+  COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/test_aggregate_isolate.sh
+  TIMEOUT 400)
+set_property(TEST aggregate_isolate APPEND PROPERTY LABELS faults)
