@@ -1,4 +1,6 @@
 #include "tf_config.h"
+#include "tf_secret.h"
+#include "tf_kafka.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -39,11 +41,6 @@ static int is_passthrough(const char *key)
     return (strncmp(key, "kafka.", 6) == 0 && key[6]) || (strncmp(key, "pg.", 3) == 0 && key[3]);
 }
 
-static int is_secret_key(const char *key)
-{
-    return strstr(key, "password") || strstr(key, "secret") || strstr(key, "token") ||
-           strstr(key, "sasl.oauthbearer.config");
-}
 
 tf_config_t *tf_config_new(const char *program, const tf_cfg_prop_t *props)
 {
@@ -449,65 +446,7 @@ char *tf_config_pg_conninfo(const tf_config_t *c)
 
 const char *tf_config_mask(const char *key, const char *value, char *buf, size_t buflen)
 {
-    if (!value)
-        return NULL;
-    if (is_secret_key(key))
-        return "********";
-    snprintf(buf, buflen, "%s", value);
-    if (strcmp(key, "registry.user") == 0) { /* user:password */
-        char *colon = strchr(buf, ':');
-        if (colon)
-            snprintf(colon, buflen - (size_t)(colon - buf), ":********");
-        return buf;
-    }
-    if (strcmp(key, "pg") == 0) {
-        /* URI: postgresql://user:PASSWORD@host...; conninfo: password=... */
-        char *scheme = strstr(buf, "://");
-        if (scheme) {
-            char *at = strchr(scheme + 3, '@');
-            char *colon = strchr(scheme + 3, ':');
-            if (at && colon && colon < at) {
-                char rest[1024];
-                snprintf(rest, sizeof(rest), "%s", at);
-                snprintf(colon, buflen - (size_t)(colon - buf), ":********%s", rest);
-            }
-            char *q = strstr(buf, "password=");
-            if (q) {
-                char *end = strchr(q, '&');
-                char rest[1024];
-                snprintf(rest, sizeof(rest), "%s", end ? end : "");
-                snprintf(q + 9, buflen - (size_t)(q + 9 - buf), "********%s", rest);
-            }
-        } else {
-            char *q = strstr(buf, "password");
-            while (q) {
-                char *eq = q + 8;
-                while (*eq == ' ')
-                    eq++;
-                if (*eq == '=') {
-                    char *v = eq + 1;
-                    while (*v == ' ')
-                        v++;
-                    char *end = v;
-                    if (*end == '\'') {
-                        for (end++; *end && *end != '\''; end++)
-                            if (*end == '\\' && end[1])
-                                end++;
-                        if (*end)
-                            end++;
-                    } else {
-                        while (*end && *end != ' ')
-                            end++;
-                    }
-                    char rest[1024];
-                    snprintf(rest, sizeof(rest), "%s", end);
-                    snprintf(v, buflen - (size_t)(v - buf), "********%s", rest);
-                }
-                q = strstr(eq, "password");
-            }
-        }
-    }
-    return buf;
+    return tf_secret_mask_value(key, value, buf, buflen);
 }
 
 void tf_config_print(const tf_config_t *c, FILE *out)
@@ -658,7 +597,9 @@ int tf_config_parse_args(tf_config_t *c, int argc, char **argv, const char *opts
             return -1;
         }
     }
-    return 0;
+    /* kafka.* keys as librdkafka will take them: a misspelled property is
+     * refused here, for --print-config as for a real run. */
+    return tf_kafka_check_config(c, errstr, errlen);
 }
 
 int tf_config_std_other(int code, const char *arg, int pass, void *std)

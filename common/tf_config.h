@@ -21,7 +21,8 @@
  * Errors name their origin: "FILE:LINE: unknown key \"x\"", "environment
  * TRADEFLOW_BATCH_SIZE: ...", "--batch-size: ...". Secrets (keys containing
  * "password", "secret" or "token", the password part of `registry.user`
- * and of a `pg` conninfo/URI) are never printed: --print-config masks them.
+ * and of a `pg` conninfo/URI, the userinfo password of any URL) are never
+ * printed: --print-config masks them (tf_secret.h).
  *
  * Ownership: tf_config_t owns copies of every string set; values returned by
  * getters are valid until the key is set again or the config is destroyed.
@@ -117,7 +118,10 @@ struct option;
  *           kafka.KEY from KEY=VALUE; 'F' loads a librdkafka properties file
  *           as kafka.* keys; other codes go to other(code, optarg, 2, ctx).
  * other returns 0 to go on, -1 to fail (it prints its own message). The
- * map ends with code 0. Unknown options are usage errors (-1, errstr set).
+ * map ends with code 0. Unknown options are usage errors (-1, errstr set),
+ * and so are kafka.* keys librdkafka does not know or refuses
+ * (tf_kafka_check_config: "kafka.KEY: reason"), whatever comes next
+ * (--print-config or a real run).
  * On return optind indexes the first operand. */
 int tf_config_parse_args(tf_config_t *c, int argc, char **argv, const char *optstring,
                          const struct option *longopts, const tf_cfg_flag_t *map,

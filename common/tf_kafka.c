@@ -232,3 +232,15 @@ int tf_kafka_conf_from_config(rd_kafka_conf_t *conf, const struct tf_config *cfg
     }
     return 0;
 }
+
+int tf_kafka_check_config(const struct tf_config *cfg, char *errstr, size_t errlen)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (!conf) {
+        snprintf(errstr, errlen, "out of memory");
+        return -1;
+    }
+    int rc = tf_kafka_conf_from_config(conf, cfg, errstr, errlen);
+    rd_kafka_conf_destroy(conf);
+    return rc;
+}

@@ -44,6 +44,12 @@ struct tf_config;
 int tf_kafka_conf_from_config(rd_kafka_conf_t *conf, const struct tf_config *cfg, char *errstr,
                               size_t errlen);
 
+/* Checks every kafka.KEY of cfg the way tf_kafka_conf_from_config() sets
+ * it, on a scratch configuration: unknown properties and bad values fail
+ * with the same message. Programs call it before --print-config and before
+ * a real run, so both refuse a misspelled key alike (exit 64). */
+int tf_kafka_check_config(const struct tf_config *cfg, char *errstr, size_t errlen);
+
 /* Creates topic with the given partition count and replication factor (-1:
  * the broker's default, Kafka >= 2.4) through the Admin API and waits up to
  * timeout_ms for the result. A topic that already exists is a success (its

@@ -76,6 +76,21 @@ PGconn *tf_pg_connect(const char *conninfo, const char *app, char *errstr, size_
     return c;
 }
 
+int tf_pg_check_conninfo(const char *conninfo, char *errstr, size_t errlen)
+{
+    if (!conninfo || !*conninfo)
+        return 0;
+    char *err = NULL;
+    PQconninfoOption *o = PQconninfoParse(conninfo, &err);
+    if (!o) {
+        pg_err(errstr, errlen, "pg", err ? err : "out of memory");
+        PQfreemem(err);
+        return -1;
+    }
+    PQconninfoFree(o);
+    return 0;
+}
+
 int tf_pg_exec(PGconn *c, const char *sql, char *errstr, size_t errlen)
 {
     PGresult *r = PQexec(c, sql);

@@ -20,6 +20,12 @@ const char *tf_pg_default_migrations_dir(void);
  * application_name set to app. Caller frees with PQfinish(). */
 PGconn *tf_pg_connect(const char *conninfo, const char *app, char *errstr, size_t errlen);
 
+/* Checks a conninfo string or URI with libpq's own parser (unknown
+ * keywords, bad syntax): "pg: libpq's reason". NULL/"" is fine (PG*
+ * variables). Programs call it before --print-config and before a real
+ * run, so both refuse a misspelled pg.* key alike (exit 64). */
+int tf_pg_check_conninfo(const char *conninfo, char *errstr, size_t errlen);
+
 /* Executes sql (no parameters) and checks for success (command or tuples).
  * The result is cleared. */
 int tf_pg_exec(PGconn *c, const char *sql, char *errstr, size_t errlen);

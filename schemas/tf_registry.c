@@ -3,6 +3,7 @@
  * tf_registry.h). JSON through jansson, HTTP through libcurl.
  */
 #include "tf_registry.h"
+#include "tf_secret.h"
 #include "tf_err.h"
 
 #include <curl/curl.h>
@@ -128,6 +129,8 @@ static json_t *request(tf_registry_t *r, const char *method, const char *path,
         tf_seterr(errstr, errlen, "registry URL too long");
         return NULL;
     }
+    char shown[2048]; /* for messages: the URL's password masked */
+    tf_secret_mask_text(url, shown, sizeof shown);
     curl_easy_reset(c);
     hdr = curl_slist_append(hdr, "Accept: application/vnd.schemaregistry.v1+json, application/json");
     if (body)
@@ -156,7 +159,7 @@ static json_t *request(tf_registry_t *r, const char *method, const char *path,
     CURLcode rc = curl_easy_perform(c);
     curl_slist_free_all(hdr);
     if (rc != CURLE_OK) {
-        tf_seterr(errstr, errlen, "registry %s %s: %s", method, url, cerr[0] ? cerr : curl_easy_strerror(rc));
+        tf_seterr(errstr, errlen, "registry %s %s: %s", method, shown, cerr[0] ? cerr : curl_easy_strerror(rc));
         goto out;
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -166,17 +169,17 @@ static json_t *request(tf_registry_t *r, const char *method, const char *path,
         const char *msg = j ? json_string_value(json_object_get(j, "message")) : NULL;
         long code = j ? (long)json_integer_value(json_object_get(j, "error_code")) : 0;
         if (code)
-            tf_seterr(errstr, errlen, "registry %s %s: HTTP %ld, error_code %ld: %s", method, url,
+            tf_seterr(errstr, errlen, "registry %s %s: HTTP %ld, error_code %ld: %s", method, shown,
                    status, code, msg ? msg : "(no message)");
         else
-            tf_seterr(errstr, errlen, "registry %s %s: HTTP %ld%s%s", method, url, status,
+            tf_seterr(errstr, errlen, "registry %s %s: HTTP %ld%s%s", method, shown, status,
                    msg ? ": " : "", msg ? msg : "");
         json_decref(j);
         j = NULL;
         goto out;
     }
     if (!j || !json_is_object(j)) {
-        tf_seterr(errstr, errlen, "registry %s %s: answer is not a JSON object", method, url);
+        tf_seterr(errstr, errlen, "registry %s %s: answer is not a JSON object", method, shown);
         json_decref(j);
         j = NULL;
     }

@@ -5,3 +5,4 @@ tf_integration_test(aggregate_isolate
   COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/test_aggregate_isolate.sh
   TIMEOUT 400)
 set_property(TEST aggregate_isolate APPEND PROPERTY LABELS faults)
+tf_unit_test(test_secret SOURCES unit/test_secret.c)
