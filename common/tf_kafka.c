@@ -1,5 +1,7 @@
 #include "tf_kafka.h"
 
+#include <time.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -243,4 +245,43 @@ int tf_kafka_check_config(const struct tf_config *cfg, char *errstr, size_t errl
     int rc = tf_kafka_conf_from_config(conf, cfg, errstr, errlen);
     rd_kafka_conf_destroy(conf);
     return rc;
+}
+
+int tf_kafka_wait_ready(rd_kafka_t *rk, int timeout_ms, const int *give_up,
+                        const volatile sig_atomic_t *stop, char *errstr, size_t errlen)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long ms = (t.tv_sec - t0.tv_sec) * 1000L + (t.tv_nsec - t0.tv_nsec) / 1000000L;
+        if ((give_up && *give_up) || (stop && *stop)) {
+            snprintf(errstr, errlen, "gave up waiting for the Kafka brokers");
+            return -2;
+        }
+        if (ms >= timeout_ms) {
+            char servers[512] = "?";
+            size_t n = sizeof(servers);
+            if (rd_kafka_conf_get(rd_kafka_conf(rk), "bootstrap.servers", servers, &n) !=
+                RD_KAFKA_CONF_OK)
+                snprintf(servers, sizeof(servers), "?");
+            snprintf(errstr, errlen,
+                     "Kafka brokers %s unreachable for %.1f s (startup.timeout %d s): %s",
+                     servers, ms / 1000.0, timeout_ms / 1000, rd_kafka_err2str(err));
+            return -1;
+        }
+        const struct rd_kafka_metadata *md = NULL;
+        long left = timeout_ms - ms;
+        err = rd_kafka_metadata(rk, 0, NULL, &md, (int)(left < 1000 ? left : 1000));
+        if (!err) {
+            rd_kafka_metadata_destroy(md);
+            return 0;
+        }
+        rd_kafka_poll(rk, 0); /* (serves the error callback) */
+        if (err != RD_KAFKA_RESP_ERR__TIMED_OUT) {
+            struct timespec nap = {0, 100 * 1000000L}; /* (a fast failure: do not spin) */
+            nanosleep(&nap, NULL);
+        }
+    }
 }

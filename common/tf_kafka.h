@@ -50,6 +50,17 @@ int tf_kafka_conf_from_config(rd_kafka_conf_t *conf, const struct tf_config *cfg
  * a real run, so both refuse a misspelled key alike (exit 64). */
 int tf_kafka_check_config(const struct tf_config *cfg, char *errstr, size_t errlen);
 
+/* Waits until a broker of rk's cluster answers (a metadata request), for at
+ * most timeout_ms, polling rk in between (rd_kafka_poll: call it before
+ * rd_kafka_poll_set_consumer on a consumer) so that its error callback
+ * runs; that callback may set *give_up (NULL: none) for a refused login,
+ * and *stop (NULL: none) is a signal flag. Returns 0, -1 when no broker
+ * answered in time ("Kafka brokers LIST unreachable for N s: reason"), -2
+ * when *give_up or *stop was set. */
+#include <signal.h>
+int tf_kafka_wait_ready(rd_kafka_t *rk, int timeout_ms, const int *give_up,
+                        const volatile sig_atomic_t *stop, char *errstr, size_t errlen);
+
 /* Creates topic with the given partition count and replication factor (-1:
  * the broker's default, Kafka >= 2.4) through the Admin API and waits up to
  * timeout_ms for the result. A topic that already exists is a success (its

@@ -1,6 +1,7 @@
 #include "tf_pg.h"
 
 #include <dirent.h>
+#include <time.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,54 @@ int tf_pg_check_conninfo(const char *conninfo, char *errstr, size_t errlen)
     }
     PQconninfoFree(o);
     return 0;
+}
+
+int tf_pg_refusal(const char *m)
+{
+    static const char *const refusals[] = {
+        "authentication failed", "no pg_hba.conf entry", "does not exist",
+        "password", /* (supplied but none required / none supplied: "fe_sendauth: no password") */
+        "permission denied", "certificate", "SSL error", "server does not support SSL",
+        "must be superuser", "not permitted to log in", NULL};
+    if (!m)
+        return 0;
+    for (int i = 0; refusals[i]; i++)
+        if (strstr(m, refusals[i]))
+            return 1;
+    return 0;
+}
+
+PGconn *tf_pg_connect_wait(const char *conninfo, const char *app, int timeout_ms,
+                           const volatile sig_atomic_t *stop, int *refused, char *errstr,
+                           size_t errlen)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    *refused = 0;
+    for (int attempt = 1;; attempt++) {
+        PGconn *c = tf_pg_connect(conninfo, app, errstr, errlen);
+        if (c)
+            return c;
+        if (tf_pg_refusal(errstr)) {
+            *refused = 1;
+            char why[1024];
+            snprintf(why, sizeof(why), "%s", errstr);
+            snprintf(errstr, errlen, "PostgreSQL refused the connection: %s", why);
+            return NULL;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long ms = (t.tv_sec - t0.tv_sec) * 1000L + (t.tv_nsec - t0.tv_nsec) / 1000000L;
+        if (ms >= timeout_ms || (stop && *stop)) {
+            char why[1024];
+            snprintf(why, sizeof(why), "%s", errstr);
+            snprintf(errstr, errlen,
+                     "PostgreSQL unreachable: %d attempt(s) in %.1f s (startup.timeout %d s): %s",
+                     attempt, ms / 1000.0, timeout_ms / 1000, why);
+            return NULL;
+        }
+        struct timespec nap = {0, 500 * 1000000L};
+        nanosleep(&nap, NULL);
+    }
 }
 
 int tf_pg_exec(PGconn *c, const char *sql, char *errstr, size_t errlen)

@@ -26,6 +26,21 @@ PGconn *tf_pg_connect(const char *conninfo, const char *app, char *errstr, size_
  * run, so both refuse a misspelled pg.* key alike (exit 64). */
 int tf_pg_check_conninfo(const char *conninfo, char *errstr, size_t errlen);
 
+/* Connects like tf_pg_connect() at a program's start: while the server is
+ * unreachable (or starting up), tries again every half second until
+ * timeout_ms has passed or *stop (may be NULL) is set. A refusal ends at
+ * once: authentication failed, no pg_hba.conf entry, unknown role or
+ * database, TLS verification failed (*refused = 1; exit TF_EXIT_NOPERM);
+ * else *refused = 0 (exit TF_EXIT_UNAVAILABLE). errstr says which and
+ * for how long. Caller frees with PQfinish(). */
+#include <signal.h>
+PGconn *tf_pg_connect_wait(const char *conninfo, const char *app, int timeout_ms,
+                           const volatile sig_atomic_t *stop, int *refused, char *errstr,
+                           size_t errlen);
+/* True when a connection failure's message (libpq's or the server's) is a
+ * refusal in the sense above. */
+int tf_pg_refusal(const char *message);
+
 /* Executes sql (no parameters) and checks for success (command or tuples).
  * The result is cleared. */
 int tf_pg_exec(PGconn *c, const char *sql, char *errstr, size_t errlen);

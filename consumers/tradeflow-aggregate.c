@@ -29,6 +29,7 @@
 #include "tf_rdstats.h"
 #include "tf_codec.h"
 #include "tf_kafka.h"
+#include "tf_err.h"
 #include "tf_log.h"
 #include "tf_pg.h"
 
@@ -42,6 +43,8 @@ typedef struct app {
     char *topics[16];
     int ntopics;
     int exit_at_end, no_migrate;
+    long startup_ms;  /* startup.timeout */
+    int startup_exit; /* exit status for a failed start (TF_EXIT_*), 0 = 1 */
     long batch_size, batch_ms;
     tf_config_t *cfg;  /* owns the strings above that point into it */
     char *pg_conninfo; /* owned */
@@ -134,6 +137,8 @@ static void usage(FILE *f)
         "      --alerts-from YYYY-MM  older shifts go to the table only, not to\n"
         "                         NOTIFY or Kafka (for backfills)\n"
         "Running:\n"
+        "      --startup-timeout S  wait at most S seconds at start for PostgreSQL and\n"
+        "                         a Kafka broker (default: 30)\n"
         "      --exit-at-end      exit 0 once every assigned partition is at its end\n"
         "                         and everything is committed (like kcat -e)\n"
         "      --log-level L      emerg..debug or 0..7 (default: info)\n"
@@ -150,7 +155,9 @@ static void usage(FILE *f)
         "\n"
         "Precedence: defaults < configuration file < environment (TRADEFLOW_<KEY>,\n"
         "e.g. TRADEFLOW_BATCH_SIZE; TRADEFLOW_BROKERS; libpq's PG*) < flags.\n"
-        "Exit status: 0 success, 1 runtime failure (see the log), 64 usage error.\n");
+        "Exit status: 0 success, 1 runtime failure (see the log), 64 usage error,\n"
+        "66 --exit-at-end with a topic that does not exist, 69 PostgreSQL or Kafka\n"
+        "unreachable within startup.timeout, 77 a server refused the login.\n");
 }
 
 /* ---- dead letters ------------------------------------------------------- */
@@ -741,6 +748,33 @@ static int setup_kafka(app_t *app, char *errstr, size_t errlen)
     if (!app->rk)
         goto fail;
     conf = NULL;
+    /* A broker answers within startup.timeout, or a clear exit (before
+     * poll_set_consumer: the wait polls the main queue for error_cb). */
+    int w = tf_kafka_wait_ready(app->rk, (int)app->startup_ms, &app->fatal, &stop_requested,
+                                errstr, errlen);
+    if (w) {
+        app->startup_exit = stop_requested ? 1 : w == -1 ? TF_EXIT_UNAVAILABLE : TF_EXIT_NOPERM;
+        if (w == -2 && app->fatal)
+            snprintf(errstr, errlen, "Kafka refused the connection (see the log)");
+        return -1;
+    }
+    /* --exit-at-end waits for the end of the topics: one that does not
+     * exist has none (66, EX_NOINPUT). */
+    for (int i = 0; app->exit_at_end && i < app->ntopics; i++) {
+        int ex = tf_kafka_topic_exists(app->rk, app->topics[i], (int)app->startup_ms, errstr,
+                                       errlen);
+        if (ex == 0) {
+            snprintf(errstr, errlen,
+                     "topic %s does not exist (--exit-at-end: nothing to wait for)",
+                     app->topics[i]);
+            app->startup_exit = 66;
+        }
+        if (ex <= 0) {
+            if (!app->startup_exit)
+                app->startup_exit = TF_EXIT_UNAVAILABLE;
+            return -1;
+        }
+    }
     rd_kafka_poll_set_consumer(app->rk);
 
     /* The dead-letter producer: idempotent, acks=all. */
@@ -779,10 +813,12 @@ fail:
 static int run_admin(app_t *app, const char *cmd)
 {
     char errstr[1024];
-    PGconn *c = tf_pg_connect(app->pg, "tradeflow-aggregate", errstr, sizeof(errstr));
+    int refused;
+    PGconn *c = tf_pg_connect_wait(app->pg, "tradeflow-aggregate", (int)app->startup_ms, NULL,
+                                   &refused, errstr, sizeof(errstr));
     if (!c) {
-        TF_LOG(TF_LOG_ERR, "pg", "%s", errstr);
-        return 1;
+        TF_LOG(TF_LOG_CRIT, "pg", "%s", errstr);
+        return refused ? TF_EXIT_NOPERM : TF_EXIT_UNAVAILABLE;
     }
     int rc = 1, n = 0;
     if (tf_pg_migrate(c, NULL, &n, errstr, sizeof(errstr)) != 0) {
@@ -839,6 +875,9 @@ static const tf_cfg_prop_t agg_props[] = {
      "shifts of earlier periods go to the table only (not NOTIFY/Kafka)"},
     {"exit.at.end", TF_CFG_BOOL, "false", 0, 0, NULL, 0,
      "exit 0 once caught up and committed (like kcat -e)"},
+    {"startup.timeout", TF_CFG_INT, "30", 1, 3600, NULL, 0,
+     "seconds to wait at start for PostgreSQL and a Kafka broker to answer; then exit 69 "
+     "(a refusal, e.g. a wrong password: exit 77 at once)"},
     {"log.level", TF_CFG_ENUM, "info", 0, 0,
      "emerg|alert|crit|error|err|warning|warn|notice|info|debug|0|1|2|3|4|5|6|7", 0,
      "log level"},
@@ -862,7 +901,7 @@ static void release_config(app_t *app)
  * or noted (--print-config). exit_code >= 0 means "stop with this status". */
 enum { O_PG = 256, O_EXIT, O_BSIZE, O_BMS, O_DLQ, O_SCHEMA, O_REG, O_REGUSER, O_REGCA,
        O_LOGL, O_LOGF, O_VERSION, O_NOMIG, O_TOP, O_SETTLE, O_AFROM, O_PRINT, O_HELPCFG,
-       O_METRICS };
+       O_METRICS, O_STARTUP };
 
 int main(int argc, char **argv)
 {
@@ -885,6 +924,7 @@ int main(int argc, char **argv)
         {"alerts-from", required_argument, 0, O_AFROM},
         {"print-config", no_argument, 0, O_PRINT},
         {"metrics-addr", required_argument, 0, O_METRICS},
+        {"startup-timeout", required_argument, 0, O_STARTUP},
         {"help-config", no_argument, 0, O_HELPCFG},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, O_VERSION},   {0, 0, 0, 0}};
@@ -899,7 +939,8 @@ int main(int argc, char **argv)
         {O_LOGL, "log.level", NULL},     {O_LOGF, "log.format", NULL},
         {O_NOMIG, "migrate", "false"},   {O_TOP, "alert.top", NULL},
         {O_SETTLE, "settle.interval", NULL}, {O_AFROM, "alerts.from", NULL},
-        {O_METRICS, "metrics.addr", NULL}, {0, NULL, NULL}};
+        {O_METRICS, "metrics.addr", NULL}, {O_STARTUP, "startup.timeout", NULL},
+        {0, NULL, NULL}};
     char errstr[1024];
 
     tf_config_t *cfg = tf_config_new("tradeflow-aggregate", agg_props);
@@ -950,6 +991,7 @@ int main(int argc, char **argv)
     app.registry_user = tf_config_str(cfg, "registry.user");
     app.registry_ca = tf_config_str(cfg, "registry.ca");
     app.exit_at_end = tf_config_bool(cfg, "exit.at.end");
+    app.startup_ms = 1000 * tf_config_int(cfg, "startup.timeout");
     app.no_migrate = !tf_config_bool(cfg, "migrate");
     app.batch_size = tf_config_int(cfg, "batch.size");
     app.batch_ms = tf_config_int(cfg, "batch.ms");
@@ -996,6 +1038,18 @@ int main(int argc, char **argv)
         TF_LOG(TF_LOG_ERR, "codec", "%s", errstr);
         goto out;
     }
+    {
+        /* Reachable and willing within startup.timeout, or a clear exit. */
+        int refused;
+        PGconn *probe = tf_pg_connect_wait(app.pg, "tradeflow-aggregate", (int)app.startup_ms,
+                                           &stop_requested, &refused, errstr, sizeof(errstr));
+        if (!probe) {
+            TF_LOG(TF_LOG_CRIT, "pg", "%s", errstr);
+            rc = refused ? TF_EXIT_NOPERM : TF_EXIT_UNAVAILABLE;
+            goto out;
+        }
+        PQfinish(probe);
+    }
     if (!(app.agg = tf_agg_new(app.pg, app.group, app.no_migrate, errstr, sizeof(errstr)))) {
         TF_LOG(TF_LOG_ERR, "pg", "%s", errstr);
         goto out;
@@ -1020,7 +1074,9 @@ int main(int argc, char **argv)
         }
     }
     if (setup_kafka(&app, errstr, sizeof(errstr))) {
-        TF_LOG(TF_LOG_ERR, "kafka", "%s", errstr);
+        TF_LOG(app.startup_exit ? TF_LOG_CRIT : TF_LOG_ERR, "kafka", "%s", errstr);
+        if (app.startup_exit)
+            rc = app.startup_exit;
         goto out;
     }
     if (app.metrics) {

@@ -36,6 +36,7 @@
 #include "tf_alerts_feed.h"
 #include "tf_codec.h"
 #include "tf_kafka.h"
+#include "tf_err.h"
 #include "tf_log.h"
 #include "tf_config.h"
 #include "tf_pg.h"
@@ -56,6 +57,9 @@ typedef struct relay {
     tf_alerts_feed_t *feed;
     uint64_t published, marked;
     volatile int auth_failed; /* set by kafka_error_cb: a rejected SASL login */
+    long startup_ms;          /* startup.timeout */
+    int up;                   /* a session has reached both servers once */
+    int exit_code;            /* for a fatal session (-2): TF_EXIT_*, 0 = 1 */
 } relay_t;
 
 static volatile sig_atomic_t stop_requested;
@@ -92,6 +96,7 @@ static void usage(FILE *f)
         "      --pg CONNINFO      libpq conninfo or URI (default: the PG* variables)\n"
         "Running:\n"
         "      --exit-when-idle   exit 0 once every publishable alert is published\n"
+        "      --startup-timeout S  wait at most S s at start for the servers (default: 30)\n"
         "      --log-level L      emerg..debug or 0..7 (default: info)\n"
         "      --log-format F     text or json (default: text)\n"
         "  -c, --config FILE      key = value settings (default: $TRADEFLOW_CONFIG);\n"
@@ -101,11 +106,13 @@ static void usage(FILE *f)
         "  -h, --help             this help\n"
         "      --version          print the version\n"
         "\n"
-        "Kafka or PostgreSQL being unavailable is retried with backoff; rejected\n"
-        "credentials (SASL authentication) are fatal: exit 1.\n"
+        "At start Kafka and PostgreSQL must answer within --startup-timeout S seconds\n"
+        "(default 30; then exit 69); later outages are retried with backoff. A refused\n"
+        "login (SASL or PostgreSQL authentication, TLS) is fatal at any time: exit 77.\n"
         "Exit status: 0 stopped (signal or --exit-when-idle), 1 failure (bad\n"
         "configuration, a topic with more than one partition, or a topic whose last\n"
-        "alert is newer than the database's newest), 64 usage error.\n");
+        "alert is newer than the database's newest), 64 usage error, 69 a server\n"
+        "unreachable at start, 77 a server refused the login.\n");
 }
 
 /* Sleeps ms milliseconds unless a stop is requested. */
@@ -131,9 +138,24 @@ static void pg_close(relay_t *r)
  * LISTENs. Returns 0, 1 if a stop was requested while waiting, -1 on error. */
 static int pg_open(relay_t *r, char *errstr, size_t errlen)
 {
-    r->conn = tf_pg_connect(r->pg, "tradeflow-relay", errstr, errlen);
-    if (!r->conn)
+    int refused = 0;
+    /* At start, wait up to startup.timeout for PostgreSQL; later sessions
+     * try once (the caller backs off). A refusal (wrong password, ...) is a
+     * configuration error at any time: stop (77), like the other programs. */
+    r->conn = r->up ? tf_pg_connect(r->pg, "tradeflow-relay", errstr, errlen)
+                    : tf_pg_connect_wait(r->pg, "tradeflow-relay", (int)r->startup_ms,
+                                         &stop_requested, &refused, errstr, errlen);
+    if (!r->conn) {
+        if (refused || tf_pg_refusal(errstr)) {
+            r->exit_code = TF_EXIT_NOPERM;
+            return -2;
+        }
+        if (!r->up && !stop_requested) {
+            r->exit_code = TF_EXIT_UNAVAILABLE;
+            return -2;
+        }
         return -1;
+    }
     const char *p[1] = {r->topic};
     int waited = 0;
     for (;;) {
@@ -364,6 +386,19 @@ static int kafka_open(relay_t *r, char *errstr, size_t errlen)
         rd_kafka_conf_destroy(conf);
         return -2;
     }
+    if (!r->up) { /* at start: a broker within startup.timeout, or stop */
+        int w = tf_kafka_wait_ready(r->rk, (int)r->startup_ms, (const int *)&r->auth_failed,
+                                    &stop_requested, errstr, errlen);
+        if (w == -1 || (w == -2 && r->auth_failed)) {
+            r->exit_code = w == -1 ? TF_EXIT_UNAVAILABLE : TF_EXIT_NOPERM;
+            if (w == -2)
+                snprintf(errstr, errlen, "Kafka rejected the SASL credentials (see the log)");
+            kafka_close(r);
+            return -2;
+        }
+        if (w)
+            goto retry;
+    }
     if (tf_kafka_create_topic(r->rk, r->topic, 1, -1, 15000, errstr, errlen) != 0)
         goto retry;
     int np = topic_partitions(r->rk, r->topic, errstr, errlen);
@@ -389,6 +424,7 @@ retry:
     kafka_close(r);
     if (r->auth_failed) {
         snprintf(errstr, errlen, "Kafka rejected the SASL credentials (see the log)");
+        r->exit_code = TF_EXIT_NOPERM;
         return -2;
     }
     return -1;
@@ -497,15 +533,16 @@ static int session(relay_t *r)
     if (rc == 1)
         return 0;
     if (rc < 0) {
-        TF_LOG(TF_LOG_WARNING, "pg", "%s", errstr);
-        return -1;
+        TF_LOG(rc == -2 ? TF_LOG_CRIT : TF_LOG_WARNING, "pg", "%s", errstr);
+        return rc;
     }
     rc = kafka_open(r, errstr, sizeof(errstr));
     if (rc < 0) {
-        TF_LOG(rc == -2 ? TF_LOG_ERR : TF_LOG_WARNING, "kafka", "%s", errstr);
+        TF_LOG(rc == -2 ? TF_LOG_CRIT : TF_LOG_WARNING, "kafka", "%s", errstr);
         pg_close(r);
         return rc;
     }
+    r->up = 1;
     if (read_last_alert_id(r, &last, errstr, sizeof(errstr)) != 0) {
         TF_LOG(TF_LOG_WARNING, "kafka", "%s", errstr);
         goto retry;
@@ -634,7 +671,8 @@ enum {
     O_LOG_FORMAT,
     O_VERSION,
     O_PRINT,
-    O_HELPCFG
+    O_HELPCFG,
+    O_STARTUP
 };
 
 /* The configuration table (docs/configuration.md is generated from it). */
@@ -655,6 +693,9 @@ static const tf_cfg_prop_t relay_props[] = {
     {"registry.ca", TF_CFG_STRING, NULL, 0, 0, NULL, 0, "CA certificate file for the registry"},
     {"exit.when.idle", TF_CFG_BOOL, "false", 0, 0, NULL, 0,
      "exit 0 once every alert is published"},
+    {"startup.timeout", TF_CFG_INT, "30", 1, 3600, NULL, 0,
+     "seconds to wait at start for PostgreSQL and a Kafka broker to answer; then exit 69 "
+     "(a refusal, e.g. a wrong password: exit 77 at once)"},
     {"log.level", TF_CFG_ENUM, "info", 0, 0,
      "emerg|alert|crit|error|err|warning|warn|notice|info|debug|0|1|2|3|4|5|6|7", 0, "log level"},
     {"log.format", TF_CFG_ENUM, "text", 0, 0, "text|json", 0, "log format"},
@@ -685,6 +726,7 @@ int main(int argc, char **argv)
         {"registry-user", required_argument, 0, O_REG_USER},
         {"registry-ca", required_argument, 0, O_REG_CA},
         {"exit-when-idle", no_argument, 0, O_IDLE},
+        {"startup-timeout", required_argument, 0, O_STARTUP},
         {"log-level", required_argument, 0, O_LOG_LEVEL},
         {"log-format", required_argument, 0, O_LOG_FORMAT},
         {"print-config", no_argument, 0, O_PRINT},
@@ -697,7 +739,8 @@ int main(int argc, char **argv)
         {O_PG, "pg", NULL},               {O_TXN, "transactional.id", NULL},
         {O_SCHEMA, "schema.dir", NULL},   {O_REG_URL, "registry.url", NULL},
         {O_REG_USER, "registry.user", NULL}, {O_REG_CA, "registry.ca", NULL},
-        {O_IDLE, "exit.when.idle", "true"}, {O_LOG_LEVEL, "log.level", NULL},
+        {O_IDLE, "exit.when.idle", "true"}, {O_STARTUP, "startup.timeout", NULL},
+        {O_LOG_LEVEL, "log.level", NULL},
         {O_LOG_FORMAT, "log.format", NULL}, {0, NULL, NULL}};
     tf_cfg_std_t cli = {.program = "tradeflow-relay", .version = TF_VERSION,
                         .props = relay_props, .usage = usage, .code_version = O_VERSION,
@@ -745,6 +788,7 @@ int main(int argc, char **argv)
     r.registry_user = tf_config_str(g_cfg, "registry.user");
     r.registry_ca = tf_config_str(g_cfg, "registry.ca");
     r.exit_when_idle = tf_config_bool(g_cfg, "exit.when.idle");
+    r.startup_ms = 1000 * tf_config_int(g_cfg, "startup.timeout");
     int log_level = tf_log_level_parse(tf_config_str(g_cfg, "log.level"));
     tf_log_format_t log_format =
         strcmp(tf_config_str(g_cfg, "log.format"), "json") == 0 ? TF_LOG_JSON : TF_LOG_TEXT;
@@ -798,5 +842,5 @@ int main(int argc, char **argv)
            r.published, r.marked);
     tf_alerts_feed_destroy(r.feed);
     tf_codec_destroy(r.codec);
-    return rc == -2 ? 1 : 0;
+    return rc == -2 ? (r.exit_code ? r.exit_code : 1) : 0;
 }
