@@ -25,6 +25,7 @@
 
 #include "tf_alerts_feed.h"
 #include "tf_alerts_format.h"
+#include "tf_err.h"
 #include "tf_log.h"
 #include "tf_config.h"
 #include "tf_pg.h"
@@ -91,8 +92,9 @@ static void usage(FILE *f)
         "data or a revision undid; readable lines start with \"RETRACTED\".\n"
         "\n"
         "Exit status: 0 ok (history printed, --count reached, or stopped by a signal\n"
-        "after printing), 1 error (cannot connect at start, bad data), 2 --timeout\n"
-        "elapsed without any matching alert, 64 usage error.\n");
+        "after printing), 1 error (bad data), 2 --timeout elapsed without any\n"
+        "matching alert, 64 usage error, 69 PostgreSQL unreachable within\n"
+        "startup.timeout (default 30 s), 77 PostgreSQL refused the login.\n");
 }
 
 
@@ -201,6 +203,9 @@ static const tf_cfg_prop_t alerts_props[] = {
      "libpq conninfo or URI; unset = the PG* variables (password masked in output)"},
     {"log.level", TF_CFG_ENUM, "notice", 0, 0,
      "emerg|alert|crit|error|err|warning|warn|notice|info|debug|0|1|2|3|4|5|6|7", 0, "log level"},
+    {"startup.timeout", TF_CFG_INT, "30", 1, 3600, NULL, 0,
+     "seconds to wait at start for PostgreSQL to answer; then exit 69 (a refusal, e.g. a "
+     "wrong password: exit 77 at once)"},
     {"log.format", TF_CFG_ENUM, "text", 0, 0, "text|json", 0, "log format"},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
 
@@ -333,6 +338,18 @@ int main(int argc, char **argv)
 
     /* LISTEN before the first read: whatever commits after this point wakes
      * us, and whatever committed before it is found by the read. */
+    {
+        /* At start: reachable and willing within startup.timeout (69 / 77). */
+        int refused;
+        PGconn *probe = tf_pg_connect_wait(pg, "tradeflow-alerts",
+                                           (int)(1000 * tf_config_int(g_cfg, "startup.timeout")),
+                                           &stop_requested, &refused, errstr, sizeof(errstr));
+        if (!probe) {
+            TF_LOG(TF_LOG_CRIT, "pg", "%s", errstr);
+            return refused ? TF_EXIT_NOPERM : TF_EXIT_UNAVAILABLE;
+        }
+        PQfinish(probe);
+    }
     PGconn *conn = connect_listen(pg, errstr, sizeof(errstr));
     if (!conn) {
         TF_LOG(TF_LOG_ERR, "pg", "%s", errstr);

@@ -12,7 +12,7 @@
  * CSS and SVG, no script, no external asset); see docs/report.md.
  *
  * Exit statuses: 0 written, 1 error, 2 no data for that scope (and
- * period), 64 usage.
+ * period), 64 usage, 69 PostgreSQL unreachable, 77 refused.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tf_err.h"
 #include "tf_log.h"
 #include "tf_config.h"
 #include "tf_pg.h"
@@ -82,7 +83,9 @@ static void usage(FILE *f)
         "A file is written under a temporary name and renamed when complete; its path is\n"
         "then printed on stdout (unless --quiet).\n"
         "\n"
-        "Exit status: 0 written, 1 error, 2 no data for that scope (and period), 64 usage.\n");
+        "Exit status: 0 written, 1 error, 2 no data for that scope (and period), 64 usage,\n"
+        "69 PostgreSQL unreachable within startup.timeout (default 30 s), 77 PostgreSQL\n"
+        "refused the login.\n");
 }
 
 enum {
@@ -167,6 +170,9 @@ static const tf_cfg_prop_t report_props[] = {
     {"quiet", TF_CFG_BOOL, "false", 0, 0, NULL, 0, "do not print the path of the written file"},
     {"log.level", TF_CFG_ENUM, "notice", 0, 0,
      "emerg|alert|crit|error|err|warning|warn|notice|info|debug|0|1|2|3|4|5|6|7", 0, "log level"},
+    {"startup.timeout", TF_CFG_INT, "30", 1, 3600, NULL, 0,
+     "seconds to wait at start for PostgreSQL to answer; then exit 69 (a refusal, e.g. a "
+     "wrong password: exit 77 at once)"},
     {"log.format", TF_CFG_ENUM, "text", 0, 0, "text|json", 0, "log format"},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
 
@@ -315,10 +321,13 @@ int main(int argc, char **argv)
     }
     tf_log_init("tradeflow-report", log_level, log_format);
 
-    PGconn *conn = tf_pg_connect(pg, "tradeflow-report", errstr, sizeof(errstr));
+    int refused;
+    PGconn *conn = tf_pg_connect_wait(pg, "tradeflow-report",
+                                      (int)(1000 * tf_config_int(cfg, "startup.timeout")), NULL,
+                                      &refused, errstr, sizeof(errstr));
     if (!conn) {
-        TF_LOG(TF_LOG_ERR, "pg", "%s", errstr);
-        return EXIT_ERROR;
+        TF_LOG(TF_LOG_CRIT, "pg", "%s", errstr);
+        return refused ? TF_EXIT_NOPERM : TF_EXIT_UNAVAILABLE;
     }
     tf_report_query_t q = {.dataset = dataset,
                            .reporter = reporter,

@@ -495,6 +495,10 @@ static int next_raw(tf_reader_t *r)
             }
             r->cpos += used;
             r->bytes += used;
+            /* A CSV header past the limit is fatal anyway: stop reading at
+             * once (a stream such as /dev/zero never ends the line). */
+            if (r->oversize && r->fmt != TF_FORMAT_JSONL && !r->have_header)
+                break;
         }
         if (!r->bom_done && r->eof) {
             /* Input ended inside what looked like a byte order mark. */
