@@ -5,10 +5,8 @@
 TF_ORACLE="$TF_SOURCE_DIR/tests/oracle/tf_oracle.py"
 TF_COMPARE="$TF_SOURCE_DIR/tests/oracle/compare.py"
 
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
+# fail MSG...: an alias of lib.sh's tf_fail (kept for the existing tests).
+fail() { tf_fail "$@"; }
 
 # produce KIND TOPIC FILE... : publishes files to TOPIC (6 partitions).
 produce() {
@@ -71,13 +69,8 @@ q() {
     psql -X -At -v ON_ERROR_STOP=1 -c "$1" || fail "query failed: $1"
 }
 
-# expect DESCRIPTION ACTUAL EXPECTED
-expect() {
-    if [ "$2" != "$3" ]; then
-        fail "$1: got '$2', expected '$3'"
-    fi
-    echo "ok: $1 = $3"
-}
+# expect DESCRIPTION ACTUAL EXPECTED: an alias of lib.sh's tf_expect.
+expect() { tf_expect "$@"; }
 
 # split_feed FILE N PREFIX: splits a CSV feed (no quoted newlines, as the
 # generator writes) into N parts PREFIX1.csv .. PREFIXN.csv, each with the
@@ -97,20 +90,24 @@ split_feed() {
 # feed_files LOG TOPIC "PRODUCE-ARGS" FILE...: publishes the files one after
 # another, 2 s apart, like a feed; a file whose transaction failed (broker
 # restarted, ...) is sent again until it succeeds (30 attempts), as an
-# operator would. Attempts are logged to LOG.
+# operator would. Attempts are logged to LOG; a file still not published
+# after 30 attempts fails the caller (tf_fail).
 feed_files() {
-    local log="$1" topic="$2" extra="$3" f attempt
+    local log="$1" topic="$2" extra="$3" f attempt sent
     shift 3
     for f in "$@"; do
+        sent=0
         for attempt in $(seq 1 30); do
             # shellcheck disable=SC2086 # extra holds several arguments
             if "$(tf_bin tradeflow-produce)" --kind customs --topic "$topic" --partitions 6 \
                 $extra --quiet "$f" 2>>"$log"; then
+                sent=1
                 break
             fi
             echo "re-sending $f (attempt $attempt)" >>"$log"
             sleep 1
         done
+        [ "$sent" = 1 ] || tf_fail "$f not published after 30 attempts (log: $log)"
         sleep 2
     done
 }

@@ -11,8 +11,7 @@ set -euo pipefail
 tf_require_stack
 tf_new_db agg_semantics
 D="$TF_SOURCE_DIR/tests/integration/agg"
-W="$(mktemp -d)"
-trap 'rm -rf "$W"' EXIT
+tf_new_workdir W
 TC="$(tf_topic customs)"
 TI="$(tf_topic investment)"
 
