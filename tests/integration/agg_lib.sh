@@ -111,3 +111,50 @@ feed_files() {
         sleep 2
     done
 }
+
+# offsets_at_end GROUP TOPIC...: true when, for every partition of each TOPIC
+# (as the broker lists them, read by kcat), the offset GROUP stored in
+# PostgreSQL (tradeflow.consumer_offsets) is at the partition's end. Files are
+# produced in transactions, so a partition ends with a commit marker: a
+# stored next offset of end - 1 is complete. Prints what is behind on stderr
+# when AGG_OFFSETS_VERBOSE=1.
+offsets_at_end() {
+    local group="$1" t p np end stored behind=0
+    shift
+    for t in "$@"; do
+        np="$(kcat -L -b "$TRADEFLOW_BROKERS" -t "$t" -m 10 2>/dev/null |
+            sed -n "s/.*topic \"$t\" with \([0-9]*\) partitions.*/\1/p")"
+        [ -n "$np" ] && [ "$np" -gt 0 ] || { [ "${AGG_OFFSETS_VERBOSE:-0}" = 0 ] || echo "$t: no partitions" >&2; return 1; }
+        for ((p = 0; p < np; p++)); do
+            end="$(kcat -Q -b "$TRADEFLOW_BROKERS" -t "$t:$p:-1" 2>/dev/null | awk '{print $NF}')"
+            stored="$(q "select coalesce(max(next_offset), -1) from tradeflow.consumer_offsets
+                         where group_id = '$group' and topic = '$t' and partition = $p")"
+            if ! [[ "$end" =~ ^[0-9]+$ ]] || [ "$stored" -lt $((end - 1)) ]; then
+                [ "${AGG_OFFSETS_VERBOSE:-0}" = 0 ] || echo "$t [$p]: stored $stored, end ${end:-?}" >&2
+                behind=1
+            fi
+        done
+    done
+    return $behind
+}
+
+# kafka_count TOPIC...: the messages in the TOPICs, read by kcat
+# (read_committed: aborted transactions do not count).
+kafka_count() {
+    local t n=0 c
+    for t in "$@"; do
+        c="$(kcat -C -b "$TRADEFLOW_BROKERS" -t "$t" -X isolation.level=read_committed -e -q -f 'x\n' | wc -l)" ||
+            tf_fail "kcat could not read $t"
+        n=$((n + c))
+    done
+    echo "$n"
+}
+
+# done_stat LOG NAME: the count NAME (consumed, applied, duplicates,
+# batches, ...) of the last "done:" line tradeflow-aggregate wrote to LOG.
+done_stat() {
+    local v
+    v="$(sed -n "s/.*done:.*[ ,]$2 \([0-9][0-9]*\).*/\1/p" "$1" | tail -1)"
+    [ -n "$v" ] || tf_fail "no '$2' count in a 'done:' line of $1"
+    echo "$v"
+}

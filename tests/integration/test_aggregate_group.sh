@@ -50,17 +50,8 @@ tf_wait_for "both members to hold partitions (c1: $W/c1.log, c2: $W/c2.log)" 60 
 echo "ok: member 1 holds partitions $(owned "$W/c1.log")/ member 2 holds $(owned "$W/c2.log")"
 
 produce customs "$TC" "$W/a.csv"
-# Done when every partition's stored offset is at its end (the transaction's
-# commit marker is the last offset: a stored next offset of end - 1 is complete).
-caught_up() {
-    local p end stored
-    for p in 0 1 2 3 4 5; do
-        end="$(kcat -Q -b "$TRADEFLOW_BROKERS" -t "$TC:$p:-1" 2>/dev/null | awk '{print $NF}')"
-        stored="$(q "select coalesce(max(next_offset), -1) from tradeflow.consumer_offsets
-                     where group_id = 'grp-$TC' and topic = '$TC' and partition = $p")"
-        [ -n "$end" ] && [ "$end" -gt 0 ] && [ "$stored" -ge $((end - 1)) ] || return 1
-    done
-}
+# Done when every partition's offset stored in PostgreSQL is at its end.
+caught_up() { offsets_at_end "grp-$TC" "$TC"; }
 tf_wait_for "every partition's stored offset at its end" 120 caught_up
 echo "ok: every partition's offset stored in PostgreSQL is at its end"
 split_ok || fail "the split changed while consuming: $(owned "$W/c1.log")/ $(owned "$W/c2.log")"
@@ -68,13 +59,7 @@ kill -TERM "$p1" "$p2"
 wait "$p1" || { tail -20 "$W/c1.log" >&2; fail "consumer 1 exited $? after SIGTERM"; }
 wait "$p2" || { tail -20 "$W/c2.log" >&2; fail "consumer 2 exited $? after SIGTERM"; }
 
-# done_count M NAME: a count of member M's "done:" line (tf_fail if absent).
-done_count() {
-    local v
-    v="$(sed -n "s/.*done:.*[ ,]$2 \([0-9][0-9]*\).*/\1/p" "$W/c$1.log" | tail -1)"
-    [ -n "$v" ] || tf_fail "member $1 logged no '$2' count in a 'done:' line"
-    echo "$v"
-}
+done_count() { done_stat "$W/c$1.log" "$2"; }
 declare -A sum=([consumed]=0 [applied]=0 [duplicates]=0)
 for m in 1 2; do
     grep "done:" "$W/c$m.log" >&2 || fail "member $m logged no 'done:' line"

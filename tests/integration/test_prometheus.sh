@@ -6,9 +6,12 @@
 # short of the end, then zero lag on every partition, a histogram usable by histogram_quantile(), and a healthy target
 # (which also proves Prometheus parsed our exposition text without error).
 #
-# The consumer is tradeflow-aggregate when it has --metrics-addr, otherwise
-# tests/integration/metrics_serve.c (a small real Kafka consumer wired with
-# the same modules). TF_PROM_TARGET=aggregate|serve forces one.
+# The target is always the product, tradeflow-aggregate --metrics-addr. A
+# known lag is made first: an open transaction holds an EXCLUSIVE lock on
+# tradeflow.facts, so no batch can commit; Prometheus must then see every
+# message consumed, a lag on the 3 partitions equal to what an independent
+# client (kcat) reads as their end offsets, and /readyz 503 "lagging". Then the
+# lock goes and everything must drain to zero lag and /readyz 200.
 #
 # Prometheus's configuration and data live in a temporary directory; it
 # listens on 127.0.0.1 on a free port and is killed at the end.
@@ -21,20 +24,14 @@ PROM="${TF_PROMETHEUS:-$(command -v prometheus || true)}"
 [ -n "$PROM" ] && [ -x "$PROM" ] ||
     tf_fail "no prometheus binary (apt-get install prometheus, or deploy/install-deps.sh)"
 
-W="$(mktemp -d)"
+tf_new_workdir W
 PROM_PID=""
 TGT_PID=""
-cleanup() {
-    # The target first (it leaves its consumer group), then Prometheus.
-    [ -n "$TGT_PID" ] && kill "$TGT_PID" 2>/dev/null && wait "$TGT_PID" 2>/dev/null
-    [ -n "$PROM_PID" ] && kill "$PROM_PID" 2>/dev/null && wait "$PROM_PID" 2>/dev/null
-    if [ "${TF_KEEP:-0}" = 1 ]; then
-        echo "TF_KEEP=1: kept $W" >&2
-    else
-        rm -rf "$W"
-    fi
-}
-trap cleanup EXIT
+LOCK_PID=""
+# At exit, the target first (it leaves its consumer group), then Prometheus.
+tf_on_exit '[ -z "$PROM_PID" ] || kill "$PROM_PID" 2>/dev/null'
+tf_on_exit '[ -z "$LOCK_PID" ] || kill "$LOCK_PID" 2>/dev/null'
+tf_on_exit '[ -z "$TGT_PID" ] || { kill "$TGT_PID" 2>/dev/null; wait "$TGT_PID" 2>/dev/null; }'
 
 # A free TCP port on 127.0.0.1 (the kernel's choice; released at once).
 free_port() {
@@ -69,50 +66,40 @@ wait_query() {
 
 # --------------------------------------------------------------- the target
 
-mode="${TF_PROM_TARGET:-auto}"
-if [ "$mode" = auto ]; then
-    mode=serve
-    agg="$TF_BUILD_DIR/bin/tradeflow-aggregate"
-    if [ -x "$agg" ] && "$agg" --help 2>&1 | grep -q -- '--metrics-addr'; then
-        mode=aggregate
-    fi
-fi
-echo "target: $mode"
-
+AGG="$(tf_bin tradeflow-aggregate)"
 T="$(tf_topic prom)"
 tf_create_topic "$T" 3
 TPORT="$(free_port)"
+tf_new_db prom
+"$AGG" migrate --log-level warning || tf_fail "migrate"
+"$(tf_bin tradeflow-produce)" --kind customs --topic "$T" --partitions 3 --quiet \
+    "$TF_SOURCE_DIR/tests/integration/agg/semantics1.csv" ||
+    tf_fail "tradeflow-produce exited $?"
 
-if [ "$mode" = aggregate ]; then
-    tf_new_db prom
-    "$(tf_bin tradeflow-produce)" --kind customs --topic "$T" --partitions 3 --quiet \
-        "$TF_SOURCE_DIR/tests/integration/agg/semantics1.csv" ||
-        tf_fail "tradeflow-produce exited $?"
-    "$(tf_bin tradeflow-aggregate)" -g "grp-$T" -t "$T" --metrics-addr "127.0.0.1:$TPORT" \
-        --log-level notice >"$W/target.log" 2>&1 &
-    TGT_PID=$!
-else
-    SERVE="$TF_BUILD_DIR/tests/metrics_serve"
-    [ -x "$SERVE" ] || tf_fail "$SERVE is not built (cmake --build $TF_BUILD_DIR --target metrics_serve)"
-    # 300 keyed messages, spread over the 3 partitions by their keys.
-    seq 1 300 | sed 's/.*/k&:v&/' | kcat -P -b "$TRADEFLOW_BROKERS" -t "$T" -K: -z none ||
-        tf_fail "kcat could not produce to $T"
-fi
-
-# Messages in the topic, counted by an independent client (kcat).
+# Messages in the topic and the partitions' end offsets (which count the
+# transactions' commit markers too), read by an independent client (kcat).
 N="$(kcat -C -b "$TRADEFLOW_BROKERS" -t "$T" -e -q -f 'x\n' | wc -l)"
 [ "$N" -gt 0 ] || tf_fail "no message in $T"
-echo "messages in $T: $N"
+END=0
+for p in 0 1 2; do
+    e="$(kcat -Q -b "$TRADEFLOW_BROKERS" -t "$T:$p:-1" | awk '{print $NF}')"
+    [[ "$e" =~ ^[0-9]+$ ]] || tf_fail "kcat -Q: no end offset for $T [$p]: '$e'"
+    END=$((END + e))
+done
+echo "messages in $T: $N, end offsets sum to $END"
 
-# metrics_serve stops 100 messages short of the end (and pauses) until
-# SIGUSR1: a known non-zero lag for Prometheus to report first.
-PAUSED=0
-if [ "$mode" = serve ]; then
-    PAUSED=100
-    "$SERVE" --addr "127.0.0.1:$TPORT" -t "$T" -g "grp-$T" --pause-after $((N - PAUSED)) \
-        >"$W/target.log" 2>&1 &
-    TGT_PID=$!
-fi
+# No batch can commit while this transaction holds the lock.
+mkfifo "$W/lock.in"
+psql -X -q -v ON_ERROR_STOP=1 <"$W/lock.in" >"$W/lock.out" 2>&1 &
+LOCK_PID=$!
+exec 4>"$W/lock.in"
+echo "begin; lock table tradeflow.facts in exclusive mode; select 'locked';" >&4
+tf_wait_for "the lock on tradeflow.facts" 30 grep -q locked "$W/lock.out"
+
+# ready.max.lag 0: ready only when nothing is left.
+TRADEFLOW_READY_MAX_LAG=0 "$AGG" -g "grp-$T" -t "$T" --metrics-addr "127.0.0.1:$TPORT" \
+    --log-level notice >"$W/target.log" 2>&1 &
+TGT_PID=$!
 
 # The endpoint answers before Prometheus is involved.
 deadline=$((SECONDS + $(tf_timeout 30)))
@@ -151,36 +138,36 @@ echo "prometheus $("$PROM" --version 2>&1 | head -1 | awk '{print $3}') ready on
 J='job="tradeflow"'
 wait_query "up{$J}" 1 30
 wait_query "tradeflow_up{$J}" 1 10
-if [ "$PAUSED" -gt 0 ]; then
-    # Stopped short: the lag Prometheus reports is exactly what is left, and
-    # the target says it is not ready, with the reason.
-    wait_query "tradeflow_records_consumed_total{$J}" "$((N - PAUSED))" 60
-    # Every partition has its series, also one this group never committed
-    # (librdkafka says -1 there; tf_rdstats counts from its start).
-    wait_query "count(tradeflow_consumer_lag{$J,topic=\"$T\"})" 3 30
-    wait_query "sum(tradeflow_consumer_lag{$J,topic=\"$T\"})" "$PAUSED" 30
-    code="$(curl -s -o "$W/readyz" -w '%{http_code}' "http://127.0.0.1:$TPORT/readyz")"
-    [ "$code" = 503 ] && grep -q '^lagging: ' "$W/readyz" ||
-        tf_fail "/readyz while lagging answered $code: $(cat "$W/readyz")"
-    echo "ok: /readyz 503 ($(cat "$W/readyz"))"
-    kill -USR1 "$TGT_PID"
-fi
+# Blocked by the lock: every message consumed, none committed; the lag
+# Prometheus reports is exactly what kcat sees, and /readyz says "lagging".
+wait_query "tradeflow_records_consumed_total{$J}" "$N" 60
+# Every partition has its series (librdkafka says -1 for a partition this
+# group never committed; tf_rdstats counts it from the partition's start).
+wait_query "count(tradeflow_consumer_lag{$J,topic=\"$T\"})" 3 30
+wait_query "sum(tradeflow_consumer_lag{$J,topic=\"$T\"})" "$END" 30
+wait_query "tradeflow_records_applied_total{$J}" 0 10
+code="$(curl -s -o "$W/readyz" -w '%{http_code}' "http://127.0.0.1:$TPORT/readyz")"
+[ "$code" = 503 ] && grep -q '^lagging: ' "$W/readyz" ||
+    tf_fail "/readyz while lagging answered $code: $(cat "$W/readyz")"
+echo "ok: /readyz 503 ($(cat "$W/readyz"))"
+echo "commit;" >&4
+exec 4>&-
+wait "$LOCK_PID" || tf_fail "the locking psql session failed: $(cat "$W/lock.out")"
+LOCK_PID=""
 wait_query "tradeflow_records_consumed_total{$J}" "$N" 90
 # Lag: one series per partition of the topic, all zero once caught up.
 wait_query "count(tradeflow_consumer_lag{$J,topic=\"$T\"})" 3 30
 wait_query "sum(tradeflow_consumer_lag{$J,topic=\"$T\"})" 0 30
 wait_query "tradeflow_consumer_assigned_partitions{$J}" 3 30
-if [ "$mode" = aggregate ]; then
-    # Every message consumed is accounted for once committed: applied,
-    # duplicate, dead-lettered, or a revision replaced within its batch
-    # (counted in superseded, with the revisions replacing stored ones):
-    #   applied + duplicate + dead <= consumed <= that + superseded
-    # (docs/metrics.md).
-    acc="tradeflow_records_applied_total{$J} + tradeflow_records_duplicate_total{$J} + tradeflow_records_dead_lettered_total{$J}"
-    wait_query "($acc) <= bool $N" 1 30
-    wait_query "($acc + tradeflow_records_superseded_total{$J}) >= bool $N" 1 10
-    wait_query "tradeflow_records_applied_total{$J} > bool 0" 1 10
-fi
+# Every message consumed is accounted for once committed: applied,
+# duplicate, dead-lettered, or a revision replaced within its batch
+# (counted in superseded, with the revisions replacing stored ones):
+#   applied + duplicate + dead <= consumed <= that + superseded
+# (docs/metrics.md).
+acc="tradeflow_records_applied_total{$J} + tradeflow_records_duplicate_total{$J} + tradeflow_records_dead_lettered_total{$J}"
+wait_query "($acc) <= bool $N" 1 30
+wait_query "($acc + tradeflow_records_superseded_total{$J}) >= bool $N" 1 10
+wait_query "tradeflow_records_applied_total{$J} > bool 0" 1 10
 # The histogram's buckets reach Prometheus: its count equals the number of
 # batches, and histogram_quantile() gives a finite number of records.
 q50="$(prom_query "histogram_quantile(0.5, tradeflow_batch_records_bucket{$J})")"
