@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tradeflow-produce in live mode serves /metrics, /healthz and /readyz: the
+# tradeflow-produce in live mode (standard input, no transaction) serves /metrics, /healthz and /readyz: the
 # delivered and rejected counters follow the records written into its pipe,
 # and readiness follows the broker connection: the test stops the stack's
 # broker (deploy/stack.sh kill-broker), /readyz must turn 503 while /healthz
@@ -18,11 +18,11 @@ tf_new_workdir W
 T="$(tf_topic pmetrics)"
 mkfifo "$W/in"
 "$(tf_bin tradeflow-produce)" --kind customs --format csv --topic "$T" --partitions 2 \
-    --metrics-addr :0 -X statistics.interval.ms=500 --log-level notice "$W/in" 2>"$W/log" &
+    --metrics-addr :0 -X statistics.interval.ms=500 --log-level notice - <"$W/in" 2>"$W/log" &
 pid=$!
 exec 3>"$W/in"
 # Whatever happens, the broker is running again when the test ends.
-tf_on_exit '"$STACK" status >/dev/null 2>&1 || "$STACK" start-broker 1 >/dev/null 2>&1'
+tf_on_exit '"$STACK" status >/dev/null 2>&1 || "$STACK" start-broker 1 >/dev/null 2>&1 3>&-'
 echo "record_id,revision,reporter,partner,flow,period,value_usd" >&3
 for i in $(seq 1 10); do echo "m$i,0,CHN,USA,export,2020-0$((i % 9 + 1)),$i.00" >&3; done
 echo "bad,0,CHN,USA,sideways,2020-01,1.00" >&3
@@ -56,7 +56,7 @@ tf_expect "/healthz with the broker up" "$(code healthz)" 200
 tf_expect "failed deliveries with the broker up" "$(metric tradeflow_producer_failed_total)" 0
 
 # The broker goes away: not ready (and says why), still alive.
-"$STACK" kill-broker 1 TERM
+"$STACK" kill-broker 1 TERM 3>&-
 wait_state 30 10 1 503
 reason="$(curl -s "http://127.0.0.1:$port/readyz")"
 tf_expect "/readyz reason with the broker down" "$reason" "no broker up"
@@ -67,7 +67,9 @@ sleep 1
 tf_expect "delivered while the broker is down" "$(metric tradeflow_producer_delivered_total)" 10
 
 # The broker returns: ready again, and the waiting records are delivered.
-"$STACK" start-broker 1
+# (3>&-: the broker must not inherit the pipe's write end, or the pipe never
+# ends.)
+"$STACK" start-broker 1 3>&-
 wait_state 90 15 1 200
 tf_expect "failed deliveries after the outage" "$(metric tradeflow_producer_failed_total)" 0
 echo "ok: /readyz 200 -> 503 (broker down) -> 200 (broker back); 5 records held and delivered"
@@ -76,7 +78,7 @@ echo "ok: /readyz 200 -> 503 (broker down) -> 200 (broker back); 5 records held 
 exec 3>&-
 end=$((SECONDS + $(tf_timeout 60)))
 while kill -0 "$pid" 2>/dev/null; do
-    [ "$SECONDS" -lt "$end" ] || { tail -20 "$W/log" >&2; tf_fail "tradeflow-produce still running 60 s after the end of its input"; }
+    [ "$SECONDS" -lt "$end" ] || { tail -20 "$W/log" >&2; tf_fail "tradeflow-produce still running $(tf_timeout 60) s after the end of its input"; }
     sleep 0.2
 done
 rc=0
