@@ -7,11 +7,13 @@
 # (which also proves Prometheus parsed our exposition text without error).
 #
 # The target is always the product, tradeflow-aggregate --metrics-addr. A
-# known lag is made first: an open transaction holds an EXCLUSIVE lock on
-# tradeflow.facts, so no batch can commit; Prometheus must then see every
-# message consumed, a lag on the 3 partitions equal to what an independent
-# client (kcat) reads as their end offsets, and /readyz 503 "lagging". Then the
-# lock goes and everything must drain to zero lag and /readyz 200.
+# known lag is made first: the consumer's role may not insert facts, so no
+# batch can commit and the consumer pauses short of the end; Prometheus must then see a lag on the 3 partitions that, with the
+# messages consumed, adds up to the N messages an independent client (kcat)
+# counts, nothing applied, and /readyz 503 "lagging". Then the
+# right is granted and everything must drain to zero lag and /readyz 200.
+# (The feed is produced without transactions, so that an end offset is a
+# message count.)
 #
 # Prometheus's configuration and data live in a temporary directory; it
 # listens on 127.0.0.1 on a free port and is killed at the end.
@@ -27,10 +29,8 @@ PROM="${TF_PROMETHEUS:-$(command -v prometheus || true)}"
 tf_new_workdir W
 PROM_PID=""
 TGT_PID=""
-LOCK_PID=""
 # At exit, the target first (it leaves its consumer group), then Prometheus.
 tf_on_exit '[ -z "$PROM_PID" ] || kill "$PROM_PID" 2>/dev/null'
-tf_on_exit '[ -z "$LOCK_PID" ] || kill "$LOCK_PID" 2>/dev/null'
 tf_on_exit '[ -z "$TGT_PID" ] || { kill "$TGT_PID" 2>/dev/null; wait "$TGT_PID" 2>/dev/null; }'
 
 # A free TCP port on 127.0.0.1 (the kernel's choice; released at once).
@@ -72,33 +72,37 @@ tf_create_topic "$T" 3
 TPORT="$(free_port)"
 tf_new_db prom
 "$AGG" migrate --log-level warning || tf_fail "migrate"
+# Without transactions (no commit markers): a partition's end offset is its
+# message count, so the lag is exactly the messages not yet consumed.
+"$TF_SOURCE_DIR/producers/tradeflow-genfeed" --kind customs --scale 0.1 --years 2019-2020 \
+    --seed 3 -q --out "$W/feed.csv"
 "$(tf_bin tradeflow-produce)" --kind customs --topic "$T" --partitions 3 --quiet \
-    "$TF_SOURCE_DIR/tests/integration/agg/semantics1.csv" ||
-    tf_fail "tradeflow-produce exited $?"
+    --no-transaction "$W/feed.csv" || tf_fail "tradeflow-produce exited $?"
 
-# Messages in the topic and the partitions' end offsets (which count the
-# transactions' commit markers too), read by an independent client (kcat).
+# Messages in the topic, counted by an independent client (kcat), and the
+# partitions' end offsets.
 N="$(kcat -C -b "$TRADEFLOW_BROKERS" -t "$T" -e -q -f 'x\n' | wc -l)"
-[ "$N" -gt 0 ] || tf_fail "no message in $T"
+[ "$N" -gt 1000 ] || tf_fail "only $N messages in $T"
 END=0
 for p in 0 1 2; do
     e="$(kcat -Q -b "$TRADEFLOW_BROKERS" -t "$T:$p:-1" | awk '{print $NF}')"
     [[ "$e" =~ ^[0-9]+$ ]] || tf_fail "kcat -Q: no end offset for $T [$p]: '$e'"
     END=$((END + e))
 done
-echo "messages in $T: $N, end offsets sum to $END"
+tf_expect "end offsets of $T (no transaction: one offset a message)" "$END" "$N"
 
-# No batch can commit while this transaction holds the lock.
-mkfifo "$W/lock.in"
-psql -X -q -v ON_ERROR_STOP=1 <"$W/lock.in" >"$W/lock.out" 2>&1 &
-LOCK_PID=$!
-exec 4>"$W/lock.in"
-echo "begin; lock table tradeflow.facts in exclusive mode; select 'locked';" >&4
-tf_wait_for "the lock on tradeflow.facts" 30 grep -q locked "$W/lock.out"
+# The consumer runs as a login role of tradeflow_writer, and that group may
+# not insert facts in this database for a while: every batch fails, the
+# consumer pauses its partitions and retries with backoff, short of the end.
+APP="tft_prom_$$"
+psql -X -q -v ON_ERROR_STOP=1 -c "DROP ROLE IF EXISTS $APP" \
+    -c "CREATE ROLE $APP LOGIN IN ROLE tradeflow_writer" \
+    -c "REVOKE INSERT ON tradeflow.facts FROM tradeflow_writer" >/dev/null ||
+    tf_fail "cannot create role $APP"
+tf_on_exit "psql -X -q -c 'DROP OWNED BY $APP CASCADE' -c 'DROP ROLE IF EXISTS $APP' >/dev/null 2>&1"
 
-# ready.max.lag 0: ready only when nothing is left.
-TRADEFLOW_READY_MAX_LAG=0 "$AGG" -g "grp-$T" -t "$T" --metrics-addr "127.0.0.1:$TPORT" \
-    --log-level notice >"$W/target.log" 2>&1 &
+TRADEFLOW_READY_MAX_LAG=0 PGUSER="$APP" "$AGG" -g "grp-$T" -t "$T" --metrics-addr "127.0.0.1:$TPORT" \
+    --batch-size 100 --log-level notice >"$W/target.log" 2>&1 &
 TGT_PID=$!
 
 # The endpoint answers before Prometheus is involved.
@@ -138,22 +142,26 @@ echo "prometheus $("$PROM" --version 2>&1 | head -1 | awk '{print $3}') ready on
 J='job="tradeflow"'
 wait_query "up{$J}" 1 30
 wait_query "tradeflow_up{$J}" 1 10
-# Blocked by the lock: every message consumed, none committed; the lag
-# Prometheus reports is exactly what kcat sees, and /readyz says "lagging".
-wait_query "tradeflow_records_consumed_total{$J}" "$N" 60
-# Every partition has its series (librdkafka says -1 for a partition this
-# group never committed; tf_rdstats counts it from the partition's start).
+# Refused: some messages consumed, not all, none applied; the lag
+# Prometheus reports is exactly what is left of the N that kcat counted.
+C="tradeflow_records_consumed_total{$J}"
+L="sum(tradeflow_consumer_lag{$J,topic=\"$T\"})"
+wait_query "$C > bool 0" 1 60
+wait_query "$C < bool $N" 1 10
+# Every partition has its series.
 wait_query "count(tradeflow_consumer_lag{$J,topic=\"$T\"})" 3 30
-wait_query "sum(tradeflow_consumer_lag{$J,topic=\"$T\"})" "$END" 30
+wait_query "$L > bool 0" 1 30
+wait_query "$L + on() $C" "$N" 30
 wait_query "tradeflow_records_applied_total{$J}" 0 10
+echo "info: refused at $(prom_query "$C") of $N messages consumed, lag $(prom_query "$L")"
 code="$(curl -s -o "$W/readyz" -w '%{http_code}' "http://127.0.0.1:$TPORT/readyz")"
 [ "$code" = 503 ] && grep -q '^lagging: ' "$W/readyz" ||
     tf_fail "/readyz while lagging answered $code: $(cat "$W/readyz")"
 echo "ok: /readyz 503 ($(cat "$W/readyz"))"
-echo "commit;" >&4
-exec 4>&-
-wait "$LOCK_PID" || tf_fail "the locking psql session failed: $(cat "$W/lock.out")"
-LOCK_PID=""
+grep -q "batch not committed: .*permission denied" "$W/target.log" ||
+    tf_fail "the batches did not fail for want of INSERT: $(tail -5 "$W/target.log")"
+psql -X -q -v ON_ERROR_STOP=1 -c "GRANT INSERT ON tradeflow.facts TO tradeflow_writer" ||
+    tf_fail "cannot grant INSERT back"
 wait_query "tradeflow_records_consumed_total{$J}" "$N" 90
 # Lag: one series per partition of the topic, all zero once caught up.
 wait_query "count(tradeflow_consumer_lag{$J,topic=\"$T\"})" 3 30
