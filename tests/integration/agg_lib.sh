@@ -5,10 +5,8 @@
 TF_ORACLE="$TF_SOURCE_DIR/tests/oracle/tf_oracle.py"
 TF_COMPARE="$TF_SOURCE_DIR/tests/oracle/compare.py"
 
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
+# fail MSG...: an alias of lib.sh's tf_fail (kept for the existing tests).
+fail() { tf_fail "$@"; }
 
 # produce KIND TOPIC FILE... : publishes files to TOPIC (6 partitions).
 produce() {
@@ -71,13 +69,8 @@ q() {
     psql -X -At -v ON_ERROR_STOP=1 -c "$1" || fail "query failed: $1"
 }
 
-# expect DESCRIPTION ACTUAL EXPECTED
-expect() {
-    if [ "$2" != "$3" ]; then
-        fail "$1: got '$2', expected '$3'"
-    fi
-    echo "ok: $1 = $3"
-}
+# expect DESCRIPTION ACTUAL EXPECTED: an alias of lib.sh's tf_expect.
+expect() { tf_expect "$@"; }
 
 # split_feed FILE N PREFIX: splits a CSV feed (no quoted newlines, as the
 # generator writes) into N parts PREFIX1.csv .. PREFIXN.csv, each with the
@@ -97,20 +90,71 @@ split_feed() {
 # feed_files LOG TOPIC "PRODUCE-ARGS" FILE...: publishes the files one after
 # another, 2 s apart, like a feed; a file whose transaction failed (broker
 # restarted, ...) is sent again until it succeeds (30 attempts), as an
-# operator would. Attempts are logged to LOG.
+# operator would. Attempts are logged to LOG; a file still not published
+# after 30 attempts fails the caller (tf_fail).
 feed_files() {
-    local log="$1" topic="$2" extra="$3" f attempt
+    local log="$1" topic="$2" extra="$3" f attempt sent
     shift 3
     for f in "$@"; do
+        sent=0
         for attempt in $(seq 1 30); do
             # shellcheck disable=SC2086 # extra holds several arguments
             if "$(tf_bin tradeflow-produce)" --kind customs --topic "$topic" --partitions 6 \
                 $extra --quiet "$f" 2>>"$log"; then
+                sent=1
                 break
             fi
             echo "re-sending $f (attempt $attempt)" >>"$log"
             sleep 1
         done
+        [ "$sent" = 1 ] || tf_fail "$f not published after 30 attempts (log: $log)"
         sleep 2
     done
+}
+
+# offsets_at_end GROUP TOPIC...: true when, for every partition of each TOPIC
+# (as the broker lists them, read by kcat), the offset GROUP stored in
+# PostgreSQL (tradeflow.consumer_offsets) is at the partition's end. Files are
+# produced in transactions, so a partition ends with a commit marker: a
+# stored next offset of end - 1 is complete. Prints what is behind on stderr
+# when AGG_OFFSETS_VERBOSE=1.
+offsets_at_end() {
+    local group="$1" t p np end stored behind=0
+    shift
+    for t in "$@"; do
+        np="$(kcat -L -b "$TRADEFLOW_BROKERS" -t "$t" -m 10 2>/dev/null |
+            sed -n "s/.*topic \"$t\" with \([0-9]*\) partitions.*/\1/p")"
+        [ -n "$np" ] && [ "$np" -gt 0 ] || { [ "${AGG_OFFSETS_VERBOSE:-0}" = 0 ] || echo "$t: no partitions" >&2; return 1; }
+        for ((p = 0; p < np; p++)); do
+            end="$(kcat -Q -b "$TRADEFLOW_BROKERS" -t "$t:$p:-1" 2>/dev/null | awk '{print $NF}')"
+            stored="$(q "select coalesce(max(next_offset), -1) from tradeflow.consumer_offsets
+                         where group_id = '$group' and topic = '$t' and partition = $p")"
+            if ! [[ "$end" =~ ^[0-9]+$ ]] || [ "$stored" -lt $((end - 1)) ]; then
+                [ "${AGG_OFFSETS_VERBOSE:-0}" = 0 ] || echo "$t [$p]: stored $stored, end ${end:-?}" >&2
+                behind=1
+            fi
+        done
+    done
+    return $behind
+}
+
+# kafka_count TOPIC...: the messages in the TOPICs, read by kcat
+# (read_committed: aborted transactions do not count).
+kafka_count() {
+    local t n=0 c
+    for t in "$@"; do
+        c="$(kcat -C -b "$TRADEFLOW_BROKERS" -t "$t" -X isolation.level=read_committed -e -q -f 'x\n' | wc -l)" ||
+            tf_fail "kcat could not read $t"
+        n=$((n + c))
+    done
+    echo "$n"
+}
+
+# done_stat LOG NAME: the count NAME (consumed, applied, duplicates,
+# batches, ...) of the last "done:" line tradeflow-aggregate wrote to LOG.
+done_stat() {
+    local v
+    v="$(sed -n "s/.*done:.*[ ,]$2 \([0-9][0-9]*\).*/\1/p" "$1" | tail -1)"
+    [ -n "$v" ] || tf_fail "no '$2' count in a 'done:' line of $1"
+    echo "$v"
 }

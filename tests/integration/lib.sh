@@ -1,24 +1,59 @@
 # shellcheck shell=bash
-# tests/integration/lib.sh - sourced by the shell integration tests.
+# tests/integration/lib.sh - sourced by every shell integration test, first.
 #
+#   set -euo pipefail
 #   . "$TF_SOURCE_DIR/tests/integration/lib.sh"
-#   tf_require_stack               # exit 1, loudly, unless Kafka and PostgreSQL answer
-#   tf_new_db NAME                 # own database, exported as PGDATABASE, dropped at exit
-#   T="$(tf_topic NAME)"           # own topic name, deleted at exit
-#   tf_create_topic "$T" 6 [RF]    # created through the Admin API, ready when this returns
-#   "$(tf_bin tradeflow-produce)"  # a program of the build under test
-#   "$TF_PYTHON"                   # the project's virtualenv (deploy/install-deps.sh)
+#
+# ------------------------------------------------------------- the helper API
+#
+# Failing and checking (the only ways; agg_lib.sh's `fail`/`expect` and
+# test_produce_lib.sh's `tp_check`/`tp_eq`/`tp_report` are aliases of these):
+#   tf_fail MSG...               "FAIL: MSG" on stderr, exit 1 (clean-up runs)
+#   tf_expect DESC GOT WANT      GOT must equal WANT, else tf_fail; "ok: DESC = WANT"
+#   tf_check DESC CMD...         soft check: runs CMD, counts a pass or a failure,
+#                                goes on ("ok   DESC" / "FAIL DESC")
+#   tf_check_eq DESC GOT WANT    soft check of GOT = WANT
+#   tf_report                    "N passed, M failed" (hard checks counted too);
+#                                returns 1 when a check failed OR when no check
+#                                ran at all (a test that checked nothing failed)
+#   tf_wait_for DESC SECS CMD... polls CMD (every 0.2 s) until it succeeds, else
+#                                tf_fail "timed out waiting for DESC"
+#
+# Clean-up (one EXIT trap, set here; tests must not call `trap ... EXIT`:
+# tests/integration/lint_tests.sh rejects it and lib.sh stops a test whose
+# trap replaced its own, at the next tf_* call that checks):
+#   tf_on_exit CMD               CMD (a string, eval'd) runs at exit, however the
+#                                test exits (also SIGINT/SIGTERM/SIGHUP); the last
+#                                registered runs first; a failing CMD does not
+#                                stop the others; the exit status is kept
+#   tf_new_workdir VAR           a fresh temporary directory in $VAR, removed at
+#                                exit (kept with TF_KEEP=1)
+#   tf_kill_jobs [SIGNAL]        signals the test's background jobs (default KILL)
+#                                and reaps them
+#   tf_forget_resources          the stack itself is removed at exit (a private
+#                                stack): do not drop databases/topics
+# At exit, in this order: the tf_on_exit commands (last first), then every
+# background job still running is killed (SIGKILL) and reaped, then the
+# databases and topics made below are dropped (TF_KEEP=1 keeps them and the
+# work directories, for a post-mortem).
+#
+# The stack and the build:
+#   tf_require_stack               exit 1, loudly, unless Kafka and PostgreSQL answer
+#   tf_new_db NAME                 own database, exported as PGDATABASE, dropped at exit
+#   T="$(tf_topic NAME)"           own topic name, deleted at exit
+#   tf_create_topic "$T" 6 [RF]    created through the Admin API, ready when this returns
+#   "$(tf_bin tradeflow-produce)"  a program of the build under test (tf_fail if absent)
+#   "$TF_PYTHON"                   the project's virtualenv (deploy/install-deps.sh)
 #   timeout "$(tf_timeout 60)" ... # 60 s, or 180 s in a sanitizer build
 #
 # Servers come from `eval "$(deploy/stack.sh env)"` (TRADEFLOW_BROKERS, PG*);
 # ctest passes TF_BUILD_DIR, TF_SOURCE_DIR and TF_SANITIZE.
 #
-# Clean-up: databases and topics made here are removed when the test exits,
-# however it exits (TF_KEEP=1 keeps them for a post-mortem). Tests may set
-# their own `trap ... EXIT`: lib.sh wraps the trap builtin so that the test's
-# EXIT action runs first and lib.sh's clean-up still runs after it. (The
-# action is evaluated inside a function: $1, $2... there are not the
-# script's arguments; expand them when setting the trap.)
+# Adapting an older test: `trap 'kill $(jobs -p); rm -rf "$W"' EXIT` becomes
+# `tf_new_workdir W` (jobs are killed at exit anyway); any other EXIT action
+# becomes `tf_on_exit 'ACTION'`; `fail`/`expect`/`tp_check` keep working.
+# Background jobs (`cmd &`, `( ... ) &`) do not run the clean-up: only the
+# test's own shell does.
 #
 # Topics are created explicitly with tf_admin (tests/integration/tf_admin.c,
 # built into $TF_BUILD_DIR/tests): the broker's auto-creation would give one
@@ -44,33 +79,131 @@ case "${TF_SANITIZE:-OFF}" in
 esac
 export TF_TIMEOUT_SCALE
 
+# tf_timeout SECONDS: SECONDS scaled for sanitizer builds.
+tf_timeout() { echo $(($1 * TF_TIMEOUT_SCALE)); }
+
+# ------------------------------------------------------- failing and checking
+
+_tf_passed=0
+_tf_failed=0
+
 tf_fail() {
     echo "FAIL: $*" >&2
     exit 1
 }
 
-# tf_timeout SECONDS: SECONDS scaled for sanitizer builds.
-tf_timeout() { echo $(($1 * TF_TIMEOUT_SCALE)); }
+# tf_expect DESC GOT WANT
+tf_expect() {
+    [ $# -eq 3 ] || tf_fail "tf_expect DESC GOT WANT: called with $# arguments (${1:-})"
+    [ "$2" = "$3" ] || tf_fail "$1: got '$2', expected '$3'"
+    _tf_passed=$((_tf_passed + 1))
+    echo "ok: $1 = $3"
+}
+
+# tf_check DESC CMD...: CMD's status decides; the test goes on either way.
+tf_check() {
+    local desc="$1"
+    shift
+    [ $# -gt 0 ] || tf_fail "tf_check DESC CMD...: no command for '$desc'"
+    if "$@"; then
+        _tf_passed=$((_tf_passed + 1))
+        echo "ok   $desc"
+    else
+        _tf_failed=$((_tf_failed + 1))
+        echo "FAIL $desc" >&2
+    fi
+}
+
+# tf_check_eq DESC GOT WANT
+tf_check_eq() {
+    [ $# -eq 3 ] || tf_fail "tf_check_eq DESC GOT WANT: called with $# arguments (${1:-})"
+    if [ "$2" = "$3" ]; then
+        _tf_passed=$((_tf_passed + 1))
+        echo "ok   $1"
+    else
+        _tf_failed=$((_tf_failed + 1))
+        echo "FAIL $1: got [$2], want [$3]" >&2
+    fi
+}
+
+# tf_report: the verdict of the soft checks (call it last: `tf_report`).
+tf_report() {
+    _tf_trap_guard
+    echo "$_tf_passed passed, $_tf_failed failed"
+    if [ "$_tf_passed" -eq 0 ] && [ "$_tf_failed" -eq 0 ]; then
+        echo "FAIL: no check ran" >&2
+        return 1
+    fi
+    [ "$_tf_failed" -eq 0 ]
+}
+
+# tf_wait_for DESC SECONDS CMD...: polls until CMD succeeds (SECONDS scaled
+# for sanitizer builds).
+tf_wait_for() {
+    local what="$1" secs="$2"
+    shift 2
+    local end=$((SECONDS + $(tf_timeout "$secs")))
+    until "$@"; do
+        [ "$SECONDS" -lt "$end" ] || tf_fail "timed out waiting for $what"
+        sleep 0.2
+    done
+}
 
 # ---------------------------------------------------------------- clean-up
 
+_tf_exit_cmds=()
 _tf_dbs=()
 _tf_topics=()
-_tf_user_exit=""
+_tf_forget=0
 _tf_topic_file=""
 
-_tf_cleanup() {
-    local rc=$?
-    # Clean-up must run to the end whatever the test's options or its EXIT
-    # action do.
-    set +eu
-    if [ -n "$_tf_user_exit" ]; then
-        eval "$_tf_user_exit"
+tf_on_exit() {
+    [ $# -eq 1 ] || tf_fail "tf_on_exit CMD: one string (got $# arguments)"
+    _tf_trap_guard
+    _tf_exit_cmds+=("$1")
+}
+
+tf_kill_jobs() {
+    local sig="${1:-KILL}" pids
+    pids="$(jobs -p)"
+    [ -n "$pids" ] || return 0
+    # shellcheck disable=SC2086
+    kill -"$sig" $pids 2>/dev/null
+    # shellcheck disable=SC2086
+    wait $pids 2>/dev/null
+    return 0
+}
+
+tf_new_workdir() {
+    local _d
+    _d="$(mktemp -d "${TMPDIR:-/tmp}/tft.XXXXXX")" || tf_fail "mktemp -d failed"
+    printf -v "${1:?tf_new_workdir VAR}" '%s' "$_d"
+    tf_on_exit "_tf_rm_workdir '$_d'"
+}
+_tf_rm_workdir() {
+    if [ "${TF_KEEP:-0}" = 1 ]; then
+        echo "TF_KEEP=1: kept $1" >&2
+    else
+        rm -rf "$1"
     fi
-    local t
+}
+
+tf_forget_resources() { _tf_forget=1; }
+
+_tf_exit() {
+    local rc=$? i t db
+    # Clean-up runs to the end whatever the test's options or its commands do.
+    set +eu
+    for ((i = ${#_tf_exit_cmds[@]} - 1; i >= 0; i--)); do
+        eval "${_tf_exit_cmds[$i]}"
+    done
+    tf_kill_jobs KILL
     if [ -f "$_tf_topic_file" ]; then
         while read -r t; do [ -n "$t" ] && _tf_topics+=("$t"); done < <(sort -u "$_tf_topic_file")
         rm -f "$_tf_topic_file"
+    fi
+    if [ "$_tf_forget" = 1 ]; then
+        return $rc
     fi
     if [ "${TF_KEEP:-0}" = 1 ]; then
         if [ ${#_tf_dbs[@]} -gt 0 ] || [ ${#_tf_topics[@]} -gt 0 ]; then
@@ -78,7 +211,6 @@ _tf_cleanup() {
         fi
         return $rc
     fi
-    local db
     for db in "${_tf_dbs[@]}"; do
         psql -X -q -d postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 ||
             echo "lib.sh: could not drop database $db" >&2
@@ -89,30 +221,18 @@ _tf_cleanup() {
     fi
     return $rc
 }
-# shellcheck disable=SC2218
-builtin trap _tf_cleanup EXIT
+trap _tf_exit EXIT
+# A signal ends the test through exit, so the EXIT trap cleans up.
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+_tf_exit_trap="$(trap -p EXIT)"
 
-# The test's own EXIT action is kept and run by _tf_cleanup; every other
-# use of trap goes to the builtin unchanged.
-# shellcheck disable=SC2064
-trap() {
-    local action sigs=() s has_exit=0
-    if [ $# -ge 2 ] && [ "$1" != "-p" ] && [ "$1" != "-l" ]; then
-        action="$1"
-        shift
-        for s in "$@"; do
-            case "$s" in
-                EXIT | 0 | SIGEXIT) has_exit=1 ;;
-                *) sigs+=("$s") ;;
-            esac
-        done
-        if [ $has_exit = 1 ]; then
-            if [ "$action" = "-" ]; then _tf_user_exit=""; else _tf_user_exit="$action"; fi
-        fi
-        [ ${#sigs[@]} -eq 0 ] || builtin trap "$action" "${sigs[@]}"
-        return 0
-    fi
-    builtin trap "$@"
+# A test that set its own EXIT trap after sourcing this file has disabled
+# the clean-up: stop it, saying what to do instead.
+_tf_trap_guard() {
+    [ "$(trap -p EXIT)" = "$_tf_exit_trap" ] ||
+        tf_fail "the test replaced lib.sh's EXIT trap ($(trap -p EXIT)): use tf_on_exit CMD instead of trap ... EXIT"
 }
 
 # ---------------------------------------------------------------- the stack
@@ -142,6 +262,7 @@ tf_require_stack() {
 # (and TF_DB) so psql and every tradeflow program use it, drops it at exit.
 tf_new_db() {
     local name db
+    _tf_trap_guard
     name="$(echo "${1:?tf_new_db NAME}" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9_\n' '_')"
     db="tft_${name:0:30}_$$_${RANDOM}"
     psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE \"$db\"" >/dev/null ||

@@ -4,7 +4,8 @@
 #
 #   sec_stack_up        a PRIVATE secured stack (deploy/stack.sh up --secure)
 #                       in its own directory on free ports, stopped and
-#                       removed at exit; loads `env` and `env --secure`
+#                       removed at exit (lib.sh's tf_on_exit; SEC_KEEP=1 or
+#                       TF_KEEP=1 keeps it); loads `env` and `env --secure`
 #   sec_must_fail_within SECONDS LOG CMD...   CMD must exit non-zero (not by
 #                       the timeout) within SECONDS; its output goes to LOG
 #
@@ -42,19 +43,19 @@ print(base, base + 5)
 PY
 )
     export TRADEFLOW_KAFKA_PORT="$kp" TRADEFLOW_KAFKA_SECURE_PORT=$((kp + 2)) TRADEFLOW_PG_PORT="$pp"
-    trap sec_stack_down EXIT
+    tf_on_exit sec_stack_down
+    # The whole stack is removed at exit: lib.sh need not drop anything.
+    tf_forget_resources
     "$SEC_STACK" up --fresh --secure || fail "cannot start the secured stack"
     eval "$("$SEC_STACK" env)"
     eval "$("$SEC_STACK" env --secure)"
-    export TF_KEEP=1 # the whole stack is removed at exit
     tf_require_stack
 }
 
 sec_stack_down() {
-    # shellcheck disable=SC2046
-    kill -9 $(jobs -p) 2>/dev/null || true
+    tf_kill_jobs KILL
     "$SEC_STACK" down >/dev/null 2>&1 || true
-    if [ -n "${SEC_KEEP:-}" ]; then
+    if [ -n "${SEC_KEEP:-}" ] || [ "${TF_KEEP:-0}" = 1 ]; then
         echo "SEC_KEEP: kept $SEC_W" >&2
     else
         rm -rf "$SEC_W"

@@ -8,8 +8,7 @@ set -euo pipefail
 . "$TF_SOURCE_DIR/tests/integration/agg_lib.sh"
 tf_require_stack
 tf_new_db agg_crash
-W="$(mktemp -d)"
-trap 'kill -9 $(jobs -p) 2>/dev/null || true; rm -rf "$W"' EXIT
+tf_new_workdir W
 CYCLES="${TF_CRASH_CYCLES:-20}"
 TC="$(tf_topic crash)"
 GEN="$TF_SOURCE_DIR/producers/tradeflow-genfeed"

@@ -9,8 +9,7 @@ set -euo pipefail
 . "$TF_SOURCE_DIR/tests/integration/agg_lib.sh"
 tf_require_stack
 tf_new_db agg_faults
-W="$(mktemp -d)"
-trap 'kill -9 $(jobs -p) 2>/dev/null || true; [ -n "${TF_KEEP:-}" ] || rm -rf "$W"' EXIT
+tf_new_workdir W
 STACK="$TF_SOURCE_DIR/deploy/stack.sh"
 TC="$(tf_topic faults)"
 GEN="$TF_SOURCE_DIR/producers/tradeflow-genfeed"

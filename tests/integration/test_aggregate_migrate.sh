@@ -34,7 +34,7 @@ echo "ok: reader role is read-only and sees only the reporting schema"
 APP="tft_app_$$"
 psql -X -q -d postgres -c "DROP ROLE IF EXISTS $APP" -c "CREATE ROLE $APP LOGIN IN ROLE tradeflow_writer" >/dev/null ||
     fail "cannot create the app role"
-trap 'psql -X -q -d postgres -c "DROP OWNED BY '"$APP"' CASCADE" -c "DROP ROLE IF EXISTS '"$APP"'" >/dev/null 2>&1 || true' EXIT
+tf_on_exit "psql -X -q -c 'DROP OWNED BY $APP CASCADE' -c 'DROP ROLE IF EXISTS $APP' >/dev/null 2>&1"
 TC="$(tf_topic writer)"
 produce customs "$TC" "$TF_SOURCE_DIR/tests/integration/agg/semantics2.csv"
 PGUSER="$APP" aggregate "grp-$TC" "$TC"

@@ -7,8 +7,7 @@ set -euo pipefail
 . "$TF_SOURCE_DIR/tests/integration/agg_lib.sh"
 tf_require_stack
 tf_new_db agg_poison
-W="$(mktemp -d)"
-trap 'rm -rf "$W"' EXIT
+tf_new_workdir W
 TC="$(tf_topic poison)"
 DLQ="$(tf_topic dlq)"
 D="$TF_SOURCE_DIR/tests/integration/agg"

@@ -9,8 +9,7 @@ set -euo pipefail
 tf_require_stack
 tf_new_db agg_rebuild
 D="$TF_SOURCE_DIR/tests/integration/agg"
-W="$(mktemp -d)"
-trap 'rm -rf "$W"' EXIT
+tf_new_workdir W
 TC="$(tf_topic customs)"
 
 "$TF_PYTHON" "$TF_SOURCE_DIR/producers/tradeflow-genfeed" --kind customs --scale 0.05 \

@@ -18,8 +18,7 @@ set -euo pipefail
 . "$TF_SOURCE_DIR/tests/integration/alerts_lib.sh"
 tf_require_stack
 tf_new_db alerts_crash
-W="$(mktemp -d)"
-trap 'kill -9 $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; [ "${TF_KEEP:-0}" = 1 ] && echo "kept $W" >&2 || rm -rf "$W"' EXIT
+tf_new_workdir W
 CYCLES="${TF_CRASH_CYCLES:-8}"
 TC="$(tf_topic alerts_crash_in)"
 TA="$(tf_topic alerts_crash_out)"

@@ -20,8 +20,7 @@ set -euo pipefail
 . "$TF_SOURCE_DIR/tests/integration/alerts_lib.sh"
 tf_require_stack
 tf_new_db alerts_exact
-W="$(mktemp -d)"
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; [ "${TF_KEEP:-0}" = 1 ] && echo "kept $W" >&2 || rm -rf "$W"' EXIT
+tf_new_workdir W
 D="$TF_ALERTS_DATA"
 TC="$(tf_topic alerts_in)"
 TA="$(tf_topic alerts_out)"

@@ -11,7 +11,7 @@ set -euo pipefail
 . "$TF_SOURCE_DIR/tests/integration/lib.sh"
 . "$TF_SOURCE_DIR/tests/integration/agg_lib.sh"
 STACK="$TF_SOURCE_DIR/deploy/stack.sh"
-W="$(mktemp -d)"
+tf_new_workdir W
 chmod 755 "$W" # PostgreSQL runs as the postgres user and must reach its data
 export TRADEFLOW_STACK_DIR="$W/stack"
 # Seven consecutive free ports: 3 brokers (+ controllers) and PostgreSQL.
@@ -37,15 +37,12 @@ print(k, k + 6)
 PY
 )
 export TRADEFLOW_KAFKA_PORT="$KP" TRADEFLOW_PG_PORT="$PP"
-cleanup() {
-    kill -9 $(jobs -p) 2>/dev/null || true
-    "$STACK" down >/dev/null 2>&1 || true
-    [ -n "${TF_KEEP:-}" ] || rm -rf "$W"
-}
-trap cleanup EXIT
+# At exit (after the background jobs are gone): the private stack is stopped
+# (its data go with $W); lib.sh need not drop its databases and topics.
+tf_on_exit 'tf_kill_jobs KILL; "$STACK" down >/dev/null 2>&1'
+tf_forget_resources
 "$STACK" up --fresh --brokers 3 || fail "cannot start the 3-broker cluster"
 eval "$("$STACK" env)"
-export TF_KEEP=1 # the whole stack is removed at exit; lib.sh need not drop anything
 tf_require_stack
 tf_new_db cluster
 

@@ -10,57 +10,33 @@ PRODUCE="$TF_BUILD_DIR/bin/tradeflow-produce"
 DUMP="$TF_BUILD_DIR/tests/test_produce_dump"
 PYREAD="$TF_SOURCE_DIR/tests/integration/test_produce_pyread.py"
 
-tp_passed=0
-tp_failed=0
-
 if [ -z "${TRADEFLOW_BROKERS:-}" ]; then
-    echo "no broker: set TRADEFLOW_BROKERS (eval \"\$(deploy/stack.sh env)\")" >&2
-    echo "0 passed, 1 failed"
-    exit 1
+    tf_fail "no broker: set TRADEFLOW_BROKERS (eval \"\$(deploy/stack.sh env)\")"
 fi
 for _b in "$PRODUCE" "$DUMP"; do
-    [ -x "$_b" ] || { echo "$_b is not built" >&2; echo "0 passed, 1 failed"; exit 1; }
+    [ -x "$_b" ] || tf_fail "$_b is not built"
 done
 
-W="$(mktemp -d "${TMPDIR:-/tmp}/test_produce.XXXXXX")"
-trap 'rm -rf "$W"' EXIT
+tf_new_workdir W
 
 # A topic name no other test or run uses, deleted when the test exits.
 tp_topic() { tf_topic "produce.$1"; }
 
-# ok CONDITION-DESCRIPTION: records a result of the last command's status.
-tp_check() {
-    local desc="$1"
-    shift
-    if "$@"; then
-        tp_passed=$((tp_passed + 1))
-        echo "ok   $desc"
-    else
-        tp_failed=$((tp_failed + 1))
-        echo "FAIL $desc" >&2
-    fi
-}
-
-# tp_eq DESC GOT WANT
-tp_eq() {
-    if [ "$2" = "$3" ]; then
-        tp_passed=$((tp_passed + 1))
-        echo "ok   $1"
-    else
-        tp_failed=$((tp_failed + 1))
-        echo "FAIL $1: got [$2], want [$3]" >&2
-    fi
-}
+# The checks are lib.sh's soft checks (tp_* are the names these tests use):
+#   tp_check DESC CMD...    tf_check
+#   tp_eq DESC GOT WANT     tf_check_eq
+#   tp_report               tf_report (fails when a check failed or none ran)
+tp_check() { tf_check "$@"; }
+tp_eq() { tf_check_eq "$@"; }
+tp_report() { tf_report; }
 
 # tp_same_file DESC GOT_FILE WANT_FILE: equal after sorting.
 tp_same_file() {
     if diff <(sort "$2") <(sort "$3") >"$W/diff.out"; then
-        tp_passed=$((tp_passed + 1))
-        echo "ok   $1"
+        tf_check "$1" true
     else
-        tp_failed=$((tp_failed + 1))
-        echo "FAIL $1:" >&2
         cat "$W/diff.out" >&2
+        tf_check "$1" false
     fi
 }
 
@@ -69,9 +45,4 @@ tp_produce() {
     rc=0
     "$PRODUCE" "$@" 2>"$W/err" || rc=$?
     sed 's/^/  produce: /' "$W/err" >&2
-}
-
-tp_report() {
-    echo "$tp_passed passed, $tp_failed failed"
-    [ "$tp_failed" -eq 0 ]
 }

@@ -6,9 +6,14 @@
 # short of the end, then zero lag on every partition, a histogram usable by histogram_quantile(), and a healthy target
 # (which also proves Prometheus parsed our exposition text without error).
 #
-# The consumer is tradeflow-aggregate when it has --metrics-addr, otherwise
-# tests/integration/metrics_serve.c (a small real Kafka consumer wired with
-# the same modules). TF_PROM_TARGET=aggregate|serve forces one.
+# The target is always the product, tradeflow-aggregate --metrics-addr. A
+# known lag is made first: the consumer's role may not insert facts, so no
+# batch can commit and the consumer pauses short of the end; Prometheus must then see a lag on the 3 partitions that, with the
+# messages consumed, adds up to the N messages an independent client (kcat)
+# counts, nothing applied, and /readyz 503 "lagging". Then the
+# right is granted and everything must drain to zero lag and /readyz 200.
+# (The feed is produced without transactions, so that an end offset is a
+# message count.)
 #
 # Prometheus's configuration and data live in a temporary directory; it
 # listens on 127.0.0.1 on a free port and is killed at the end.
@@ -21,20 +26,12 @@ PROM="${TF_PROMETHEUS:-$(command -v prometheus || true)}"
 [ -n "$PROM" ] && [ -x "$PROM" ] ||
     tf_fail "no prometheus binary (apt-get install prometheus, or deploy/install-deps.sh)"
 
-W="$(mktemp -d)"
+tf_new_workdir W
 PROM_PID=""
 TGT_PID=""
-cleanup() {
-    # The target first (it leaves its consumer group), then Prometheus.
-    [ -n "$TGT_PID" ] && kill "$TGT_PID" 2>/dev/null && wait "$TGT_PID" 2>/dev/null
-    [ -n "$PROM_PID" ] && kill "$PROM_PID" 2>/dev/null && wait "$PROM_PID" 2>/dev/null
-    if [ "${TF_KEEP:-0}" = 1 ]; then
-        echo "TF_KEEP=1: kept $W" >&2
-    else
-        rm -rf "$W"
-    fi
-}
-trap cleanup EXIT
+# At exit, the target first (it leaves its consumer group), then Prometheus.
+tf_on_exit '[ -z "$PROM_PID" ] || kill "$PROM_PID" 2>/dev/null'
+tf_on_exit '[ -z "$TGT_PID" ] || { kill "$TGT_PID" 2>/dev/null; wait "$TGT_PID" 2>/dev/null; }'
 
 # A free TCP port on 127.0.0.1 (the kernel's choice; released at once).
 free_port() {
@@ -69,50 +66,44 @@ wait_query() {
 
 # --------------------------------------------------------------- the target
 
-mode="${TF_PROM_TARGET:-auto}"
-if [ "$mode" = auto ]; then
-    mode=serve
-    agg="$TF_BUILD_DIR/bin/tradeflow-aggregate"
-    if [ -x "$agg" ] && "$agg" --help 2>&1 | grep -q -- '--metrics-addr'; then
-        mode=aggregate
-    fi
-fi
-echo "target: $mode"
-
+AGG="$(tf_bin tradeflow-aggregate)"
 T="$(tf_topic prom)"
 tf_create_topic "$T" 3
 TPORT="$(free_port)"
+tf_new_db prom
+"$AGG" migrate --log-level warning || tf_fail "migrate"
+# Without transactions (no commit markers): a partition's end offset is its
+# message count, so the lag is exactly the messages not yet consumed.
+"$TF_SOURCE_DIR/producers/tradeflow-genfeed" --kind customs --scale 0.1 --years 2019-2020 \
+    --seed 3 -q --out "$W/feed.csv"
+"$(tf_bin tradeflow-produce)" --kind customs --topic "$T" --partitions 3 --quiet \
+    --no-transaction "$W/feed.csv" || tf_fail "tradeflow-produce exited $?"
 
-if [ "$mode" = aggregate ]; then
-    tf_new_db prom
-    "$(tf_bin tradeflow-produce)" --kind customs --topic "$T" --partitions 3 --quiet \
-        "$TF_SOURCE_DIR/tests/integration/agg/semantics1.csv" ||
-        tf_fail "tradeflow-produce exited $?"
-    "$(tf_bin tradeflow-aggregate)" -g "grp-$T" -t "$T" --metrics-addr "127.0.0.1:$TPORT" \
-        --log-level notice >"$W/target.log" 2>&1 &
-    TGT_PID=$!
-else
-    SERVE="$TF_BUILD_DIR/tests/metrics_serve"
-    [ -x "$SERVE" ] || tf_fail "$SERVE is not built (cmake --build $TF_BUILD_DIR --target metrics_serve)"
-    # 300 keyed messages, spread over the 3 partitions by their keys.
-    seq 1 300 | sed 's/.*/k&:v&/' | kcat -P -b "$TRADEFLOW_BROKERS" -t "$T" -K: -z none ||
-        tf_fail "kcat could not produce to $T"
-fi
-
-# Messages in the topic, counted by an independent client (kcat).
+# Messages in the topic, counted by an independent client (kcat), and the
+# partitions' end offsets.
 N="$(kcat -C -b "$TRADEFLOW_BROKERS" -t "$T" -e -q -f 'x\n' | wc -l)"
-[ "$N" -gt 0 ] || tf_fail "no message in $T"
-echo "messages in $T: $N"
+[ "$N" -gt 1000 ] || tf_fail "only $N messages in $T"
+END=0
+for p in 0 1 2; do
+    e="$(kcat -Q -b "$TRADEFLOW_BROKERS" -t "$T:$p:-1" | awk '{print $NF}')"
+    [[ "$e" =~ ^[0-9]+$ ]] || tf_fail "kcat -Q: no end offset for $T [$p]: '$e'"
+    END=$((END + e))
+done
+tf_expect "end offsets of $T (no transaction: one offset a message)" "$END" "$N"
 
-# metrics_serve stops 100 messages short of the end (and pauses) until
-# SIGUSR1: a known non-zero lag for Prometheus to report first.
-PAUSED=0
-if [ "$mode" = serve ]; then
-    PAUSED=100
-    "$SERVE" --addr "127.0.0.1:$TPORT" -t "$T" -g "grp-$T" --pause-after $((N - PAUSED)) \
-        >"$W/target.log" 2>&1 &
-    TGT_PID=$!
-fi
+# The consumer runs as a login role of tradeflow_writer, and that group may
+# not insert facts in this database for a while: every batch fails, the
+# consumer pauses its partitions and retries with backoff, short of the end.
+APP="tft_prom_$$"
+psql -X -q -v ON_ERROR_STOP=1 -c "DROP ROLE IF EXISTS $APP" \
+    -c "CREATE ROLE $APP LOGIN IN ROLE tradeflow_writer" \
+    -c "REVOKE INSERT ON tradeflow.facts FROM tradeflow_writer" >/dev/null ||
+    tf_fail "cannot create role $APP"
+tf_on_exit "psql -X -q -c 'DROP OWNED BY $APP CASCADE' -c 'DROP ROLE IF EXISTS $APP' >/dev/null 2>&1"
+
+TRADEFLOW_READY_MAX_LAG=0 PGUSER="$APP" "$AGG" -g "grp-$T" -t "$T" --metrics-addr "127.0.0.1:$TPORT" \
+    --batch-size 100 --log-level notice >"$W/target.log" 2>&1 &
+TGT_PID=$!
 
 # The endpoint answers before Prometheus is involved.
 deadline=$((SECONDS + $(tf_timeout 30)))
@@ -151,36 +142,40 @@ echo "prometheus $("$PROM" --version 2>&1 | head -1 | awk '{print $3}') ready on
 J='job="tradeflow"'
 wait_query "up{$J}" 1 30
 wait_query "tradeflow_up{$J}" 1 10
-if [ "$PAUSED" -gt 0 ]; then
-    # Stopped short: the lag Prometheus reports is exactly what is left, and
-    # the target says it is not ready, with the reason.
-    wait_query "tradeflow_records_consumed_total{$J}" "$((N - PAUSED))" 60
-    # Every partition has its series, also one this group never committed
-    # (librdkafka says -1 there; tf_rdstats counts from its start).
-    wait_query "count(tradeflow_consumer_lag{$J,topic=\"$T\"})" 3 30
-    wait_query "sum(tradeflow_consumer_lag{$J,topic=\"$T\"})" "$PAUSED" 30
-    code="$(curl -s -o "$W/readyz" -w '%{http_code}' "http://127.0.0.1:$TPORT/readyz")"
-    [ "$code" = 503 ] && grep -q '^lagging: ' "$W/readyz" ||
-        tf_fail "/readyz while lagging answered $code: $(cat "$W/readyz")"
-    echo "ok: /readyz 503 ($(cat "$W/readyz"))"
-    kill -USR1 "$TGT_PID"
-fi
+# Refused: some messages consumed, not all, none applied; the lag
+# Prometheus reports is exactly what is left of the N that kcat counted.
+C="tradeflow_records_consumed_total{$J}"
+L="sum(tradeflow_consumer_lag{$J,topic=\"$T\"})"
+wait_query "$C > bool 0" 1 60
+wait_query "$C < bool $N" 1 10
+# Every partition has its series.
+wait_query "count(tradeflow_consumer_lag{$J,topic=\"$T\"})" 3 30
+wait_query "$L > bool 0" 1 30
+wait_query "$L + on() $C" "$N" 30
+wait_query "tradeflow_records_applied_total{$J}" 0 10
+echo "info: refused at $(prom_query "$C") of $N messages consumed, lag $(prom_query "$L")"
+code="$(curl -s -o "$W/readyz" -w '%{http_code}' "http://127.0.0.1:$TPORT/readyz")"
+[ "$code" = 503 ] && grep -q '^lagging: ' "$W/readyz" ||
+    tf_fail "/readyz while lagging answered $code: $(cat "$W/readyz")"
+echo "ok: /readyz 503 ($(cat "$W/readyz"))"
+grep -q "batch not committed: .*permission denied" "$W/target.log" ||
+    tf_fail "the batches did not fail for want of INSERT: $(tail -5 "$W/target.log")"
+psql -X -q -v ON_ERROR_STOP=1 -c "GRANT INSERT ON tradeflow.facts TO tradeflow_writer" ||
+    tf_fail "cannot grant INSERT back"
 wait_query "tradeflow_records_consumed_total{$J}" "$N" 90
 # Lag: one series per partition of the topic, all zero once caught up.
 wait_query "count(tradeflow_consumer_lag{$J,topic=\"$T\"})" 3 30
 wait_query "sum(tradeflow_consumer_lag{$J,topic=\"$T\"})" 0 30
 wait_query "tradeflow_consumer_assigned_partitions{$J}" 3 30
-if [ "$mode" = aggregate ]; then
-    # Every message consumed is accounted for once committed: applied,
-    # duplicate, dead-lettered, or a revision replaced within its batch
-    # (counted in superseded, with the revisions replacing stored ones):
-    #   applied + duplicate + dead <= consumed <= that + superseded
-    # (docs/metrics.md).
-    acc="tradeflow_records_applied_total{$J} + tradeflow_records_duplicate_total{$J} + tradeflow_records_dead_lettered_total{$J}"
-    wait_query "($acc) <= bool $N" 1 30
-    wait_query "($acc + tradeflow_records_superseded_total{$J}) >= bool $N" 1 10
-    wait_query "tradeflow_records_applied_total{$J} > bool 0" 1 10
-fi
+# Every message consumed is accounted for once committed: applied,
+# duplicate, dead-lettered, or a revision replaced within its batch
+# (counted in superseded, with the revisions replacing stored ones):
+#   applied + duplicate + dead <= consumed <= that + superseded
+# (docs/metrics.md).
+acc="tradeflow_records_applied_total{$J} + tradeflow_records_duplicate_total{$J} + tradeflow_records_dead_lettered_total{$J}"
+wait_query "($acc) <= bool $N" 1 30
+wait_query "($acc + tradeflow_records_superseded_total{$J}) >= bool $N" 1 10
+wait_query "tradeflow_records_applied_total{$J} > bool 0" 1 10
 # The histogram's buckets reach Prometheus: its count equals the number of
 # batches, and histogram_quantile() gives a finite number of records.
 q50="$(prom_query "histogram_quantile(0.5, tradeflow_batch_records_bucket{$J})")"

@@ -18,8 +18,7 @@ tf_require_stack
 CHROMIUM="${TF_CHROMIUM:-$(command -v chromium || true)}"
 [ -n "$CHROMIUM" ] || tf_fail "chromium is not installed (deploy/install-deps.sh installs it)"
 tf_new_db report
-W="$(mktemp -d)"
-trap 'rm -rf "$W"' EXIT
+tf_new_workdir W
 ART="$TF_BUILD_DIR/tests/report-artifacts"
 mkdir -p "$ART"
 CHECK="$TF_SOURCE_DIR/tests/integration/report_check.py"

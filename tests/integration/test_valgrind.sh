@@ -11,8 +11,7 @@ case "${TF_SANITIZE:-OFF}" in ON | on | 1 | TRUE | true) echo "skipped: sanitize
 command -v valgrind >/dev/null || fail "valgrind is not installed (deploy/install-deps.sh)"
 tf_require_stack
 tf_new_db valgrind
-W="$(mktemp -d)"
-trap 'rm -rf "$W"' EXIT
+tf_new_workdir W
 D="$TF_SOURCE_DIR/tests/integration/agg"
 TC="$(tf_topic vgc)"
 TI="$(tf_topic vgi)"

@@ -4,6 +4,7 @@
  * (test_codec_registry_server.py, Python standard library + openssl for the
  * TLS case). Interpreter: $TF_PYTHON, else python3.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,48 +23,96 @@ typedef struct server {
     int in_fd; /* the server's stdin: closing it stops the server */
     int port;
     char cafile[512];
+    char why[2560]; /* why it did not start */
 } server_t;
 
+/* Starts the stub registry; on failure returns -1 with the reason in
+ * s->why (no process left behind). */
 static int start_server(server_t *s, const char *opt1, const char *opt2)
 {
     const char *src = getenv("TF_SOURCE_DIR");
     const char *py = getenv("TF_PYTHON");
+    if (!py || !*py)
+        py = "python3";
     char script[1024];
     snprintf(script, sizeof script, "%s/tests/unit/test_codec_registry_server.py", src ? src : ".");
+    memset(s, 0, sizeof *s);
+    s->pid = -1;
+    s->in_fd = -1;
     int in[2], out[2];
-    if (pipe(in) < 0 || pipe(out) < 0)
+    if (pipe(in) < 0)
+        return snprintf(s->why, sizeof s->why, "pipe: %s", strerror(errno)), -1;
+    if (pipe(out) < 0) {
+        snprintf(s->why, sizeof s->why, "pipe: %s", strerror(errno));
+        close(in[0]);
+        close(in[1]);
         return -1;
-    s->pid = fork();
-    if (s->pid == 0) {
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(s->why, sizeof s->why, "fork: %s", strerror(errno));
+        close(in[0]);
+        close(in[1]);
+        close(out[0]);
+        close(out[1]);
+        return -1;
+    }
+    if (pid == 0) {
         dup2(in[0], 0);
         dup2(out[1], 1);
         close(in[1]);
         close(out[0]);
-        execlp(py && *py ? py : "python3", "python3", script, opt1, opt2, (char *)NULL);
+        execlp(py, py, script, opt1, opt2, (char *)NULL);
+        fprintf(stderr, "test_codec_registry: cannot run %s: %s\n", py, strerror(errno));
         _exit(127);
     }
     close(in[0]);
     close(out[1]);
+    s->pid = pid;
     s->in_fd = in[1];
     FILE *f = fdopen(out[0], "r");
     char line[1024] = "";
-    if (!f || !fgets(line, sizeof line, f)) {
-        if (f)
-            fclose(f);
+    int ok = f && fgets(line, sizeof line, f) && sscanf(line, "%d %511s", &s->port, s->cafile) >= 1 &&
+             s->port > 0;
+    if (f)
+        fclose(f);
+    else
+        close(out[0]);
+    if (!ok) {
+        int st = 0;
+        close(s->in_fd);
+        kill(pid, SIGTERM);
+        waitpid(pid, &st, 0);
+        snprintf(s->why, sizeof s->why,
+                 "the stub registry (%s %s) did not print its port (%s %d); is %s installed?", py,
+                 script, WIFEXITED(st) ? "exit status" : "signal",
+                 WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), py);
+        s->pid = -1;
+        s->in_fd = -1;
         return -1;
     }
-    fclose(f);
-    s->cafile[0] = '\0';
-    if (sscanf(line, "%d %511s", &s->port, s->cafile) < 1)
-        return -1;
     return 0;
 }
 
+/* A client that could not be made ends the test function (after stopping
+ * the server): the checks after it would only dereference NULL. */
+#define REQUIRE_CLIENT(r, s)                                                                       \
+    do {                                                                                           \
+        if (!(r)) {                                                                                \
+            CHECK_MSG(0, "tf_registry_new: %s", err);                                              \
+            stop_server(s);                                                                        \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
 static void stop_server(server_t *s)
 {
+    if (s->pid <= 0)
+        return;
     close(s->in_fd);
     kill(s->pid, SIGTERM);
     waitpid(s->pid, NULL, 0);
+    s->pid = -1;
 }
 
 static const char *schema_json(void)
@@ -97,12 +146,15 @@ static tf_record_t record(void)
 static void test_client(void)
 {
     server_t s;
-    CHECK(start_server(&s, "--auth", "alice:secret") == 0);
+    if (start_server(&s, "--auth", "alice:secret") != 0) {
+        CHECK_MSG(0, "%s", s.why);
+        return;
+    }
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", s.port);
 
     tf_registry_t *r = tf_registry_new(url, "alice:secret", NULL, 2000, err, sizeof err);
-    CHECK_MSG(r != NULL, "%s", err);
+    REQUIRE_CLIENT(r, &s);
     int32_t id = -1, id2 = -1;
     CHECK_MSG(tf_registry_register(r, "trade-value", schema_json(), &id, err, sizeof err) == 0,
               "%s", err);
@@ -118,6 +170,7 @@ static void test_client(void)
 
     /* A fresh client fetches by id once. */
     r = tf_registry_new(url, "alice:secret", NULL, 2000, err, sizeof err);
+    REQUIRE_CLIENT(r, &s);
     got = tf_registry_schema_by_id(r, id, err, sizeof err);
     CHECK_MSG(got && strcmp(got, schema_json()) == 0, "%s", err);
     CHECK(tf_registry_requests(r) == 1);
@@ -133,16 +186,19 @@ static void test_client(void)
 
     /* Wrong credentials. */
     r = tf_registry_new(url, "alice:wrong", NULL, 2000, err, sizeof err);
+    REQUIRE_CLIENT(r, &s);
     CHECK(tf_registry_schema_by_id(r, id, err, sizeof err) == NULL);
     CHECK_MSG(strstr(err, "401") != NULL, "%s", err);
     tf_registry_destroy(r);
     r = tf_registry_new(url, NULL, NULL, 2000, err, sizeof err);
+    REQUIRE_CLIENT(r, &s);
     CHECK(tf_registry_register(r, "trade-value", schema_json(), &id2, err, sizeof err) == -1);
     CHECK_MSG(strstr(err, "401") != NULL, "%s", err);
     tf_registry_destroy(r);
 
     /* Timeout. */
     r = tf_registry_new(url, "alice:secret", NULL, 300, err, sizeof err);
+    REQUIRE_CLIENT(r, &s);
     CHECK(tf_registry_schema_by_id(r, 4242, err, sizeof err) == NULL);
     CHECK_MSG(strstr(err, "imeout") || strstr(err, "timed out"), "%s", err);
     tf_registry_destroy(r);
@@ -186,6 +242,7 @@ static void test_client(void)
     /* Nobody listening. */
     snprintf(url, sizeof url, "http://127.0.0.1:%d", s.port);
     r = tf_registry_new(url, NULL, NULL, 1000, err, sizeof err);
+    REQUIRE_CLIENT(r, &s);
     CHECK(tf_registry_schema_by_id(r, 1, err, sizeof err) == NULL);
     CHECK_MSG(strstr(err, "127.0.0.1") != NULL, "%s", err);
     tf_registry_destroy(r);
@@ -195,19 +252,26 @@ static void test_client(void)
 static void test_tls(void)
 {
     server_t s;
-    if (start_server(&s, "--tls", NULL) != 0 || !s.cafile[0]) {
-        CHECK_MSG(0, "TLS registry did not start");
+    if (start_server(&s, "--tls", NULL) != 0) {
+        CHECK_MSG(0, "TLS registry: %s", s.why);
+        return;
+    }
+    if (!s.cafile[0]) {
+        stop_server(&s);
+        CHECK_MSG(0, "the TLS registry printed no CA file (is openssl installed?)");
         return;
     }
     char url[128];
     snprintf(url, sizeof url, "https://127.0.0.1:%d", s.port);
     int32_t id;
     tf_registry_t *r = tf_registry_new(url, NULL, s.cafile, 5000, err, sizeof err);
+    REQUIRE_CLIENT(r, &s);
     CHECK_MSG(tf_registry_register(r, "tls-value", schema_json(), &id, err, sizeof err) == 0, "%s",
               err);
     tf_registry_destroy(r);
     /* Without the CA the self-signed certificate is refused. */
     r = tf_registry_new(url, NULL, NULL, 5000, err, sizeof err);
+    REQUIRE_CLIENT(r, &s);
     CHECK(tf_registry_register(r, "tls-value", schema_json(), &id, err, sizeof err) == -1);
     CHECK_MSG(strstr(err, "certificate") || strstr(err, "SSL"), "%s", err);
     tf_registry_destroy(r);
