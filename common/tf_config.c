@@ -22,8 +22,9 @@ struct tf_config {
     const tf_cfg_prop_t *props;
     size_t nprops;
     entry_t *vals;   /* one per prop */
-    entry_t *extra;  /* kafka.* / pg.* */
+    entry_t *extra;  /* kafka.* / pg.* (and the program's extra prefix) */
     size_t nextra, capextra;
+    char *extra_prefix; /* owned; tf_config_allow_prefix(), NULL = none */
 };
 
 static int prop_index(const tf_config_t *c, const char *key)
@@ -34,15 +35,34 @@ static int prop_index(const tf_config_t *c, const char *key)
     return -1;
 }
 
-static int is_passthrough(const char *key)
+static int is_passthrough(const tf_config_t *c, const char *key)
 {
-    return (strncmp(key, "kafka.", 6) == 0 && key[6]) || (strncmp(key, "pg.", 3) == 0 && key[3]);
+    size_t k = c->extra_prefix ? strlen(c->extra_prefix) : 0;
+    return (strncmp(key, "kafka.", 6) == 0 && key[6]) || (strncmp(key, "pg.", 3) == 0 && key[3]) ||
+           (k && strncmp(key, c->extra_prefix, k) == 0 && key[k]);
+}
+
+int tf_config_allow_prefix(tf_config_t *c, const char *prefix)
+{
+    char *p = strdup(prefix);
+    if (!p)
+        return -1;
+    free(c->extra_prefix);
+    c->extra_prefix = p;
+    return 0;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t l = strlen(s), k = strlen(suffix);
+    return l >= k && strcmp(s + l - k, suffix) == 0;
 }
 
 static int is_secret_key(const char *key)
 {
     return strstr(key, "password") || strstr(key, "secret") || strstr(key, "token") ||
-           strstr(key, "sasl.oauthbearer.config");
+           strstr(key, "sasl.oauthbearer.config") ||
+           (strncmp(key, "deliver.", 8) == 0 && ends_with(key, ".auth_header"));
 }
 
 tf_config_t *tf_config_new(const char *program, const tf_cfg_prop_t *props)
@@ -96,6 +116,7 @@ void tf_config_destroy(tf_config_t *c)
     free(c->extra);
     free(c->vals);
     free(c->program);
+    free(c->extra_prefix);
     free(c);
 }
 
@@ -234,7 +255,7 @@ int tf_config_set(tf_config_t *c, const char *key, const char *value, const char
         }
         return 0;
     }
-    if (!is_passthrough(key)) {
+    if (!is_passthrough(c, key)) {
         snprintf(errstr, errlen, "unknown key \"%.80s\" (see %s --help-config)", key, c->program);
         return -1;
     }
@@ -454,6 +475,15 @@ const char *tf_config_mask(const char *key, const char *value, char *buf, size_t
     if (is_secret_key(key))
         return "********";
     snprintf(buf, buflen, "%s", value);
+    if (strncmp(key, "deliver.", 8) == 0 && ends_with(key, ".url")) {
+        /* Webhook URLs carry their token in the path or the query (Slack's
+         * /services/T/B/TOKEN, Teams' sig=): keep scheme://host[:port]. */
+        char *scheme = strstr(buf, "://");
+        char *slash = scheme ? strpbrk(scheme + 3, "/?#") : NULL;
+        if (slash && slash[1])
+            snprintf(slash, buflen - (size_t)(slash - buf), "/********");
+        return buf;
+    }
     if (strcmp(key, "registry.user") == 0) { /* user:password */
         char *colon = strchr(buf, ':');
         if (colon)
