@@ -10,3 +10,9 @@ endforeach()
 # Filters and output forms of tradeflow-alerts (no servers).
 tf_unit_test(test_alerts_format SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_alerts_format.c
   LIBS tfalerts)
+
+# HTTP delivery (issue 19): Alertmanager (Debian's prometheus-alertmanager,
+# started by the test on loopback) and webhooks to a local receiver.
+tf_integration_test(alerts_deliver
+  COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/test_alerts_deliver.sh
+  TIMEOUT 500)

@@ -1,0 +1,268 @@
+#!/usr/bin/env bash
+# HTTP delivery of ranking-shift alerts (issue 19) on real parts: the stack's
+# Kafka and PostgreSQL, Debian's Alertmanager on loopback, and a local HTTP
+# receiver (deliver_receiver.py) behind Alertmanager's webhook receiver and
+# as the direct webhook target of every kind (JSON, CloudEvents, Slack,
+# Teams), over plain HTTP and over TLS with a self-signed CA (ca_file).
+#
+# The feed is test_alerts_exact.sh's (tests/integration/alerts/): in China's
+# total trade, YTD, group level, ASEAN goes 3 -> 2 (2019-11) and 2 -> 1
+# (2020-11); a revision then withdraws the 2020 shifts (two retractions).
+# Every destination must receive each alert of its filter once or more
+# (distinct idempotency keys = the expected ids: no loss, nothing else), in
+# spite of:
+#   - the relay SIGKILLed while a request is in flight (receiver holds it):
+#     that alert arrives twice, with the same idempotency key, and nothing is
+#     lost;
+#   - a destination answering 400: every alert parked (table, metrics), and
+#     the other destinations not blocked;
+#   - a TLS destination without the CA: retried (reason tls), never parked;
+#   - the receiver down for a while, then up on the same port;
+#   - PostgreSQL dropping every delivery connection.
+# Alertmanager fires each shift once (its webhook counts by alert_id) and the
+# retractions resolve the alerts they withdraw.
+set -euo pipefail
+. "$TF_SOURCE_DIR/tests/integration/lib.sh"
+. "$TF_SOURCE_DIR/tests/integration/agg_lib.sh"
+. "$TF_SOURCE_DIR/tests/integration/alerts_lib.sh"
+. "$TF_SOURCE_DIR/tests/integration/deliver_lib.sh"
+tf_require_stack
+tf_new_db alerts_deliver
+W="$(mktemp -d)"
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; [ "${TF_KEEP:-0}" = 1 ] && echo "kept $W" >&2 || rm -rf "$W"' EXIT
+D="$TF_ALERTS_DATA"
+TC="$(tf_topic deliver_in)"
+TA="$(tf_topic deliver_out)"
+RELAY="$(tf_bin tradeflow-relay)"
+"$(tf_bin tradeflow-aggregate)" migrate --log-level warning || fail "migrate"
+passed=0
+ok() { passed=$((passed + 1)); }
+
+# ---- the parts: receivers (plain and TLS), Alertmanager, the relay
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/key.pem" -out "$W/cert.pem" -days 2 \
+    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1 ||
+    fail "openssl could not make a self-signed certificate"
+R1LOG="$W/r1.jsonl"
+R2LOG="$W/r2.jsonl"
+HOLD="$W/hold"
+start_receiver R1 "$R1LOG" 0 --hold-file "$HOLD"
+start_receiver R2 "$R2LOG" 0 --cert "$W/cert.pem" --key "$W/key.pem" --auth "Bearer t0ps3cret"
+start_alertmanager "$W" "http://127.0.0.1:$R1_PORT/am"
+MPORT="$(free_port)"
+M="http://127.0.0.1:$MPORT/metrics"
+SECRET_URL="http://127.0.0.1:$R1_PORT/slack/T000/B000/XXXXSECRETXXXX"
+scope() { # the filter keys of China's total trade, YTD, group level
+    printf 'deliver.%s.filter.%s\n' "$1" "reporter = CHN" "$1" "flow = total" "$1" "basis = ytd" \
+        "$1" "level = group" "$1" "max_rank = 3"
+}
+{
+    echo "topic = $TA"
+    echo "metrics.addr = 127.0.0.1:$MPORT"
+    echo "deliver.am.kind = alertmanager"
+    echo "deliver.am.url = http://127.0.0.1:$AM_PORT/"
+    echo "deliver.hook.kind = json"
+    echo "deliver.hook.url = http://127.0.0.1:$R1_PORT/json"
+    echo "deliver.ce.kind = cloudevents"
+    echo "deliver.ce.url = http://127.0.0.1:$R1_PORT/ce"
+    echo "deliver.ce.filter.partner = ASEAN"
+    echo "deliver.slack.kind = slack"
+    echo "deliver.slack.url = $SECRET_URL"
+    echo "deliver.teams.kind = teams"
+    echo "deliver.teams.url = http://127.0.0.1:$R1_PORT/teams"
+    echo "deliver.tls.kind = json"
+    echo "deliver.tls.url = https://127.0.0.1:$R2_PORT/tls"
+    echo "deliver.tls.ca_file = $W/cert.pem"
+    echo "deliver.tls.auth_header = Authorization: Bearer t0ps3cret"
+    echo "deliver.tlsbad.kind = json"
+    echo "deliver.tlsbad.url = https://127.0.0.1:$R2_PORT/tlsbad"
+    echo "deliver.tlsbad.timeout_ms = 2000"
+    echo "deliver.tlsbad.backoff_max_ms = 1000"
+    echo "deliver.bad.kind = json"
+    echo "deliver.bad.url = http://127.0.0.1:$R1_PORT/status/400"
+    echo "deliver.slow.kind = json"
+    echo "deliver.slow.url = http://127.0.0.1:$R1_PORT/slow"
+    for d in am hook ce slack teams tls tlsbad bad slow; do scope $d; done
+} >"$W/relay.conf"
+GOOD=(am hook ce slack teams tls bad slow)
+
+# --print-config masks the auth header and the webhook URL's token.
+"$RELAY" -c "$W/relay.conf" --print-config >"$W/print.txt" || fail "--print-config exited $?"
+grep -q 't0ps3cret\|XXXXSECRETXXXX' "$W/print.txt" && fail "--print-config shows a secret"
+grep -q "deliver.slack.url = http://127.0.0.1:$R1_PORT/\*\*\*\*\*\*\*\*" "$W/print.txt" ||
+    fail "--print-config: $(grep slack.url "$W/print.txt")"
+set +e
+"$RELAY" -D x.kind=pager -D x.url=http://127.0.0.1:1/ --print-config >/dev/null 2>"$W/usage.err"
+expect "exit status of an unknown destination kind" "$?" 64
+set -e
+grep -q 'deliver.x.kind: unknown kind "pager"' "$W/usage.err" || fail "$(cat "$W/usage.err")"
+ok
+
+# ---- 1. Load the feed while the relay runs; the relay is SIGKILLed while
+# the receiver holds the "slow" destination's first request.
+touch "$HOLD"
+"$RELAY" -c "$W/relay.conf" 2>"$W/relayA.log" &
+relayA=$!
+produce customs "$TC" "$D/gacc_2018_2020.csv"
+aggregate "g1-$TC" "$TC" -- --alert-top 3
+SCOPE="dataset='customs' and reporter='CHN' and flow='total' and basis='ytd' and level='group'"
+E1="$(ids_of "$SCOPE")"
+EA="$(ids_of "$SCOPE and partner = 'ASEAN'")"
+expect "alerts in the scope (2019: ASEAN 3->2, USA 2->3; 2020: ASEAN 2->1, EU 1->2)" \
+    "$(q "select string_agg(format('%s %s %s->%s', to_char(period, 'YYYY'), partner, old_rank,
+        new_rank), ', ' order by alert_id) from reporting.ranking_alerts where $SCOPE")" \
+    "2019 ASEAN 3->2, 2019 USA 2->3, 2020 ASEAN 2->1, 2020 EU 1->2"
+wait_for "the held request on /slow" 60 grep -q '"path": "/slow".*"status": 0' "$R1LOG"
+kill -KILL "$relayA"
+wait "$relayA" 2>/dev/null || true
+rm -f "$HOLD"
+echo "ok: relay SIGKILLed while /slow held its first request"
+parked0="$(q "select count(*) from reporting.delivery_parked where destination = 'bad'")"
+"$RELAY" -c "$W/relay.conf" 2>"$W/relayB.log" &
+relayB=$!
+wait_for "every destination to catch up" 90 caught_up "${GOOD[@]}"
+n4=$(echo "$E1" | wc -w)
+for p in /json /teams /slack/T000/B000/XXXXSECRETXXXX; do
+    set -- $(received "$R1LOG" "$p")
+    expect "distinct alerts at $p (total $1)" "${*:3}" "$E1"
+done
+set -- $(received "$R2LOG" /tls)
+expect "distinct alerts over TLS with the CA file (total $1)" "${*:3}" "$E1"
+"$TF_PYTHON" - "$R2LOG" <<'PY' || fail "a /tls request without the auth header"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1]) if '"/tls"' in l]
+sys.exit(0 if recs and all(r["auth"] for r in recs) else 1)
+PY
+set -- $(received "$R1LOG" /ce)
+expect "distinct CloudEvents (ASEAN only; total $1)" "${*:3}" "$EA"
+set -- $(received "$R1LOG" /slow)
+expect "distinct alerts at /slow" "${*:3}" "$E1"
+[ "$1" -gt "$2" ] || fail "/slow: the request cut by the SIGKILL was not sent again ($1 total, $2 distinct)"
+echo "ok: /slow got $1 requests for $2 alerts: the one cut by the crash was repeated, same key"
+ok
+expect "parked alerts of the 400 destination" \
+    "$(q "select coalesce(string_agg(alert_id::text, ' ' order by alert_id), '') from
+        reporting.delivery_parked where destination = 'bad' and http_status = 400")" "$E1"
+expect "2xx answers on /status/400" "$(received "$R1LOG" /status/400 | cut -d' ' -f1)" 0
+# (the counter counts this process's parkings: relay B's)
+expect "tradeflow_delivery_parked_total of bad" \
+    "$(metric0 "$M" 'tradeflow_delivery_parked_total{destination="bad"}')" \
+    "$((n4 - parked0))"
+ok
+wait_for "TLS failures of the destination without the CA" 30 sh -c \
+    "[ \"\$(curl -fsS '$M' | awk '\$1 == \"tradeflow_delivery_failures_total{destination=\\\"tlsbad\\\",reason=\\\"tls\\\"}\" { print \$2 }')\" -gt 0 ]"
+expect "alerts delivered to tlsbad" "$(q "select last_alert_id || '/' || delivered || '/' || parked
+    from reporting.delivery_status where destination = 'tlsbad'")" "0/0/0"
+expect "tradeflow_delivery_up of tlsbad" "$(metric "$M" 'tradeflow_delivery_up{destination="tlsbad"}')" 0
+echo "ok: no CA file: TLS verification fails, retried, never parked"
+ok
+
+# Alertmanager: each shift fired once; the labels and the summary.
+wait_for "Alertmanager's notifications of the 4 shifts" 60 \
+    sh -c "[ \"\$('$TF_PYTHON' '$TF_RECEIVER' count '$R1LOG' /am --am | cut -d' ' -f2)\" = $n4 ]"
+set -- $("$TF_PYTHON" "$TF_RECEIVER" count "$R1LOG" /am --am)
+expect "Alertmanager firing notifications (total, distinct)" "$1 $2" "$n4 $n4"
+expect "alerts firing in Alertmanager" "$(am_alerts active=true | awk '{print $1}' | tr '\n' ' ')" "$E1 "
+A21="$(q "select alert_id from reporting.ranking_alerts where $SCOPE and partner = 'ASEAN' and period = '2020-11-01'")"
+curl -fsS "http://127.0.0.1:$AM_PORT/api/v2/alerts" | "$TF_PYTHON" -c '
+import json, sys
+a = [x for x in json.load(sys.stdin) if x["annotations"]["alert_id"] == sys.argv[1]][0]
+want = {"alertname": "TradeflowRankingShift", "dataset": "customs", "reporter": "CHN",
+        "partner": "ASEAN", "flow": "total", "basis": "ytd", "level": "group",
+        "period": "2020-11", "kind": "shift", "direction": "up", "old_rank": "2", "new_rank": "1"}
+assert a["labels"] == want, a["labels"]
+s = a["annotations"]["summary"]
+assert s == "ASEAN rose to #1 of CHN'"'"'s partners, Jan-Nov 2020 YTD, US$609.58 bn", s
+print("ok: Alertmanager holds", s)' "$A21" || fail "Alertmanager's view of alert $A21"
+ok
+
+# ---- 2. The receiver is down for a while: the revision's retractions wait,
+# retried, and arrive once it is back on the same port.
+stop_pid "$R1_PID"
+f0="$(metric "$M" 'tradeflow_delivery_failures_total{destination="hook",reason="connect"}')"
+produce customs "$TC" "$D/revision_undo_2020.csv"
+aggregate "g1-$TC" "$TC" -- --alert-top 3
+E2="$(ids_of "$SCOPE")"
+expect "retractions in the scope" "$(q "select count(*) from reporting.ranking_alerts where
+    $SCOPE and kind = 'retraction'")" 2
+wait_for "failed attempts while the receiver is down" 30 sh -c \
+    "[ \"\$(curl -fsS '$M' | awk '\$1 == \"tradeflow_delivery_failures_total{destination=\\\"hook\\\",reason=\\\"connect\\\"}\" { print \$2 }')\" -gt ${f0:-0} ]"
+sleep 3
+caught_up hook && fail "hook caught up while its receiver is down"
+start_receiver R1 "$R1LOG" "$R1_PORT" --hold-file "$HOLD"
+wait_for "every destination to catch up after the outage" 90 caught_up "${GOOD[@]}"
+for p in /json /teams /slack/T000/B000/XXXXSECRETXXXX; do
+    set -- $(received "$R1LOG" "$p")
+    expect "distinct alerts at $p after the outage (total $1)" "${*:3}" "$E2"
+done
+echo "ok: receiver down then up: nothing lost"
+ok
+# The two retractions resolve the two 2020 shifts in Alertmanager.
+R20="$(q "select string_agg(retracts::text, ' ' order by retracts) from reporting.ranking_alerts
+    where $SCOPE and kind = 'retraction'")"
+wait_for "Alertmanager's resolved notifications" 60 \
+    sh -c "'$TF_PYTHON' '$TF_RECEIVER' count '$R1LOG' /am --am | grep -q '| $R20\$'"
+E19="$(ids_of "$SCOPE and kind = 'shift' and period < '2020-01-01'")"
+expect "alerts still firing in Alertmanager" "$(am_alerts active=true | awk '{print $1}' | tr '\n' ' ')" "$E19 "
+set -- $("$TF_PYTHON" "$TF_RECEIVER" count "$R1LOG" /am --am)
+expect "Alertmanager firing notifications after the retractions (total, distinct)" "$1 $2" "$n4 $n4"
+echo "ok: the retractions resolved alerts $R20 in Alertmanager"
+ok
+
+# ---- 3. PostgreSQL drops every delivery connection; two new alerts (inserted
+# as the consumer would) still arrive once at every destination.
+expect "delivery connections terminated" "$(q "select count(*) from (select pg_terminate_backend(pid)
+    from pg_stat_activity where datname = current_database()
+    and application_name like 'tradeflow-relay/deliver:%') x")" 9
+for p in 3 2; do
+    q "insert into tradeflow.alerts (dataset, reporter, flow, basis, level, period, partner,
+        old_rank, new_rank, value_usd, kind) values ('customs', 'CHN', 'total', 'ytd', 'group',
+        '2021-01-01', 'ASEAN', $p, $((p - 1)), 1.00, 'shift')" >/dev/null
+done
+E3="$(ids_of "$SCOPE")"
+wait_for "every destination to catch up after the connections dropped" 90 caught_up "${GOOD[@]}"
+set -- $(received "$R1LOG" /json)
+expect "distinct alerts at /json after the reconnection (total $1)" "${*:3}" "$E3"
+set -- $(received "$R2LOG" /tls)
+expect "distinct alerts at /tls after the reconnection (total $1)" "${*:3}" "$E3"
+grep -q "reconnecting in" "$W/relayB.log" || fail "the relay did not log its reconnection"
+ok
+
+# ---- 4. The relay's metrics, Kafka alongside, and a clean stop.
+expect "tradeflow_delivery_parked_total of bad (relay B)" \
+    "$(metric "$M" 'tradeflow_delivery_parked_total{destination="bad"}')" \
+    "$(($(q "select count(*) from reporting.delivery_parked where destination = 'bad'") - parked0))"
+expect "tradeflow_delivery_backlog_alerts of hook" "$(metric "$M" 'tradeflow_delivery_backlog_alerts{destination="hook"}')" 0
+expect "tradeflow_delivery_lag_seconds of hook" "$(metric "$M" 'tradeflow_delivery_lag_seconds{destination="hook"}')" 0
+expect "tradeflow_delivery_up of hook" "$(metric "$M" 'tradeflow_delivery_up{destination="hook"}')" 1
+expect "tradeflow_delivery_cursor of hook" "$(metric "$M" 'tradeflow_delivery_cursor{destination="hook"}')" \
+    "$(q "select max(alert_id) from tradeflow.alerts")"
+[ "$(metric "$M" 'tradeflow_delivery_latency_seconds_count{destination="hook"}')" -ge 1 ] ||
+    fail "no tradeflow_delivery_latency_seconds observation"
+ok
+wait_for "the relay to publish every alert to Kafka" 60 \
+    sh -c "[ \"\$(psql -X -At -c 'select count(*) from reporting.ranking_alerts where not published and not suppressed')\" = 0 ]"
+deliverable_ids >"$W/ids.txt"
+dump_topic "$TA" "$W/topic.csv"
+cut -d, -f2 "$W/topic.csv" | diff - "$W/ids.txt" >/dev/null || fail "the Kafka topic differs from the table"
+echo "ok: Kafka got every alert once beside the HTTP destinations"
+kill -TERM "$relayB"
+wait "$relayB" || fail "relay B exited $? on SIGTERM"
+ok
+
+# ---- 5. New destinations, HTTP only, --exit-when-idle: start = earliest
+# delivers the history, start = latest nothing before it.
+"$RELAY" --no-kafka --exit-when-idle --log-level warning \
+    -D hist.kind=json -D "hist.url=http://127.0.0.1:$R1_PORT/hist" \
+    -D late.kind=json -D "late.url=http://127.0.0.1:$R1_PORT/late" -D late.start=latest ||
+    fail "relay --no-kafka --exit-when-idle exited $?"
+set -- $(received "$R1LOG" /hist)
+expect "start = earliest: every alert (total $1)" "${*:3}" "$(deliverable_ids | tr '\n' ' ' | sed 's/ $//')"
+expect "start = latest: nothing" "$(received "$R1LOG" /late | cut -d' ' -f1)" 0
+expect "start = latest: cursor at the newest alert" \
+    "$(q "select last_alert_id from reporting.delivery_status where destination = 'late'")" \
+    "$(q "select max(alert_id) from tradeflow.alerts")"
+ok
+
+echo "latency from detected_at to the receiver, /json (first arrival per alert, includes the
+outage and the crash above): $("$TF_PYTHON" "$TF_RECEIVER" latency "$R1LOG" /json)"
+echo "$passed passed, 0 failed"
