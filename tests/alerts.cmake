@@ -16,3 +16,6 @@ tf_unit_test(test_alerts_format SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_al
 tf_integration_test(alerts_deliver
   COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/test_alerts_deliver.sh
   TIMEOUT 500)
+# Its configuration, summaries, payloads and retry rules (no servers).
+tf_unit_test(test_deliver SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_deliver.c
+  LIBS tfdeliver)

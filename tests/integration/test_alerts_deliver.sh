@@ -258,9 +258,26 @@ ok
 set -- $(received "$R1LOG" /hist)
 expect "start = earliest: every alert (total $1)" "${*:3}" "$(deliverable_ids | tr '\n' ' ' | sed 's/ $//')"
 expect "start = latest: nothing" "$(received "$R1LOG" /late | cut -d' ' -f1)" 0
+# The cursors are durable: the same destinations again send nothing.
+"$RELAY" --no-kafka --exit-when-idle --log-level warning \
+    -D hist.kind=json -D "hist.url=http://127.0.0.1:$R1_PORT/hist" ||
+    fail "relay --no-kafka --exit-when-idle (again) exited $?"
+expect "requests at /hist after a second run" "$(received "$R1LOG" /hist | cut -d' ' -f1)" "$1"
 expect "start = latest: cursor at the newest alert" \
     "$(q "select last_alert_id from reporting.delivery_status where destination = 'late'")" \
     "$(q "select max(alert_id) from tradeflow.alerts")"
+ok
+
+# Once each but for the crash: at most the one request a destination had in
+# flight when the relay was SIGKILLed is repeated; the outage, the dropped
+# connections and the restarts repeat nothing.
+for p in /json /teams /slack/T000/B000/XXXXSECRETXXXX; do
+    set -- $(received "$R1LOG" "$p")
+    [ "$1" -le $(($2 + 1)) ] || fail "$p: $1 requests for $2 alerts"
+done
+set -- $(received "$R2LOG" /tls)
+[ "$1" -le $(($2 + 1)) ] || fail "/tls: $1 requests for $2 alerts"
+echo "ok: no repeat beyond the request cut by the crash"
 ok
 
 echo "latency from detected_at to the receiver, /json (first arrival per alert, includes the
