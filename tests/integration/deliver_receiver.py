@@ -21,8 +21,9 @@ test_alerts_deliver.sh), and the tools that read what it received.
       --am: PATH is Alertmanager's webhook; counts notified alerts by their
       annotation alert_id: "FIRING_TOTAL FIRING_DISTINCT RESOLVED_DISTINCT
       ids-firing... | ids-resolved...".
-  deliver_receiver.py latency FILE PATH
-      p50/p99/max of (first 2xx arrival - the body's detected_at) per id.
+  deliver_receiver.py latency FILE PATH [--am]
+      p50/p90/p99/max of (first 2xx arrival - the body's detected_at) per id;
+      --am: of (first firing notification - the alert's startsAt).
 """
 import argparse
 import datetime
@@ -156,14 +157,30 @@ def count(args):
 def detected(body):
     if "specversion" in body:
         body = body["data"]
-    ts = body["detected_at"]
-    return datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+    return parse_ts(body["detected_at"])
+
+
+def parse_ts(ts):
+    # RFC 3339 UTC with up to nanoseconds (Alertmanager) or microseconds.
+    ts = ts.rstrip("Z")
+    if "." in ts:
+        base, frac = ts.split(".")
+        ts = base + "." + frac[:6]
+    else:
+        ts += ".0"
+    return datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%f").replace(
         tzinfo=datetime.timezone.utc).timestamp()
 
 
 def latency(args):
     first = {}
     for r in records(args.file, args.path):
+        if args.am:  # Alertmanager's webhook: startsAt is the alert's detected_at
+            for a in r["body"]["alerts"]:
+                k = int(a["annotations"]["alert_id"])
+                if a["status"] == "firing" and k not in first:
+                    first[k] = r["t"] - parse_ts(a["startsAt"])
+            continue
         k = int(r["key"])
         if k not in first:
             first[k] = r["t"] - detected(r["body"])
@@ -195,6 +212,7 @@ def main():
     la = sub.add_parser("latency")
     la.add_argument("file")
     la.add_argument("path")
+    la.add_argument("--am", action="store_true")
     args = ap.parse_args()
     {"serve": serve, "count": count, "latency": latency}[args.cmd](args)
 
