@@ -95,6 +95,11 @@ set +e
 expect "exit status of an unknown destination kind" "$?" 64
 set -e
 grep -q 'deliver.x.kind: unknown kind "pager"' "$W/usage.err" || fail "$(cat "$W/usage.err")"
+# The documented example routes are a valid Alertmanager configuration.
+AMTOOL="$(dirname "$AM_BIN")/amtool"
+[ -x "$AMTOOL" ] || AMTOOL="$(command -v amtool)" || fail "no amtool (package prometheus-alertmanager)"
+"$AMTOOL" check-config "$TF_SOURCE_DIR/deploy/alertmanager/alertmanager.yml" >/dev/null ||
+    fail "deploy/alertmanager/alertmanager.yml: $("$AMTOOL" check-config "$TF_SOURCE_DIR/deploy/alertmanager/alertmanager.yml" 2>&1 | tail -3)"
 ok
 
 # ---- 1. Load the feed while the relay runs; the relay is SIGKILLed while
