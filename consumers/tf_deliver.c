@@ -835,6 +835,8 @@ static int w_park(worker_t *w, int64_t id, long status, const char *error, char 
     return 0;
 }
 
+static int w_backlog(worker_t *w, char *err, size_t errlen);
+
 /* Sends one alert until the receiver takes it (1), parks it (2), or a stop
  * (0). -1: PostgreSQL failed (the session starts over; the alert is after the
  * cursor, so it is sent again). */
@@ -859,7 +861,7 @@ static int w_deliver(worker_t *w, const tf_alert_row_t *row, char *err, size_t e
     }
     long backoff = 200;
     int attempts = 0;
-    time_t last_log = 0;
+    time_t last_log = 0, last_backlog = time(NULL);
     for (;;) {
         const char *ctype, *reason = "";
         char herr[512] = "";
@@ -917,9 +919,12 @@ static int w_deliver(worker_t *w, const tf_alert_row_t *row, char *err, size_t e
         if (w_nap(w, backoff))
             return 0;
         backoff = backoff * 2 > w->dest->backoff_max_ms ? w->dest->backoff_max_ms : backoff * 2;
-        if (PQstatus(w->conn) != CONNECTION_OK) {
-            snprintf(err, errlen, "PostgreSQL connection lost");
-            return -1;
+        /* Keep the backlog gauge current while the head alert waits (and
+         * notice a lost PostgreSQL connection). */
+        if (time(NULL) - last_backlog >= 5) {
+            if (w_backlog(w, err, errlen) != 0)
+                return -1;
+            last_backlog = time(NULL);
         }
     }
 }

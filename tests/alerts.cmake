@@ -19,3 +19,6 @@ tf_integration_test(alerts_deliver
 # Its configuration, summaries, payloads and retry rules (no servers).
 tf_unit_test(test_deliver SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_deliver.c
   LIBS tfdeliver)
+# alerts_deliver restarts the shared stack's PostgreSQL.
+set_property(TEST alerts_deliver APPEND PROPERTY LABELS faults)
+set_tests_properties(alerts_deliver PROPERTIES RUN_SERIAL TRUE)

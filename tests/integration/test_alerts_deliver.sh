@@ -18,7 +18,8 @@
 #     the other destinations not blocked;
 #   - a TLS destination without the CA: retried (reason tls), never parked;
 #   - the receiver down for a while, then up on the same port;
-#   - PostgreSQL dropping every delivery connection.
+#   - PostgreSQL dropping every delivery connection, then restarted.
+# (It restarts the stack's PostgreSQL: RUN_SERIAL, label faults.)
 # Alertmanager fires each shift once (its webhook counts by alert_id) and the
 # retractions resolve the alerts they withdraw.
 set -euo pipefail
@@ -116,7 +117,7 @@ expect "alerts in the scope (2019: ASEAN 3->2, USA 2->3; 2020: ASEAN 2->1, EU 1-
     "$(q "select string_agg(format('%s %s %s->%s', to_char(period, 'YYYY'), partner, old_rank,
         new_rank), ', ' order by alert_id) from reporting.ranking_alerts where $SCOPE")" \
     "2019 ASEAN 3->2, 2019 USA 2->3, 2020 ASEAN 2->1, 2020 EU 1->2"
-wait_for "the held request on /slow" 60 grep -q '"path": "/slow".*"status": 0' "$R1LOG"
+wait_for "the held request on /slow" "$(tf_timeout 60)" grep -q '"path": "/slow".*"status": 0' "$R1LOG"
 kill -KILL "$relayA"
 wait "$relayA" 2>/dev/null || true
 rm -f "$HOLD"
@@ -124,7 +125,7 @@ echo "ok: relay SIGKILLed while /slow held its first request"
 parked0="$(q "select count(*) from reporting.delivery_parked where destination = 'bad'")"
 "$RELAY" -c "$W/relay.conf" 2>"$W/relayB.log" &
 relayB=$!
-wait_for "every destination to catch up" 90 caught_up "${GOOD[@]}"
+wait_for "every destination to catch up" "$(tf_timeout 90)" caught_up "${GOOD[@]}"
 n4=$(echo "$E1" | wc -w)
 for p in /json /teams /slack/T000/B000/XXXXSECRETXXXX; do
     set -- $(received "$R1LOG" "$p")
@@ -153,7 +154,7 @@ expect "tradeflow_delivery_parked_total of bad" \
     "$(metric0 "$M" 'tradeflow_delivery_parked_total{destination="bad"}')" \
     "$((n4 - parked0))"
 ok
-wait_for "TLS failures of the destination without the CA" 30 sh -c \
+wait_for "TLS failures of the destination without the CA" "$(tf_timeout 30)" sh -c \
     "[ \"\$(curl -fsS '$M' | awk '\$1 == \"tradeflow_delivery_failures_total{destination=\\\"tlsbad\\\",reason=\\\"tls\\\"}\" { print \$2 }')\" -gt 0 ]"
 expect "alerts delivered to tlsbad" "$(q "select last_alert_id || '/' || delivered || '/' || parked
     from reporting.delivery_status where destination = 'tlsbad'")" "0/0/0"
@@ -162,7 +163,7 @@ echo "ok: no CA file: TLS verification fails, retried, never parked"
 ok
 
 # Alertmanager: each shift fired once; the labels and the summary.
-wait_for "Alertmanager's notifications of the 4 shifts" 60 \
+wait_for "Alertmanager's notifications of the 4 shifts" "$(tf_timeout 60)" \
     sh -c "[ \"\$('$TF_PYTHON' '$TF_RECEIVER' count '$R1LOG' /am --am | cut -d' ' -f2)\" = $n4 ]"
 set -- $("$TF_PYTHON" "$TF_RECEIVER" count "$R1LOG" /am --am)
 expect "Alertmanager firing notifications (total, distinct)" "$1 $2" "$n4 $n4"
@@ -189,12 +190,12 @@ aggregate "g1-$TC" "$TC" -- --alert-top 3
 E2="$(ids_of "$SCOPE")"
 expect "retractions in the scope" "$(q "select count(*) from reporting.ranking_alerts where
     $SCOPE and kind = 'retraction'")" 2
-wait_for "failed attempts while the receiver is down" 30 sh -c \
+wait_for "failed attempts while the receiver is down" "$(tf_timeout 30)" sh -c \
     "[ \"\$(curl -fsS '$M' | awk '\$1 == \"tradeflow_delivery_failures_total{destination=\\\"hook\\\",reason=\\\"connect\\\"}\" { print \$2 }')\" -gt ${f0:-0} ]"
 sleep 3
 caught_up hook && fail "hook caught up while its receiver is down"
 start_receiver R1 "$R1LOG" "$R1_PORT" --hold-file "$HOLD"
-wait_for "every destination to catch up after the outage" 90 caught_up "${GOOD[@]}"
+wait_for "every destination to catch up after the outage" "$(tf_timeout 90)" caught_up "${GOOD[@]}"
 for p in /json /teams /slack/T000/B000/XXXXSECRETXXXX; do
     set -- $(received "$R1LOG" "$p")
     expect "distinct alerts at $p after the outage (total $1)" "${*:3}" "$E2"
@@ -204,7 +205,7 @@ ok
 # The two retractions resolve the two 2020 shifts in Alertmanager.
 R20="$(q "select string_agg(retracts::text, ' ' order by retracts) from reporting.ranking_alerts
     where $SCOPE and kind = 'retraction'")"
-wait_for "Alertmanager's resolved notifications" 60 \
+wait_for "Alertmanager's resolved notifications" "$(tf_timeout 60)" \
     sh -c "'$TF_PYTHON' '$TF_RECEIVER' count '$R1LOG' /am --am | grep -q '| $R20\$'"
 E19="$(ids_of "$SCOPE and kind = 'shift' and period < '2020-01-01'")"
 expect "alerts still firing in Alertmanager" "$(am_alerts active=true | awk '{print $1}' | tr '\n' ' ')" "$E19 "
@@ -224,12 +225,28 @@ for p in 3 2; do
         '2021-01-01', 'ASEAN', $p, $((p - 1)), 1.00, 'shift')" >/dev/null
 done
 E3="$(ids_of "$SCOPE")"
-wait_for "every destination to catch up after the connections dropped" 90 caught_up "${GOOD[@]}"
+wait_for "every destination to catch up after the connections dropped" "$(tf_timeout 90)" caught_up "${GOOD[@]}"
 set -- $(received "$R1LOG" /json)
 expect "distinct alerts at /json after the reconnection (total $1)" "${*:3}" "$E3"
 set -- $(received "$R2LOG" /tls)
 expect "distinct alerts at /tls after the reconnection (total $1)" "${*:3}" "$E3"
 grep -q "reconnecting in" "$W/relayB.log" || fail "the relay did not log its reconnection"
+ok
+# PostgreSQL itself restarted (immediate shutdown, down 3 s): the relay
+# reconnects and the next alerts arrive.
+"$TF_SOURCE_DIR/deploy/stack.sh" restart-pg immediate 3 >/dev/null || fail "restart-pg failed"
+kill -0 "$relayB" || fail "the relay exited when PostgreSQL restarted"
+for p in 3 2; do
+    q "insert into tradeflow.alerts (dataset, reporter, flow, basis, level, period, partner,
+        old_rank, new_rank, value_usd, kind) values ('customs', 'CHN', 'total', 'ytd', 'group',
+        '2022-01-01', 'ASEAN', $p, $((p - 1)), 2.00, 'shift')" >/dev/null
+done
+E4="$(ids_of "$SCOPE")"
+wait_for "every destination to catch up after PostgreSQL's restart" "$(tf_timeout 90)" caught_up "${GOOD[@]}"
+set -- $(received "$R1LOG" /json)
+expect "distinct alerts at /json after PostgreSQL's restart (total $1)" "${*:3}" "$E4"
+wait_for "Alertmanager's notifications of the new shifts" "$(tf_timeout 60)" \
+    sh -c "[ \"\$('$TF_PYTHON' '$TF_RECEIVER' count '$R1LOG' /am --am | cut -d' ' -f2)\" = $((n4 + 4)) ]"
 ok
 
 # ---- 4. The relay's metrics, Kafka alongside, and a clean stop.
@@ -244,7 +261,7 @@ expect "tradeflow_delivery_cursor of hook" "$(metric "$M" 'tradeflow_delivery_cu
 [ "$(metric "$M" 'tradeflow_delivery_latency_seconds_count{destination="hook"}')" -ge 1 ] ||
     fail "no tradeflow_delivery_latency_seconds observation"
 ok
-wait_for "the relay to publish every alert to Kafka" 60 \
+wait_for "the relay to publish every alert to Kafka" "$(tf_timeout 60)" \
     sh -c "[ \"\$(psql -X -At -c 'select count(*) from reporting.ranking_alerts where not published and not suppressed')\" = 0 ]"
 deliverable_ids >"$W/ids.txt"
 dump_topic "$TA" "$W/topic.csv"
