@@ -1,7 +1,9 @@
 /*
  * tradeflow-relay - publishes the ranking-shift alerts of the PostgreSQL
  * outbox (tradeflow.alerts, written by tradeflow-aggregate) to the Kafka
- * topic tradeflow.alerts, each alert exactly once, in alert_id order.
+ * topic tradeflow.alerts, each alert exactly once, in alert_id order; and
+ * hosts the HTTP delivery to Alertmanager and webhooks (tf_deliver.h: its own
+ * threads, PostgreSQL connections and cursors, beside the Kafka sessions).
  *
  *   tradeflow-relay [options]                 run (daemon; SIGINT/SIGTERM stop)
  *   tradeflow-relay --exit-when-idle          stop once everything is published
@@ -81,7 +83,10 @@ static void usage(FILE *f)
         "that is not suppressed to a one-partition Kafka topic, exactly once and in\n"
         "alert_id order (Avro RankingAlert, key dataset|reporter, Kafka transactions),\n"
         "and marks it published once Kafka committed it. One relay is active at a\n"
-        "time; others wait.\n"
+        "time; others wait. It also posts the alerts to HTTP destinations (settings\n"
+        "deliver.NAME.*: Alertmanager, Slack, Teams, CloudEvents, JSON), in alert_id\n"
+        "order, at least once each with an Idempotency-Key, from a durable cursor per\n"
+        "destination; 4xx answers are parked, other failures retried.\n"
         "\n"
         "Kafka:\n"
         "  -b, --brokers LIST     bootstrap servers (default: $TRADEFLOW_BROKERS)\n"
@@ -733,14 +738,15 @@ static int relay_other(int code, const char *arg, int pass, void *std)
         return pass == 1 ? 0 : -1;
     if (pass == 1)
         return 0;
+    /* Messages name the key, never the value (it may be a secret). */
     const char *eq = strchr(arg, '=');
     if (!eq || eq == arg || (size_t)(eq - arg) > sizeof(key) - 9) {
-        fprintf(stderr, "tradeflow-relay: -D %s: expected NAME.KEY=VALUE\n", arg);
+        fprintf(stderr, "tradeflow-relay: -D: expected NAME.KEY=VALUE\n");
         return -1;
     }
     snprintf(key, sizeof(key), "deliver.%.*s", (int)(eq - arg), arg);
     if (tf_config_set(g_cfg, key, eq + 1, "command line", err, sizeof(err)) != 0) {
-        fprintf(stderr, "tradeflow-relay: -D %s: %s\n", arg, err);
+        fprintf(stderr, "tradeflow-relay: -D %s=...: %s\n", key + 8, err);
         return -1;
     }
     return 0;
