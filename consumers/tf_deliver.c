@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -403,21 +402,6 @@ tf_deliver_verdict_t tf_deliver_classify(long s)
     return TF_DELIVER_PARK;
 }
 
-/* RFC 3339 UTC with microseconds. */
-static void fmt_ts(int64_t us_epoch, char *buf, size_t len)
-{
-    int64_t us = us_epoch % 1000000, s = us_epoch / 1000000;
-    if (us < 0) {
-        us += 1000000;
-        s -= 1;
-    }
-    time_t secs = (time_t)s;
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    size_t l = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + l, len - l, ".%06dZ", (int)us);
-}
-
 static void rank_text(int32_t r, char *buf, size_t len)
 {
     if (r > 0)
@@ -493,9 +477,9 @@ static json_t *alertmanager_body(const tf_deliver_dest_t *d, const tf_alert_row_
         if (ends < now_us + 600 * (int64_t)1000000)
             ends = now_us + 600 * (int64_t)1000000;
     }
-    fmt_ts(starts, ts, sizeof(ts));
+    tf_alerts_format_ts(starts, ts, sizeof(ts));
     put(al, "startsAt", json_string(ts), bad);
-    fmt_ts(ends, ts, sizeof(ts));
+    tf_alerts_format_ts(ends, ts, sizeof(ts));
     put(al, "endsAt", json_string(ts), bad);
     put(al, "labels", labels, bad);
     put(al, "annotations", ann, bad);
@@ -595,7 +579,7 @@ char *tf_deliver_payload(const tf_deliver_dest_t *d, const tf_alert_row_t *row,
         snprintf(subject, sizeof(subject), "%s/%s/%s/%s/%s/%s/%s", tf_dataset_name(a->dataset),
                  a->reporter, tf_flow_name(a->flow), tf_alerts_basis_name(a->basis),
                  tf_alerts_level_name(a->level), period, a->partner);
-        fmt_ts(a->detected_at_us, ts, sizeof(ts));
+        tf_alerts_format_ts(a->detected_at_us, ts, sizeof(ts));
         *content_type = "application/cloudevents+json";
         body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "specversion", "1.0", "id",
                          key, "source", d->source, "type",
@@ -929,23 +913,6 @@ static int w_deliver(worker_t *w, const tf_alert_row_t *row, char *err, size_t e
     }
 }
 
-/* Waits up to ms for a notification (a wake-up only). -1: connection lost. */
-static int w_wait_notify(worker_t *w, int ms)
-{
-    struct pollfd pfd = {.fd = PQsocket(w->conn), .events = POLLIN};
-    if (pfd.fd < 0)
-        return -1;
-    int n = poll(&pfd, 1, ms);
-    if (n < 0)
-        return errno == EINTR ? 0 : -1;
-    if (n > 0 && !PQconsumeInput(w->conn))
-        return -1;
-    PGnotify *nt;
-    while ((nt = PQnotifies(w->conn)))
-        PQfreemem(nt);
-    return PQstatus(w->conn) == CONNECTION_OK ? 0 : -1;
-}
-
 static int w_backlog(worker_t *w, char *err, size_t errlen)
 {
     char cur[24];
@@ -1072,7 +1039,7 @@ static int w_session(worker_t *w)
             continue;
         if (n == 0 && !held)
             atomic_store(&w->idle, 1);
-        if (n == 0 && w_wait_notify(w, held ? 50 : 1000) != 0) {
+        if (n == 0 && tf_alerts_feed_wait(w->conn, held ? 50 : 1000) != 0) {
             snprintf(err, sizeof(err), "connection lost: %s", PQerrorMessage(w->conn));
             goto fail;
         }

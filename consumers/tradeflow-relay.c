@@ -490,18 +490,7 @@ out:
  * connection broke. */
 static int wait_notify(relay_t *r, int ms)
 {
-    struct pollfd pfd = {.fd = PQsocket(r->conn), .events = POLLIN};
-    if (pfd.fd < 0)
-        return -1;
-    int n = poll(&pfd, 1, ms);
-    if (n < 0)
-        return errno == EINTR ? 0 : -1;
-    if (n > 0 && !PQconsumeInput(r->conn))
-        return -1;
-    PGnotify *nt;
-    while ((nt = PQnotifies(r->conn)))
-        PQfreemem(nt);
-    return PQstatus(r->conn) == CONNECTION_OK ? 0 : -1;
+    return tf_alerts_feed_wait(r->conn, ms);
 }
 
 /* One session: connect, recover, relay until an error or a stop.

@@ -38,6 +38,16 @@ RELAY="$(tf_bin tradeflow-relay)"
 "$(tf_bin tradeflow-aggregate)" migrate --log-level warning || fail "migrate"
 passed=0
 ok() { passed=$((passed + 1)); }
+# insert_shifts PERIOD: two shifts in the scope (ASEAN 3 -> 2, 2 -> 1), each
+# in its own transaction, inserted as settle_alerts() would.
+insert_shifts() {
+    local p
+    for p in 3 2; do
+        q "insert into tradeflow.alerts (dataset, reporter, flow, basis, level, period, partner,
+            old_rank, new_rank, value_usd, kind) values ('customs', 'CHN', 'total', 'ytd',
+            'group', '$1', 'ASEAN', $p, $((p - 1)), 1.00, 'shift')" >/dev/null
+    done
+}
 
 # ---- the parts: receivers (plain and TLS), Alertmanager, the relay
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/key.pem" -out "$W/cert.pem" -days 2 \
@@ -219,11 +229,7 @@ ok
 expect "delivery connections terminated" "$(q "select count(*) from (select pg_terminate_backend(pid)
     from pg_stat_activity where datname = current_database()
     and application_name like 'tradeflow-relay/deliver:%') x")" 9
-for p in 3 2; do
-    q "insert into tradeflow.alerts (dataset, reporter, flow, basis, level, period, partner,
-        old_rank, new_rank, value_usd, kind) values ('customs', 'CHN', 'total', 'ytd', 'group',
-        '2021-01-01', 'ASEAN', $p, $((p - 1)), 1.00, 'shift')" >/dev/null
-done
+insert_shifts 2021-01-01
 E3="$(ids_of "$SCOPE")"
 wait_for "every destination to catch up after the connections dropped" "$(tf_timeout 90)" caught_up "${GOOD[@]}"
 set -- $(received "$R1LOG" /json)
@@ -236,11 +242,7 @@ ok
 # reconnects and the next alerts arrive.
 "$TF_SOURCE_DIR/deploy/stack.sh" restart-pg immediate 3 >/dev/null || fail "restart-pg failed"
 kill -0 "$relayB" || fail "the relay exited when PostgreSQL restarted"
-for p in 3 2; do
-    q "insert into tradeflow.alerts (dataset, reporter, flow, basis, level, period, partner,
-        old_rank, new_rank, value_usd, kind) values ('customs', 'CHN', 'total', 'ytd', 'group',
-        '2022-01-01', 'ASEAN', $p, $((p - 1)), 2.00, 'shift')" >/dev/null
-done
+insert_shifts 2022-01-01
 E4="$(ids_of "$SCOPE")"
 wait_for "every destination to catch up after PostgreSQL's restart" "$(tf_timeout 90)" caught_up "${GOOD[@]}"
 set -- $(received "$R1LOG" /json)
