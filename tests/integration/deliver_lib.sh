@@ -92,6 +92,13 @@ metric0() {
     echo "${v:-0}"
 }
 
+# metric_gt URL NAME_AND_LABELS N: true when the series exceeds N.
+metric_gt() {
+    local v
+    v="$(metric "$1" "$2")"
+    [ -n "$v" ] && awk -v v="$v" -v n="$3" 'BEGIN { exit !(v > n) }'
+}
+
 # caught_up DEST...: true when each destination's cursor stands at the
 # newest alert (reporting.delivery_status).
 caught_up() {

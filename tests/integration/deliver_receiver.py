@@ -3,7 +3,7 @@
 test_alerts_deliver.sh), and the tools that read what it received.
 
   deliver_receiver.py serve --log FILE --ready FILE [--port N] [--cert C --key K]
-                            [--hold-file FILE] [--auth "Bearer x"]
+                            [--hold-file FILE] [--auth "Bearer x"] [--flag-dir DIR]
       Listens on 127.0.0.1 and appends one JSON line per request to FILE:
       {"t": arrival (Unix s), "path", "status" (answered), "key"
       (Idempotency-Key), "ctype", "auth" (Authorization matched: true/false),
@@ -12,8 +12,10 @@ test_alerts_deliver.sh), and the tools that read what it received.
       (status "held" lines are requests answered after a hold, see below).
       Paths: /status/NNN answers NNN; /slow answers 200 after waiting while
       --hold-file exists (logged at arrival with status 0, then again with
-      the real status); any other path answers 200 (401 when --auth is given
-      and the Authorization header differs). --ready gets the port once
+      the real status); /flaky/NAME answers 503 and /stall/NAME waits 3 s
+      then answers 503 while the file --flag-dir/NAME exists; any other path
+      answers 200 (401 when --auth is given and the Authorization header
+      differs). --ready gets the port once
       listening. The dedup by idempotency key is the caller's job (count).
   deliver_receiver.py count FILE PATH [--am]
       Prints "TOTAL DISTINCT IDS..." for the 2xx-answered requests on PATH:
@@ -70,8 +72,16 @@ def serve(args):
                    "auth": self.headers.get("Authorization") == args.auth if args.auth else None,
                    "body": body}
             status = 200
+            flag = None
+            if args.flag_dir and self.path.count("/") == 2:
+                flag = os.path.join(args.flag_dir, self.path.split("/")[2])
             if self.path.startswith("/status/"):
                 status = int(self.path.split("/")[2])
+            elif self.path.startswith("/flaky/") and os.path.exists(flag):
+                status = 503
+            elif self.path.startswith("/stall/") and os.path.exists(flag):
+                time.sleep(3)  # past the sender's timeout
+                status = 503
             elif args.auth and self.headers.get("Authorization") != args.auth:
                 status = 401
             if self.path == "/slow" and args.hold_file and os.path.exists(args.hold_file):
@@ -209,6 +219,7 @@ def main():
     s.add_argument("--key")
     s.add_argument("--hold-file")
     s.add_argument("--auth")
+    s.add_argument("--flag-dir")
     c = sub.add_parser("count")
     c.add_argument("file")
     c.add_argument("path")

@@ -17,6 +17,8 @@
 #   - a destination answering 400: every alert parked (table, metrics), and
 #     the other destinations not blocked;
 #   - a TLS destination without the CA: retried (reason tls), never parked;
+#   - destinations answering 503, or too slowly (timeout): retried, then
+#     delivered once they answer;
 #   - the receiver down for a while, then up on the same port;
 #   - PostgreSQL dropping every delivery connection, then restarted.
 # (It restarts the stack's PostgreSQL: RUN_SERIAL, label faults.)
@@ -56,7 +58,10 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/key.pem" -out "$W/cert.pem
 R1LOG="$W/r1.jsonl"
 R2LOG="$W/r2.jsonl"
 HOLD="$W/hold"
-start_receiver R1 "$R1LOG" 0 --hold-file "$HOLD"
+FLAGS="$W/flags"
+mkdir -p "$FLAGS"
+touch "$FLAGS/d503" "$FLAGS/dtmo" # 503 and stalling answers until removed
+start_receiver R1 "$R1LOG" 0 --hold-file "$HOLD" --flag-dir "$FLAGS"
 start_receiver R2 "$R2LOG" 0 --cert "$W/cert.pem" --key "$W/key.pem" --auth "Bearer t0ps3cret"
 start_alertmanager "$W" "http://127.0.0.1:$R1_PORT/am"
 MPORT="$(free_port)"
@@ -92,7 +97,14 @@ scope() { # the filter keys of China's total trade, YTD, group level
     echo "deliver.bad.url = http://127.0.0.1:$R1_PORT/status/400"
     echo "deliver.slow.kind = json"
     echo "deliver.slow.url = http://127.0.0.1:$R1_PORT/slow"
-    for d in am hook ce slack teams tls tlsbad bad slow; do scope $d; done
+    echo "deliver.d503.kind = json"
+    echo "deliver.d503.url = http://127.0.0.1:$R1_PORT/flaky/d503"
+    echo "deliver.d503.backoff_max_ms = 1000"
+    echo "deliver.dtmo.kind = json"
+    echo "deliver.dtmo.url = http://127.0.0.1:$R1_PORT/stall/dtmo"
+    echo "deliver.dtmo.timeout_ms = 500"
+    echo "deliver.dtmo.backoff_max_ms = 1000"
+    for d in am hook ce slack teams tls tlsbad bad slow d503 dtmo; do scope $d; done
 } >"$W/relay.conf"
 GOOD=(am hook ce slack teams tls bad slow)
 
@@ -164,12 +176,30 @@ expect "tradeflow_delivery_parked_total of bad" \
     "$(metric0 "$M" 'tradeflow_delivery_parked_total{destination="bad"}')" \
     "$((n4 - parked0))"
 ok
-wait_for "TLS failures of the destination without the CA" "$(tf_timeout 30)" sh -c \
-    "[ \"\$(curl -fsS '$M' | awk '\$1 == \"tradeflow_delivery_failures_total{destination=\\\"tlsbad\\\",reason=\\\"tls\\\"}\" { print \$2 }')\" -gt 0 ]"
+wait_for "TLS failures of the destination without the CA" "$(tf_timeout 30)" metric_gt "$M" \
+    "tradeflow_delivery_failures_total{destination=\"tlsbad\",reason=\"tls\"}" 0
 expect "alerts delivered to tlsbad" "$(q "select last_alert_id || '/' || delivered || '/' || parked
     from reporting.delivery_status where destination = 'tlsbad'")" "0/0/0"
 expect "tradeflow_delivery_up of tlsbad" "$(metric "$M" 'tradeflow_delivery_up{destination="tlsbad"}')" 0
 echo "ok: no CA file: TLS verification fails, retried, never parked"
+ok
+# 503 and timeouts: retried, nothing parked, and delivered once the receiver
+# answers again.
+for d in "d503 http_5xx" "dtmo timeout"; do
+    set -- $d
+    wait_for "$2 failures of $1" "$(tf_timeout 30)" metric_gt "$M" \
+        "tradeflow_delivery_failures_total{destination=\"$1\",reason=\"$2\"}" 0
+    expect "cursor and parked alerts of $1 while failing" "$(q "select last_alert_id || '/' || parked
+        from reporting.delivery_status where destination = '$1'")" "0/0"
+done
+rm -f "$FLAGS/d503" "$FLAGS/dtmo"
+GOOD+=(d503 dtmo)
+wait_for "the 503 and timeout destinations to catch up" "$(tf_timeout 60)" caught_up "${GOOD[@]}"
+for p in /flaky/d503 /stall/dtmo; do
+    set -- $(received "$R1LOG" "$p")
+    expect "distinct alerts at $p once it answers (total $1)" "${*:3}" "$E1"
+done
+echo "ok: 503 and timeouts retried with backoff, then delivered"
 ok
 
 # Alertmanager: each shift fired once; the labels and the summary.
@@ -200,11 +230,11 @@ aggregate "g1-$TC" "$TC" -- --alert-top 3
 E2="$(ids_of "$SCOPE")"
 expect "retractions in the scope" "$(q "select count(*) from reporting.ranking_alerts where
     $SCOPE and kind = 'retraction'")" 2
-wait_for "failed attempts while the receiver is down" "$(tf_timeout 30)" sh -c \
-    "[ \"\$(curl -fsS '$M' | awk '\$1 == \"tradeflow_delivery_failures_total{destination=\\\"hook\\\",reason=\\\"connect\\\"}\" { print \$2 }')\" -gt ${f0:-0} ]"
+wait_for "failed attempts while the receiver is down" "$(tf_timeout 30)" metric_gt "$M" \
+    "tradeflow_delivery_failures_total{destination=\"hook\",reason=\"connect\"}" "${f0:-0}"
 sleep 3
 caught_up hook && fail "hook caught up while its receiver is down"
-start_receiver R1 "$R1LOG" "$R1_PORT" --hold-file "$HOLD"
+start_receiver R1 "$R1LOG" "$R1_PORT" --hold-file "$HOLD" --flag-dir "$FLAGS"
 wait_for "every destination to catch up after the outage" "$(tf_timeout 90)" caught_up "${GOOD[@]}"
 for p in /json /teams /slack/T000/B000/XXXXSECRETXXXX; do
     set -- $(received "$R1LOG" "$p")
@@ -228,7 +258,7 @@ ok
 # as the consumer would) still arrive once at every destination.
 expect "delivery connections terminated" "$(q "select count(*) from (select pg_terminate_backend(pid)
     from pg_stat_activity where datname = current_database()
-    and application_name like 'tradeflow-relay/deliver:%') x")" 9
+    and application_name like 'tradeflow-relay/deliver:%') x")" 11
 insert_shifts 2021-01-01
 E3="$(ids_of "$SCOPE")"
 wait_for "every destination to catch up after the connections dropped" "$(tf_timeout 90)" caught_up "${GOOD[@]}"
@@ -295,7 +325,7 @@ ok
 # Once each but for the crash: at most the one request a destination had in
 # flight when the relay was SIGKILLed is repeated; the outage, the dropped
 # connections and the restarts repeat nothing.
-for p in /json /teams /slack/T000/B000/XXXXSECRETXXXX; do
+for p in /json /teams /slack/T000/B000/XXXXSECRETXXXX /flaky/d503 /stall/dtmo; do
     set -- $(received "$R1LOG" "$p")
     [ "$1" -le $(($2 + 1)) ] || fail "$p: $1 requests for $2 alerts"
 done
