@@ -612,6 +612,7 @@ typedef struct worker {
     tf_alerts_feed_t *feed;
     char resp[512]; /* the start of the last response body */
     size_t resp_len;
+    long retry_after_s; /* the last response's Retry-After (seconds), 0 = none */
     char app[96]; /* application_name */
 } worker_t;
 
@@ -723,6 +724,12 @@ static long http_post(worker_t *w, const char *body, const char *ctype, int64_t 
     curl_slist_free_all(hdr);
     if (rc == CURLE_OK) {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        w->retry_after_s = 0;
+#if LIBCURL_VERSION_NUM >= 0x074200
+        curl_off_t ra = 0;
+        if (curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+            w->retry_after_s = ra > 3600 ? 3600 : (long)ra;
+#endif
         return status;
     }
     if (rc == CURLE_ABORTED_BY_CALLBACK)
@@ -896,11 +903,17 @@ static int w_deliver(worker_t *w, const tf_alert_row_t *row, char *err, size_t e
         tf_metrics_gauge_set_labels(d->up, lv, 0);
         if (time(NULL) - last_log >= 30) {
             TF_LOG(TF_LOG_WARNING, "deliver",
-                   "%s: alert %" PRId64 ": %s (attempt %d; retrying in %ld ms)", w->dest->name,
-                   row->a.alert_id, herr, attempts, backoff);
+                   "%s: alert %" PRId64 ": %s (attempt %d; retrying with backoff)",
+                   w->dest->name, row->a.alert_id, herr, attempts);
             last_log = time(NULL);
         }
-        if (w_nap(w, backoff))
+        /* A receiver's Retry-After (429, 503: Slack's rate limit) is
+         * honoured, up to backoff_max_ms. */
+        long wait = backoff;
+        if (status > 0 && w->retry_after_s * 1000 > wait)
+            wait = w->retry_after_s * 1000 < w->dest->backoff_max_ms ? w->retry_after_s * 1000
+                                                                     : w->dest->backoff_max_ms;
+        if (w_nap(w, wait))
             return 0;
         backoff = backoff * 2 > w->dest->backoff_max_ms ? w->dest->backoff_max_ms : backoff * 2;
         /* Keep the backlog gauge current while the head alert waits (and
