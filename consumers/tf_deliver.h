@@ -28,7 +28,8 @@
  *     destination's durable cursor (tradeflow.delivery_cursors, migration
  *     010), posts each matching alert in alert_id order and moves the cursor
  *     after the receiver's 2xx. 5xx, 408, 429, timeouts and connection or TLS
- *     errors are retried with backoff (the same alert, so order holds); any
+ *     errors are retried with backoff, honouring Retry-After (the same alert,
+ *     so order holds); any
  *     other status parks the alert (tradeflow.delivery_parked, cursor moved
  *     in the same transaction). A crash between the 2xx and the cursor
  *     update sends the alert again: at least once, with the idempotency key.
