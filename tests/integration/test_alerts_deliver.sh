@@ -304,8 +304,9 @@ wait "$relayB" || fail "relay B exited $? on SIGTERM"
 ok
 
 # ---- 5. New destinations, HTTP only, --exit-when-idle: start = earliest
-# delivers the history, start = latest nothing before it.
-"$RELAY" --no-kafka --exit-when-idle --log-level warning \
+# delivers the history, start = latest nothing before it. This relay runs as
+# the least-privilege role of 005_roles.sql (migration 010's grants).
+PGOPTIONS="-c role=tradeflow_writer" "$RELAY" --no-kafka --exit-when-idle --log-level warning \
     -D hist.kind=json -D "hist.url=http://127.0.0.1:$R1_PORT/hist" \
     -D late.kind=json -D "late.url=http://127.0.0.1:$R1_PORT/late" -D late.start=latest ||
     fail "relay --no-kafka --exit-when-idle exited $?"
