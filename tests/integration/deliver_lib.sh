@@ -32,17 +32,21 @@ stop_pid() {
     wait "$1" 2>/dev/null || true
 }
 
-# start_alertmanager DIR WEBHOOK_URL: Alertmanager on a free loopback port
-# (AM_PORT, AM_PID), clustering off, every alert its own group
-# (group_by ['...']), notified after 1 s, repeated only after an hour,
-# resolved alerts notified too, all to WEBHOOK_URL.
+# start_alertmanager DIR WEBHOOK_URL [CONFIG]: Alertmanager on a free
+# loopback port (AM_PORT, AM_PID), clustering off, its data in DIR. Without
+# CONFIG: every alert its own group (group_by ['...']), notified after 1 s,
+# repeated only after an hour, resolved alerts notified too, all to
+# WEBHOOK_URL.
 start_alertmanager() {
-    local dir="$1" url="$2"
+    local dir="$1" url="$2" config="${3:-}"
     [ -n "$AM_BIN" ] && [ -x "$AM_BIN" ] ||
         fail "no prometheus-alertmanager binary (apt-get install prometheus-alertmanager, or deploy/install-deps.sh)"
     AM_PORT="$(free_port)"
     mkdir -p "$dir/am-data"
-    cat >"$dir/alertmanager.yml" <<EOF
+    if [ -n "$config" ]; then
+        cp "$config" "$dir/alertmanager.yml"
+    else
+        cat >"$dir/alertmanager.yml" <<EOF
 route:
   receiver: hook
   group_by: ['...']
@@ -55,6 +59,7 @@ receivers:
       - url: '$url'
         send_resolved: true
 EOF
+    fi
     "$AM_BIN" --config.file="$dir/alertmanager.yml" --storage.path="$dir/am-data" \
         --web.listen-address="127.0.0.1:$AM_PORT" --cluster.listen-address= \
         --log.level=warn >"$dir/am.log" 2>&1 &

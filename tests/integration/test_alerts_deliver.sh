@@ -64,6 +64,21 @@ touch "$FLAGS/d503" "$FLAGS/dtmo" # 503 and stalling answers until removed
 start_receiver R1 "$R1LOG" 0 --hold-file "$HOLD" --flag-dir "$FLAGS"
 start_receiver R2 "$R2LOG" 0 --cert "$W/cert.pem" --key "$W/key.pem" --auth "Bearer t0ps3cret"
 start_alertmanager "$W" "http://127.0.0.1:$R1_PORT/am"
+# A second Alertmanager with the documented example routes
+# (deploy/alertmanager/alertmanager.yml): its Slack receiver and its webhook
+# receiver point at the local receiver, its waits are shortened to 1 s.
+mkdir -p "$W/am2"
+echo "http://127.0.0.1:$R1_PORT/amslack" >"$W/am2/slack.url"
+sed -e "s|api_url_file: .*|api_url_file: $W/am2/slack.url|" \
+    -e "s|url: 'http://127.0.0.1:8080/tradeflow-alerts'|url: 'http://127.0.0.1:$R1_PORT/amarchive'|" \
+    -e "s|group_wait: 10s|group_wait: 1s|; s|group_interval: 1m|group_interval: 1s|" \
+    "$TF_SOURCE_DIR/deploy/alertmanager/alertmanager.yml" >"$W/am2/example.yml"
+AM1_PORT="$AM_PORT"
+AM1_PID="$AM_PID"
+start_alertmanager "$W/am2" - "$W/am2/example.yml"
+AM2_PORT="$AM_PORT"
+AM_PORT="$AM1_PORT"
+AM_PID="$AM1_PID"
 MPORT="$(free_port)"
 M="http://127.0.0.1:$MPORT/metrics"
 SECRET_URL="http://127.0.0.1:$R1_PORT/slack/T000/B000/XXXXSECRETXXXX"
@@ -76,6 +91,8 @@ scope() { # the filter keys of China's total trade, YTD, group level
     echo "metrics.addr = 127.0.0.1:$MPORT"
     echo "deliver.am.kind = alertmanager"
     echo "deliver.am.url = http://127.0.0.1:$AM_PORT/"
+    echo "deliver.am2.kind = alertmanager"
+    echo "deliver.am2.url = http://127.0.0.1:$AM2_PORT"
     echo "deliver.hook.kind = json"
     echo "deliver.hook.url = http://127.0.0.1:$R1_PORT/json"
     echo "deliver.ce.kind = cloudevents"
@@ -104,9 +121,9 @@ scope() { # the filter keys of China's total trade, YTD, group level
     echo "deliver.dtmo.url = http://127.0.0.1:$R1_PORT/stall/dtmo"
     echo "deliver.dtmo.timeout_ms = 500"
     echo "deliver.dtmo.backoff_max_ms = 1000"
-    for d in am hook ce slack teams tls tlsbad bad slow d503 dtmo; do scope $d; done
+    for d in am am2 hook ce slack teams tls tlsbad bad slow d503 dtmo; do scope $d; done
 } >"$W/relay.conf"
-GOOD=(am hook ce slack teams tls bad slow)
+GOOD=(am am2 hook ce slack teams tls bad slow)
 
 # --print-config masks the auth header and the webhook URL's token.
 "$RELAY" -c "$W/relay.conf" --print-config >"$W/print.txt" || fail "--print-config exited $?"
@@ -253,12 +270,46 @@ set -- $("$TF_PYTHON" "$TF_RECEIVER" count "$R1LOG" /am --am)
 expect "Alertmanager firing notifications after the retractions (total, distinct)" "$1 $2" "$n4 $n4"
 echo "ok: the retractions resolved alerts $R20 in Alertmanager"
 ok
+# The example routes: the desk's Slack receiver got one "Ranking shift"
+# message per shift and one "Withdrawn" per retraction, with the summaries;
+# the archive webhook every shift.
+am_example() { # PATH: "TITLE|TEXT" lines of the Slack messages, sorted
+    "$TF_PYTHON" - "$R1LOG" "$1" <<'PY'
+import json, sys
+out = set()
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r["path"] == sys.argv[2] and r["status"] == 200:
+        for a in r["body"].get("attachments", []):
+            out.add("%s|%s" % (a["title"], a["text"].strip()))
+print("\n".join(sorted(out)))
+PY
+}
+example_has() { [ "$(am_example "$1" | grep -c .)" -ge "$2" ]; }
+wait_for "the example's Slack messages" "$(tf_timeout 60)" example_has /amslack 6
+ids=($E1)
+cat >"$W/slack.expected" <<EOF
+Ranking shift: CHN / ASEAN|ASEAN rose to #1 of CHN's partners, Jan-Nov 2020 YTD, US\$609.58 bn
+Ranking shift: CHN / ASEAN|ASEAN rose to #2 of CHN's partners, Jan-Nov 2019 YTD, US\$577.00 bn
+Ranking shift: CHN / EU|EU fell to #2 of CHN's partners, Jan-Nov 2020 YTD, US\$586.00 bn
+Ranking shift: CHN / USA|USA fell to #3 of CHN's partners, Jan-Nov 2019 YTD, US\$495.00 bn
+Withdrawn: CHN / ASEAN|Withdrawn: ASEAN rose to #1 of CHN's partners, Jan-Nov 2020 YTD - no longer holds (US\$576.58 bn; alert ${ids[2]})
+Withdrawn: CHN / EU|Withdrawn: EU fell to #2 of CHN's partners, Jan-Nov 2020 YTD - no longer holds (US\$586.00 bn; alert ${ids[3]})
+EOF
+am_example /amslack | diff "$W/slack.expected" - || fail "the example's Slack messages differ"
+wait_for "the example's archive webhook" "$(tf_timeout 60)" \
+    sh -c "'$TF_PYTHON' '$TF_RECEIVER' count '$R1LOG' /amarchive --am | grep -q '| $R20\$'"
+set -- $("$TF_PYTHON" "$TF_RECEIVER" count "$R1LOG" /amarchive --am)
+expect "the example's archive webhook: firing (total, distinct)" "$1 $2" "$n4 $n4"
+echo "ok: the example routes of deploy/alertmanager/alertmanager.yml deliver to Slack and the webhook"
+ok
+
 
 # ---- 3. PostgreSQL drops every delivery connection; two new alerts (inserted
 # as the consumer would) still arrive once at every destination.
 expect "delivery connections terminated" "$(q "select count(*) from (select pg_terminate_backend(pid)
     from pg_stat_activity where datname = current_database()
-    and application_name like 'tradeflow-relay/deliver:%') x")" 11
+    and application_name like 'tradeflow-relay/deliver:%') x")" 12
 insert_shifts 2021-01-01
 E3="$(ids_of "$SCOPE")"
 wait_for "every destination to catch up after the connections dropped" "$(tf_timeout 90)" caught_up "${GOOD[@]}"
