@@ -19,7 +19,9 @@
 # PARTITIONS of the input topic (default 1: with 6, tradeflow-aggregate as of
 # this writing flushes one partition's fetch per batch under a live feed and
 # falls behind at 5,000 records/s on a 2-core machine - see docs/alerts.md),
-# KEEP=1 keeps the work directory (logs, events.tsv, seen.tsv).
+# KEEP=1 keeps the work directory (logs, events.tsv, seen.tsv). RELAY=1 also
+# runs tradeflow-relay --no-kafka with a `json` HTTP destination (a local
+# receiver) and reports the latency from detected_at to the receiver.
 # Needs the stack ($TRADEFLOW_BROKERS, PG*: eval "$(deploy/stack.sh env)"),
 # a build (TF_BUILD_DIR or build/) and python3 (standard library only; the
 # LISTENing client is tradeflow-alerts itself).
@@ -63,6 +65,16 @@ timeout 120 "${AGG[@]}" --exit-at-end 2>"$W/agg0.log"
 "${AGG[@]}" 2>"$W/agg.log" &
 "$BUILD/bin/tradeflow-alerts" --json --max-rank 2 2>"$W/alerts.err" |
     "$PY" "$REPO/tests/integration/alerts_peer.py" stamp >"$W/seen.tsv" &
+if [ "${RELAY:-0}" = 1 ]; then
+    # Also through tradeflow-relay's HTTP delivery (issue 19): a `json`
+    # destination to a local receiver; reported as detected_at -> receiver.
+    "$PY" "$REPO/tests/integration/deliver_receiver.py" serve --log "$W/recv.jsonl" \
+        --ready "$W/recv.port" &
+    for _ in $(seq 50); do [ -e "$W/recv.port" ] && break; sleep 0.1; done
+    "$BUILD/bin/tradeflow-relay" --no-kafka --log-level warning -D hook.kind=json \
+        -D "hook.url=http://127.0.0.1:$(cat "$W/recv.port")/json" -D hook.filter.max_rank=2 \
+        -D hook.start=latest 2>"$W/relay.log" &
+fi
 sleep 3 # consumer group join and the client's LISTEN
 
 echo "bench_alert_latency: $RATE records/s for $SECS s into $PARTS partition(s), a leader swap every $EVENT_EVERY s, consumer --batch-ms $BATCH_MS --settle-interval 1" >&2
@@ -119,4 +131,8 @@ if split:
 print(f"feed: target {rate} records/s for {secs:.0f} s; facts in PostgreSQL after 3 s: {facts} "
       f"({facts / wall:.0f} records/s over the {wall:.1f} s feed)")
 EOF
+if [ "${RELAY:-0}" = 1 ]; then
+    echo "HTTP delivery, detected_at -> receiver (json destination): $("$PY" \
+        "$REPO/tests/integration/deliver_receiver.py" latency "$W/recv.jsonl" /json)"
+fi
 grep -h "done:\|stats" "$W/agg.log" | tail -2 >&2 || true

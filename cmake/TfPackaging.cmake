@@ -60,13 +60,17 @@ install(PROGRAMS ${CMAKE_SOURCE_DIR}/producers/tradeflow-genfeed
 
 install(FILES ${CMAKE_SOURCE_DIR}/docs/install.md
   DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# Example Alertmanager routes for the relay's HTTP delivery (docs/alerts.md).
+install(FILES ${CMAKE_SOURCE_DIR}/deploy/alertmanager/alertmanager.yml
+  DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
 # ---------------------------------------------------------------- man pages
 
 # One-line descriptions for the NAME section (help2man --name).
 set(TF_MAN_NAME_tradeflow-produce "validate trade records and publish them to Kafka as Avro")
 set(TF_MAN_NAME_tradeflow-aggregate "consume trade records from Kafka into exact running totals in PostgreSQL")
-set(TF_MAN_NAME_tradeflow-relay "publish ranking-shift alerts from PostgreSQL to Kafka exactly once")
+set(TF_MAN_NAME_tradeflow-relay
+  "publish ranking-shift alerts to Kafka exactly once, and to Alertmanager and webhooks")
 set(TF_MAN_NAME_tradeflow-alerts "follow ranking-shift alerts as they are committed")
 set(TF_MAN_NAME_tradeflow-report "write a trade report from the reporting views")
 set(TF_MAN_NAME_tradeflow-genfeed "write a synthetic customs or investment feed")
@@ -214,7 +218,7 @@ else()
     "librdkafka1 (>= 2.0), libavro23, libpq5, libjansson4, libcsv3, libcurl4, libmicrohttpd12, python3")
 endif()
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "kcat, postgresql-client")
-set(CPACK_DEBIAN_PACKAGE_SUGGESTS "postgresql")
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "postgresql, prometheus-alertmanager")
 # Control scripts and conffiles. The list of conffiles must name the absolute
 # installed paths, which only the /usr layout has.
 set(_deb_ctl ${CMAKE_BINARY_DIR}/debian-control)

@@ -24,8 +24,9 @@ struct tf_config {
     const tf_cfg_prop_t *props;
     size_t nprops;
     entry_t *vals;   /* one per prop */
-    entry_t *extra;  /* kafka.* / pg.* */
+    entry_t *extra;  /* kafka.* / pg.* (and the program's extra prefix) */
     size_t nextra, capextra;
+    char *extra_prefix; /* owned; tf_config_allow_prefix(), NULL = none */
 };
 
 static int prop_index(const tf_config_t *c, const char *key)
@@ -36,11 +37,22 @@ static int prop_index(const tf_config_t *c, const char *key)
     return -1;
 }
 
-static int is_passthrough(const char *key)
+static int is_passthrough(const tf_config_t *c, const char *key)
 {
-    return (strncmp(key, "kafka.", 6) == 0 && key[6]) || (strncmp(key, "pg.", 3) == 0 && key[3]);
+    size_t k = c->extra_prefix ? strlen(c->extra_prefix) : 0;
+    return (strncmp(key, "kafka.", 6) == 0 && key[6]) || (strncmp(key, "pg.", 3) == 0 && key[3]) ||
+           (k && strncmp(key, c->extra_prefix, k) == 0 && key[k]);
 }
 
+int tf_config_allow_prefix(tf_config_t *c, const char *prefix)
+{
+    char *p = strdup(prefix);
+    if (!p)
+        return -1;
+    free(c->extra_prefix);
+    c->extra_prefix = p;
+    return 0;
+}
 
 tf_config_t *tf_config_new(const char *program, const tf_cfg_prop_t *props)
 {
@@ -93,6 +105,7 @@ void tf_config_destroy(tf_config_t *c)
     free(c->extra);
     free(c->vals);
     free(c->program);
+    free(c->extra_prefix);
     free(c);
 }
 
@@ -231,7 +244,7 @@ int tf_config_set(tf_config_t *c, const char *key, const char *value, const char
         }
         return 0;
     }
-    if (!is_passthrough(key)) {
+    if (!is_passthrough(c, key)) {
         snprintf(errstr, errlen, "unknown key \"%.80s\" (see %s --help-config)", key, c->program);
         return -1;
     }

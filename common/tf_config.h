@@ -16,11 +16,14 @@
  *   4. command-line flags (each flag is just a property set late).
  * Keys `kafka.NAME` are passed to librdkafka as NAME; keys `pg.NAME` are
  * libpq connection keywords (pg.host, pg.sslmode, pg.password, ...), added
- * to the `pg` conninfo/URI.
+ * to the `pg` conninfo/URI. A program may accept one more pass-through
+ * prefix (tf_config_allow_prefix(), e.g. the relay's `deliver.`), whose keys
+ * it reads with tf_config_foreach() and validates itself.
  *
  * Errors name their origin: "FILE:LINE: unknown key \"x\"", "environment
  * TRADEFLOW_BATCH_SIZE: ...", "--batch-size: ...". Secrets (keys containing
- * "password", "secret" or "token", the password part of `registry.user`
+ * "password", "secret" or "token", `deliver.*.auth_header`, the path and
+ * query of `deliver.*.url`, the password part of `registry.user`
  * and of a `pg` conninfo/URI, the userinfo password of any URL) are never
  * printed: --print-config masks them (tf_secret.h).
  *
@@ -67,6 +70,10 @@ void tf_config_destroy(tf_config_t *c);
  * kafka.* and pg.* keys are accepted as pass-through. Returns 0 or -1. */
 int tf_config_set(tf_config_t *c, const char *key, const char *value, const char *origin,
                   char *errstr, size_t errlen);
+/* Accepts keys starting with prefix ("deliver.") as pass-through keys, like
+ * kafka.* and pg.*; call before setting anything. Returns 0, -1 on out of
+ * memory. */
+int tf_config_allow_prefix(tf_config_t *c, const char *prefix);
 /* Loads a configuration file. Returns 0 or -1 ("FILE:LINE: reason"). */
 int tf_config_load_file(tf_config_t *c, const char *path, char *errstr, size_t errlen);
 /* Applies TRADEFLOW_<KEY> variables of the table's keys. Returns 0 or -1. */

@@ -20,7 +20,8 @@ bool tf_secret_key(const char *key)
         return false;
     return has(key, "password") || has(key, "passwd") || has(key, "secret") ||
            has(key, "token") || has(key, "credential") || has(key, "private") ||
-           has(key, "sasl.oauthbearer.config") || has(key, "ssl.key.pem");
+           has(key, "sasl.oauthbearer.config") || has(key, "ssl.key.pem") ||
+           has(key, "auth_header") || has(key, "authorization");
 }
 
 /* Appends n bytes of s to buf at *at, keeping room for the NUL. */
@@ -125,6 +126,22 @@ const char *tf_secret_mask_value(const char *key, const char *value, char *buf, 
         return buf;
     }
     size_t kl = key ? strlen(key) : 0;
+    if (kl > 12 && strncmp(key, "deliver.", 8) == 0 && strcmp(key + kl - 4, ".url") == 0) {
+        /* Webhook URLs carry their token in the path or the query (Slack's
+         * /services/T/B/TOKEN, Teams' sig=): only scheme://host[:port]. */
+        const char *scheme = strstr(value, "://");
+        const char *rest = scheme ? strpbrk(scheme + 3, "/?#") : NULL;
+        if (rest && rest[1]) {
+            char host[1024];
+            tf_secret_mask_text(value, host, sizeof(host));
+            char *cut = strstr(host, "://");
+            cut = cut ? strpbrk(cut + 3, "/?#") : NULL;
+            if (cut)
+                *cut = '\0';
+            snprintf(buf, buflen, "%s/%s", host, TF_SECRET_MASK);
+            return buf;
+        }
+    }
     if (kl >= 4 && strcasecmp(key + kl - 4, "user") == 0 && !strstr(value, "://")) {
         const char *colon = strchr(value, ':');
         if (colon) {

@@ -23,7 +23,8 @@
 /* True when a configuration key names a secret, whatever its prefix and
  * whether it is known or not: it contains "password", "passwd", "secret",
  * "token", "credential" or "private", or is librdkafka's
- * sasl.oauthbearer.config / ssl.key.pem (compared case-insensitively). */
+ * sasl.oauthbearer.config / ssl.key.pem, or an HTTP auth header
+ * ("auth_header", "authorization"), compared case-insensitively. */
 bool tf_secret_key(const char *key);
 
 /* Masks the password of every URL in text (free text: messages, lists of
@@ -32,7 +33,9 @@ const char *tf_secret_mask_text(const char *text, char *buf, size_t buflen);
 
 /* The display form of a configuration value: the mask for a secret key;
  * "user:********" for keys ending in ".user" / "user" whose value has a
- * colon (basic-auth "user:password"); else tf_secret_mask_text(). */
+ * colon (basic-auth "user:password"); "scheme://host[:port]/" plus the mask for
+ * a delivery URL (deliver.NAME.url: webhooks carry their token in the path
+ * or query); else tf_secret_mask_text(). */
 const char *tf_secret_mask_value(const char *key, const char *value, char *buf, size_t buflen);
 
 #endif

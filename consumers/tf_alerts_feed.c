@@ -3,7 +3,9 @@
  */
 #include "tf_alerts_feed.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,22 @@ void tf_alerts_feed_destroy(tf_alerts_feed_t *f)
         return;
     free(f->rows);
     free(f);
+}
+
+int tf_alerts_feed_wait(PGconn *c, int ms)
+{
+    struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
+    if (pfd.fd < 0)
+        return -1;
+    int n = poll(&pfd, 1, ms);
+    if (n < 0)
+        return errno == EINTR ? 0 : -1;
+    if (n > 0 && !PQconsumeInput(c))
+        return -1;
+    PGnotify *nt;
+    while ((nt = PQnotifies(c)))
+        PQfreemem(nt);
+    return PQstatus(c) == CONNECTION_OK ? 0 : -1;
 }
 
 void tf_alerts_feed_advance(tf_alerts_feed_t *f, int64_t alert_id)

@@ -80,6 +80,11 @@ int tf_alerts_feed_visible_tail(PGconn *c, int window, int64_t *max_id, int64_t 
 int tf_alerts_feed_fetch(tf_alerts_feed_t *f, PGconn *c, int limit, const tf_alert_row_t **rows,
                          size_t *n, int *held, char *errstr, size_t errlen);
 
+/* Waits up to ms for a notification on c (LISTEN tradeflow_alerts) and
+ * drops what arrived: a notification is only a wake-up, the view is the
+ * truth. 0 (notified, timed out or interrupted), -1 if the connection broke. */
+int tf_alerts_feed_wait(PGconn *c, int ms);
+
 /* Moves the cursor to after alert_id (never backwards). */
 void tf_alerts_feed_advance(tf_alerts_feed_t *f, int64_t alert_id);
 int64_t tf_alerts_feed_cursor(const tf_alerts_feed_t *f);

@@ -75,14 +75,10 @@ int tf_alerts_format_line(const tf_alert_row_t *row, char *buf, size_t len)
                     n, money, row->suppressed ? " [suppressed]" : "");
 }
 
-char *tf_alerts_format_json(const tf_alert_row_t *row)
+void tf_alerts_format_ts(int64_t us_epoch, char *buf, size_t len)
 {
-    const tf_alert_t *a = &row->a;
-    char period[8], money[32], ts[40];
-    tf_period_format(a->period, period, sizeof(period));
-    tf_decimal_format(a->value_cents, 2, money, sizeof(money));
     /* Floor division, so that instants before 1970 format correctly too. */
-    int64_t us = a->detected_at_us % 1000000, s = a->detected_at_us / 1000000;
+    int64_t us = us_epoch % 1000000, s = us_epoch / 1000000;
     if (us < 0) {
         us += 1000000;
         s -= 1;
@@ -90,8 +86,17 @@ char *tf_alerts_format_json(const tf_alert_row_t *row)
     time_t secs = (time_t)s;
     struct tm tm;
     gmtime_r(&secs, &tm);
-    size_t l = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + l, sizeof(ts) - l, ".%06dZ", (int)us);
+    size_t l = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + l, len - l, ".%06dZ", (int)us);
+}
+
+char *tf_alerts_format_json(const tf_alert_row_t *row)
+{
+    const tf_alert_t *a = &row->a;
+    char period[8], money[32], ts[40];
+    tf_period_format(a->period, period, sizeof(period));
+    tf_decimal_format(a->value_cents, 2, money, sizeof(money));
+    tf_alerts_format_ts(a->detected_at_us, ts, sizeof(ts));
     /* "o" steals the new references, also when json_pack fails. */
     json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, "
                           "s:o, s:b}",

@@ -40,6 +40,10 @@ void tf_alerts_format_money(const tf_alert_row_t *row, char *buf, size_t len);
  * too small). */
 int tf_alerts_format_line(const tf_alert_row_t *row, char *buf, size_t len);
 
+/* An instant (microseconds since the Unix epoch) as ISO 8601 / RFC 3339 UTC
+ * with microseconds, "2020-12-01T00:00:00.123456Z" (len >= 28). */
+void tf_alerts_format_ts(int64_t us_epoch, char *buf, size_t len);
+
 /* The JSON object (one line, keys in the view's order; value_usd an exact
  * decimal string, detected_at ISO 8601 UTC with microseconds). The caller
  * frees the result with free(); NULL when memory runs out. */

@@ -119,18 +119,7 @@ static int emit(const tf_alert_row_t *row, int json)
 /* Waits up to ms for a notification. -1 if the connection broke. */
 static int wait_notify(PGconn *c, int ms)
 {
-    struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
-    if (pfd.fd < 0)
-        return -1;
-    int n = poll(&pfd, 1, ms);
-    if (n < 0)
-        return errno == EINTR ? 0 : -1;
-    if (n > 0 && !PQconsumeInput(c))
-        return -1;
-    PGnotify *nt;
-    while ((nt = PQnotifies(c)))
-        PQfreemem(nt);
-    return PQstatus(c) == CONNECTION_OK ? 0 : -1;
+    return tf_alerts_feed_wait(c, ms);
 }
 
 static PGconn *connect_listen(const char *pg, char *errstr, size_t errlen)

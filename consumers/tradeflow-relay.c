@@ -1,7 +1,9 @@
 /*
  * tradeflow-relay - publishes the ranking-shift alerts of the PostgreSQL
  * outbox (tradeflow.alerts, written by tradeflow-aggregate) to the Kafka
- * topic tradeflow.alerts, each alert exactly once, in alert_id order.
+ * topic tradeflow.alerts, each alert exactly once, in alert_id order; and
+ * hosts the HTTP delivery to Alertmanager and webhooks (tf_deliver.h: its own
+ * threads, PostgreSQL connections and cursors, beside the Kafka sessions).
  *
  *   tradeflow-relay [options]                 run (daemon; SIGINT/SIGTERM stop)
  *   tradeflow-relay --exit-when-idle          stop once everything is published
@@ -35,6 +37,8 @@
 
 #include "tf_alerts_feed.h"
 #include "tf_codec.h"
+#include "tf_deliver.h"
+#include "tf_http.h"
 #include "tf_kafka.h"
 #include "tf_err.h"
 #include "tf_log.h"
@@ -60,6 +64,10 @@ typedef struct relay {
     long startup_ms;          /* startup.timeout */
     int up;                   /* a session has reached both servers once */
     int exit_code;            /* for a fatal session (-2): TF_EXIT_*, 0 = 1 */
+    /* HTTP delivery (deliver.NAME.*) and the operations endpoint; NULL when off */
+    tf_deliver_t *deliver;
+    tf_http_t *http;
+    tf_metric_t *relayed; /* tradeflow_alerts_relayed_total */
 } relay_t;
 
 static volatile sig_atomic_t stop_requested;
@@ -79,7 +87,10 @@ static void usage(FILE *f)
         "that is not suppressed to a one-partition Kafka topic, exactly once and in\n"
         "alert_id order (Avro RankingAlert, key dataset|reporter, Kafka transactions),\n"
         "and marks it published once Kafka committed it. One relay is active at a\n"
-        "time; others wait.\n"
+        "time; others wait. It also posts the alerts to HTTP destinations (settings\n"
+        "deliver.NAME.*: Alertmanager, Slack, Teams, CloudEvents, JSON), in alert_id\n"
+        "order, at least once each with an Idempotency-Key, from a durable cursor per\n"
+        "destination; 4xx answers are parked, other failures retried.\n"
         "\n"
         "Kafka:\n"
         "  -b, --brokers LIST     bootstrap servers (default: $TRADEFLOW_BROKERS)\n"
@@ -94,8 +105,14 @@ static void usage(FILE *f)
         "      --registry-ca FILE CA certificate for the registry's TLS\n"
         "PostgreSQL:\n"
         "      --pg CONNINFO      libpq conninfo or URI (default: the PG* variables)\n"
+        "HTTP delivery (docs/alerts.md; one or more destinations NAME):\n"
+        "  -D NAME.KEY=VALUE      sets deliver.NAME.KEY, e.g. -D am.kind=alertmanager\n"
+        "                         -D am.url=http://127.0.0.1:9093; repeatable\n"
+        "      --no-kafka         deliver over HTTP only, publish nothing to Kafka\n"
         "Running:\n"
-        "      --exit-when-idle   exit 0 once every publishable alert is published\n"
+        "      --exit-when-idle   exit 0 once every publishable alert is published and\n"
+        "                         every destination has caught up\n"
+        "      --metrics-addr ADDR  serve /metrics, /healthz, /readyz on HOST:PORT\n"
         "      --startup-timeout S  wait at most S s at start for the servers (default: 30)\n"
         "      --log-level L      emerg..debug or 0..7 (default: info)\n"
         "      --log-format F     text or json (default: text)\n"
@@ -509,18 +526,7 @@ out:
  * connection broke. */
 static int wait_notify(relay_t *r, int ms)
 {
-    struct pollfd pfd = {.fd = PQsocket(r->conn), .events = POLLIN};
-    if (pfd.fd < 0)
-        return -1;
-    int n = poll(&pfd, 1, ms);
-    if (n < 0)
-        return errno == EINTR ? 0 : -1;
-    if (n > 0 && !PQconsumeInput(r->conn))
-        return -1;
-    PGnotify *nt;
-    while ((nt = PQnotifies(r->conn)))
-        PQfreemem(nt);
-    return PQstatus(r->conn) == CONNECTION_OK ? 0 : -1;
+    return tf_alerts_feed_wait(r->conn, ms);
 }
 
 /* One session: connect, recover, relay until an error or a stop.
@@ -627,6 +633,7 @@ static int session(relay_t *r)
                 goto retry;
             }
             r->published += k;
+            tf_metrics_counter_add(r->relayed, k);
             TF_LOG(TF_LOG_DEBUG, "relay", "published %zu alert(s) up to %" PRId64, k,
                    unsent[k - 1]->a.alert_id);
         }
@@ -638,6 +645,7 @@ static int session(relay_t *r)
         }
         if (n > 0)
             tf_alerts_feed_advance(r->feed, rows[n - 1].a.alert_id);
+        tf_http_heartbeat(r->http);
         rd_kafka_poll(r->rk, 0);
         if (n == BATCH_MAX)
             continue;
@@ -672,7 +680,9 @@ enum {
     O_VERSION,
     O_PRINT,
     O_HELPCFG,
-    O_STARTUP
+    O_STARTUP,
+    O_METRICS,
+    O_NO_KAFKA
 };
 
 /* The configuration table (docs/configuration.md is generated from it). */
@@ -692,7 +702,11 @@ static const tf_cfg_prop_t relay_props[] = {
      "registry basic auth as user:password (password masked in output)"},
     {"registry.ca", TF_CFG_STRING, NULL, 0, 0, NULL, 0, "CA certificate file for the registry"},
     {"exit.when.idle", TF_CFG_BOOL, "false", 0, 0, NULL, 0,
-     "exit 0 once every alert is published"},
+     "exit 0 once every alert is published and every destination has caught up"},
+    {"publish.kafka", TF_CFG_BOOL, "true", 0, 0, NULL, 0,
+     "publish to the Kafka topic; false = HTTP delivery (deliver.*) only"},
+    {"metrics.addr", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "serve /metrics, /healthz, /readyz on HOST:PORT (:PORT = 127.0.0.1); unset = off"},
     {"startup.timeout", TF_CFG_INT, "30", 1, 3600, NULL, 0,
      "seconds to wait at start for PostgreSQL and a Kafka broker to answer; then exit 69 "
      "(a refusal, e.g. a wrong password: exit 77 at once)"},
@@ -701,14 +715,82 @@ static const tf_cfg_prop_t relay_props[] = {
     {"log.format", TF_CFG_ENUM, "text", 0, 0, "text|json", 0, "log format"},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
 
-/* Settings and the assembled conninfo, freed at exit on every path. */
+/* Settings, the assembled conninfo and the destinations, freed at exit on
+ * every path. */
 static tf_config_t *g_cfg;
 static char *g_pg;
+static tf_deliver_conf_t g_dests;
 
 static void free_config(void)
 {
     tf_config_destroy(g_cfg);
     free(g_pg);
+    tf_deliver_conf_free(&g_dests);
+}
+
+/* The reference of the deliver.NAME.* keys (after the relay's own table). */
+static void deliver_reference(FILE *out)
+{
+    static const char *types[] = {"string", "integer", "boolean", "choice", "period YYYY-MM",
+                                  "list"};
+    fprintf(out, "### tradeflow-relay: HTTP destinations (`deliver.NAME.*`)\n\n"
+                 "Set in the configuration file or with `-D NAME.KEY=VALUE`; not read from "
+                 "the environment. NAME is the destination's name (its cursor's key).\n\n"
+                 "| key | type | default | description |\n|---|---|---|---|\n");
+    for (const tf_cfg_prop_t *p = tf_deliver_props; p->key; p++) {
+        fprintf(out, "| `%s` | %s", p->key, types[p->type]);
+        if (p->type == TF_CFG_INT)
+            fprintf(out, " %ld..%ld", p->min, p->max);
+        if (p->type == TF_CFG_ENUM)
+            fprintf(out, " (%s)", p->choices);
+        fprintf(out, " | %s%s%s | %s%s |\n", p->def ? "`" : "", p->def ? p->def : "—",
+                p->def ? "`" : "", p->desc, (p->flags & TF_CFG_SECRET) ? " (secret: masked)" : "");
+    }
+    fprintf(out, "\n");
+}
+
+/* -D NAME.KEY=VALUE and --help-config (the relay's table plus the
+ * destinations' keys). */
+static int relay_other(int code, const char *arg, int pass, void *std)
+{
+    tf_cfg_std_t *s = std;
+    char key[256], err[512];
+    if (code == O_HELPCFG) {
+        if (pass == 1) {
+            tf_config_reference(s->program, s->props, stdout);
+            deliver_reference(stdout);
+            s->exit_code = 0;
+            return -1;
+        }
+        return 0;
+    }
+    if (code != 'D')
+        return pass == 1 ? 0 : -1;
+    if (pass == 1)
+        return 0;
+    /* Messages name the key, never the value (it may be a secret). */
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg || (size_t)(eq - arg) > sizeof(key) - 9) {
+        fprintf(stderr, "tradeflow-relay: -D: expected NAME.KEY=VALUE\n");
+        return -1;
+    }
+    snprintf(key, sizeof(key), "deliver.%.*s", (int)(eq - arg), arg);
+    if (tf_config_set(g_cfg, key, eq + 1, "command line", err, sizeof(err)) != 0) {
+        fprintf(stderr, "tradeflow-relay: -D %s=...: %s\n", key + 8, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* /readyz: every destination caught up (the Kafka side has its own logs). */
+static int ready_cb(void *arg, char *reason, size_t len)
+{
+    relay_t *r = arg;
+    if (r->deliver && !tf_deliver_idle(r->deliver)) {
+        snprintf(reason, len, "delivering: a destination is behind or failing");
+        return 0;
+    }
+    return 1;
 }
 
 int main(int argc, char **argv)
@@ -727,6 +809,8 @@ int main(int argc, char **argv)
         {"registry-ca", required_argument, 0, O_REG_CA},
         {"exit-when-idle", no_argument, 0, O_IDLE},
         {"startup-timeout", required_argument, 0, O_STARTUP},
+        {"metrics-addr", required_argument, 0, O_METRICS},
+        {"no-kafka", no_argument, 0, O_NO_KAFKA},
         {"log-level", required_argument, 0, O_LOG_LEVEL},
         {"log-format", required_argument, 0, O_LOG_FORMAT},
         {"print-config", no_argument, 0, O_PRINT},
@@ -740,18 +824,20 @@ int main(int argc, char **argv)
         {O_SCHEMA, "schema.dir", NULL},   {O_REG_URL, "registry.url", NULL},
         {O_REG_USER, "registry.user", NULL}, {O_REG_CA, "registry.ca", NULL},
         {O_IDLE, "exit.when.idle", "true"}, {O_STARTUP, "startup.timeout", NULL},
-        {O_LOG_LEVEL, "log.level", NULL},
-        {O_LOG_FORMAT, "log.format", NULL}, {0, NULL, NULL}};
+        {O_LOG_LEVEL, "log.level", NULL}, {O_LOG_FORMAT, "log.format", NULL},
+        {O_METRICS, "metrics.addr", NULL}, {O_NO_KAFKA, "publish.kafka", "false"},
+        {0, NULL, NULL}};
     tf_cfg_std_t cli = {.program = "tradeflow-relay", .version = TF_VERSION,
                         .props = relay_props, .usage = usage, .code_version = O_VERSION,
-                        .code_help_config = O_HELPCFG, .code_print_config = O_PRINT,
-                        .exit_code = -1};
-    if (!(g_cfg = tf_config_new("tradeflow-relay", relay_props))) {
+                        .code_help_config = -2, .code_print_config = O_PRINT,
+                        .other = relay_other, .exit_code = -1};
+    if (!(g_cfg = tf_config_new("tradeflow-relay", relay_props)) ||
+        tf_config_allow_prefix(g_cfg, "deliver.") != 0) {
         fprintf(stderr, "tradeflow-relay: out of memory\n");
         return 1;
     }
     atexit(free_config);
-    if (tf_config_parse_args(g_cfg, argc, argv, "c:b:t:X:F:h", opts, flags,
+    if (tf_config_parse_args(g_cfg, argc, argv, "c:b:t:X:F:D:h", opts, flags,
                              tf_config_std_other, &cli, errstr, sizeof(errstr)) != 0) {
         if (cli.exit_code >= 0)
             return cli.exit_code;
@@ -768,9 +854,18 @@ int main(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
+    if (tf_deliver_conf_parse(g_cfg, &g_dests, errstr, sizeof(errstr)) != 0) {
+        fprintf(stderr, "tradeflow-relay: %s\n", errstr);
+        return EXIT_USAGE;
+    }
     if (cli.print_config) {
         tf_config_print(g_cfg, stdout);
         return 0;
+    }
+    if (!tf_config_bool(g_cfg, "publish.kafka") && g_dests.n == 0) {
+        fprintf(stderr, "tradeflow-relay: --no-kafka (publish.kafka = false) without any "
+                        "deliver.NAME destination: nothing to do\n");
+        return EXIT_USAGE;
     }
     if (optind < argc) {
         fprintf(stderr, "tradeflow-relay: unexpected argument %s\n", argv[optind]);
@@ -822,8 +917,51 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* The operations endpoint and the HTTP destinations run on their own
+     * threads, beside the Kafka sessions below. */
+    tf_metrics_t *metrics = NULL;
+    const char *metrics_addr = tf_config_str(g_cfg, "metrics.addr");
+    if (metrics_addr && *metrics_addr) {
+        tf_metrics_std_t std;
+        if (!(metrics = tf_metrics_new()) ||
+            tf_metrics_std_register(metrics, TF_METRICS_STD_ALERTS, "tradeflow-relay", TF_VERSION,
+                                    &std, errstr, sizeof(errstr)) != 0) {
+            TF_LOG(TF_LOG_ERR, "http", "metrics: %s", metrics ? errstr : "out of memory");
+            tf_metrics_free(metrics);
+            tf_codec_destroy(r.codec);
+            return 1;
+        }
+        r.relayed = std.alerts_relayed;
+    }
+    if (g_dests.n > 0 || metrics) {
+        r.deliver = tf_deliver_start(&g_dests, r.pg, metrics, errstr, sizeof(errstr));
+        if (!r.deliver) {
+            TF_LOG(TF_LOG_ERR, "deliver", "%s", errstr);
+            tf_metrics_free(metrics);
+            tf_codec_destroy(r.codec);
+            return 1;
+        }
+    }
+    if (metrics) {
+        if (!(r.http = tf_http_start(metrics_addr, metrics, ready_cb, &r, errstr,
+                                     sizeof(errstr)))) {
+            TF_LOG(TF_LOG_ERR, "http", "%s", errstr);
+            tf_deliver_stop(r.deliver);
+            tf_metrics_free(metrics);
+            tf_codec_destroy(r.codec);
+            return 1;
+        }
+        /* A Kafka session can spend a minute in one call (recovery reads,
+         * init_transactions): a generous bound. */
+        tf_http_set_stale_ms(r.http, 120000);
+        TF_LOG(TF_LOG_NOTICE, "http", "metrics and health on port %d", tf_http_port(r.http));
+    }
+    for (size_t i = 0; i < g_dests.n; i++)
+        TF_LOG(TF_LOG_INFO, "deliver", "destination %s: %s", g_dests.dests[i].name,
+               tf_deliver_kind_name(g_dests.dests[i].kind));
+
     int rc = 0, backoff = 200;
-    while (!stop_requested) {
+    while (!stop_requested && tf_config_bool(g_cfg, "publish.kafka")) {
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         rc = session(&r);
@@ -837,6 +975,16 @@ int main(int argc, char **argv)
         if (backoff < 10000)
             backoff *= 2;
     }
+    /* Without Kafka, or once Kafka is idle (--exit-when-idle): wait for the
+     * destinations, or for the stop. */
+    while (rc == 0 && !stop_requested &&
+           (!r.exit_when_idle || (r.deliver && !tf_deliver_idle(r.deliver)))) {
+        tf_http_heartbeat(r.http);
+        nap(100);
+    }
+    tf_http_stop(r.http);
+    tf_deliver_stop(r.deliver);
+    tf_metrics_free(metrics);
     TF_LOG(TF_LOG_INFO, "relay",
            "stopped: %" PRIu64 " alert(s) published, %" PRIu64 " marked after recovery",
            r.published, r.marked);

@@ -36,7 +36,8 @@ or invalid key is an error that names its file and line.
 
 `--print-config` prints the effective settings with the origin of each, in
 this same file format, with secrets masked (any key containing `password`,
-`secret` or `token`, the password in `pg` and in `registry.user`).
+`secret` or `token`, the password in `pg` and in `registry.user`, and
+tradeflow-relay's `deliver.*.auth_header` and the path of `deliver.*.url`).
 
 MD
     for p in tradeflow-aggregate tradeflow-produce tradeflow-relay tradeflow-alerts tradeflow-report; do
