@@ -6,3 +6,9 @@ tf_integration_test(aggregate_isolate
   TIMEOUT 400)
 set_property(TEST aggregate_isolate APPEND PROPERTY LABELS faults)
 tf_unit_test(test_secret SOURCES unit/test_secret.c)
+tf_integration_test(aggregate_validate
+  COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/test_aggregate_validate.sh
+  TIMEOUT 300)
+tf_integration_test(startup_failures
+  COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/test_startup_failures.sh
+  TIMEOUT 300)
