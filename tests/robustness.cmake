@@ -12,3 +12,7 @@ tf_integration_test(aggregate_validate
 tf_integration_test(startup_failures
   COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/test_startup_failures.sh
   TIMEOUT 300)
+tf_integration_test(secrets_masked
+  COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/test_secrets_masked.sh
+  TIMEOUT 300)
+set_property(TEST secrets_masked APPEND PROPERTY LABELS security)
