@@ -16,3 +16,6 @@ tf_integration_test(secrets_masked
   COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/test_secrets_masked.sh
   TIMEOUT 300)
 set_property(TEST secrets_masked APPEND PROPERTY LABELS security)
+foreach(_t aggregate_validate startup_failures)
+  set_property(TEST ${_t} APPEND PROPERTY LABELS faults)
+endforeach()
