@@ -86,6 +86,24 @@ for p in "${PROGS[@]}"; do
     [ -z "$(leaks "$W/typo-$p.print" "$W/typo-$p.run")" ] || fail "$p: the misspelled key's value shown"
 done
 echo "ok: a misspelled key is refused alike by --print-config and the run, value not shown"
+printf 'pg.pasword = typo-%s\n' "$S" >"$W/pgtypo.conf"
+for p in aggregate relay alerts report; do
+    B="$(tf_bin "tradeflow-$p")"
+    rc1=0 rc2=0
+    "$B" -c "$W/pgtypo.conf" --print-config >"$W/pgtypo-$p.print" 2>&1 || rc1=$?
+    case $p in
+    aggregate) run=("$B" -c "$W/pgtypo.conf" --exit-at-end) ;;
+    relay) run=("$B" -c "$W/pgtypo.conf" --exit-when-idle) ;;
+    *) run=("$B" -c "$W/pgtypo.conf" --reporter CHN) ;;
+    esac
+    timeout 60 "${run[@]}" >"$W/pgtypo-$p.run" 2>&1 </dev/null || rc2=$?
+    expect "tradeflow-$p with pg.pasword: --print-config and run exit" "$rc1 $rc2" "64 64"
+    grep -q 'invalid connection option "pasword"' "$W/pgtypo-$p.print" ||
+        fail "$p: no clear message: $(cat "$W/pgtypo-$p.print")"
+    cmp -s "$W/pgtypo-$p.print" "$W/pgtypo-$p.run" || fail "$p: --print-config and the run differ"
+    [ -z "$(leaks "$W/pgtypo-$p.print" "$W/pgtypo-$p.run")" ] || fail "$p: pg.pasword's value shown"
+done
+echo "ok: a misspelled pg.* key likewise (libpq's parser)"
 
 # ---- 3. failed registry calls -----------------------------------------------
 T="$(tf_topic secrets_masked)"
