@@ -19,3 +19,8 @@ set_property(TEST secrets_masked APPEND PROPERTY LABELS security)
 foreach(_t aggregate_validate startup_failures)
   set_property(TEST ${_t} APPEND PROPERTY LABELS faults)
 endforeach()
+tf_integration_test(security_pgrefused
+  COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/test_security_pgrefused.sh
+  TIMEOUT 400)
+set_property(TEST security_pgrefused APPEND PROPERTY LABELS security)
+set_tests_properties(security_pgrefused PROPERTIES RESOURCE_LOCK tf_secure_stack)
