@@ -96,7 +96,7 @@ int tf_pg_check_conninfo(const char *conninfo, char *errstr, size_t errlen)
 int tf_pg_refusal(const char *m)
 {
     static const char *const refusals[] = {
-        "authentication failed", "no pg_hba.conf entry", "does not exist",
+        "authentication", "pg_hba.conf", "does not exist",
         "password", /* (supplied but none required / none supplied: "fe_sendauth: no password") */
         "permission denied", "certificate", "SSL error", "server does not support SSL",
         "must be superuser", "not permitted to log in", NULL};

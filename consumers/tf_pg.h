@@ -33,8 +33,8 @@ int tf_pg_check_config(const struct tf_config *cfg, char *errstr, size_t errlen)
 /* Connects like tf_pg_connect() at a program's start: while the server is
  * unreachable (or starting up), tries again every half second until
  * timeout_ms has passed or *stop (may be NULL) is set. A refusal ends at
- * once: authentication failed, no pg_hba.conf entry, unknown role or
- * database, TLS verification failed (*refused = 1; exit TF_EXIT_NOPERM);
+ * once: authentication failed, pg_hba.conf has no entry or rejects us,
+ * unknown role or database, TLS verification failed or TLS unavailable (*refused = 1; exit TF_EXIT_NOPERM);
  * else *refused = 0 (exit TF_EXIT_UNAVAILABLE). errstr says which and
  * for how long. Caller frees with PQfinish(). */
 #include <signal.h>
