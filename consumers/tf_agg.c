@@ -621,16 +621,17 @@ static int index_lines(tf_agg_t *a)
 }
 
 /* Where an attempt failed. */
-enum { AT_BEGIN, AT_RECORDS, AT_AFTER };
+enum { AT_BEGIN, AT_RECORDS, AT_AFTER, AT_SETTLE };
 
 /* One attempt at the batch in flight's transaction. careful: a retry, asks
  * apply_stage to lock the stored reporters of the batch's record_ids too
  * (needed when a revision moves a record to another reporter; see
  * 006_fast_apply.sql). split: isolate the records that fail (isolate());
  * if any do, the transaction is rolled back and 1 returned (a->rejects).
+ * no_settle: without the batch's settle point (it failed with a data error).
  * 0 committed, -1 failed (*stage says where). */
-static int apply_once(tf_agg_t *a, int careful, int split, char *sqlstate, int *stage,
-                      tf_agg_stats_t *delta, char *errstr, size_t errlen)
+static int apply_once(tf_agg_t *a, int careful, int split, int no_settle, char *sqlstate,
+                      int *stage, tf_agg_stats_t *delta, char *errstr, size_t errlen)
 {
     const batch_t *bt = &a->fly;
     PGresult *r = NULL;
@@ -696,37 +697,20 @@ static int apply_once(tf_agg_t *a, int careful, int split, char *sqlstate, int *
         if (run(r, PGRES_COMMAND_OK, "storing offsets", sqlstate, errstr, errlen))
             goto out;
     }
-    if (a->fly_settle) {
-        /* A data error of the settle point (not of a record) must not
-         * stall the records: under a savepoint, and on such an error the
-         * batch commits without it (settle_pending keeps what it had to do
-         * for the next one; counted in settle_errors, logged by the caller). */
+    if (a->fly_settle && !no_settle) {
         const char *params[] = {a->top_n, a->alerts_from};
         PQclear(r);
-        r = NULL;
-        if (exec_ok(a, "SAVEPOINT tf_settle", sqlstate, errstr, errlen))
-            goto out;
+        *stage = AT_SETTLE;
         r = PQexecParams(a->conn,
                          "SELECT evaluated, raised FROM tradeflow.settle_alerts($1::int, $2::date)",
                          2, NULL, params, NULL, NULL, 0);
-        if (run(r, PGRES_TUPLES_OK, "settling alerts", sqlstate, errstr, errlen)) {
-            if (tf_pg_classify(sqlstate) != TF_PG_ERR_DATA ||
-                PQstatus(a->conn) != CONNECTION_OK)
-                goto out;
-            char state[6];
-            snprintf(state, sizeof(state), "%s", sqlstate);
-            snprintf(a->settle_err, sizeof(a->settle_err), "%s", errstr);
-            if (exec_ok(a, "ROLLBACK TO SAVEPOINT tf_settle", sqlstate, errstr, errlen))
-                goto out;
-            snprintf(sqlstate, 6, "%s", state);
-            delta->settle_errors = 1;
-            delta->pg_errors[TF_PG_ERR_DATA]++;
-        } else {
-            delta->settles = 1;
-            delta->alerts = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
-        }
+        if (run(r, PGRES_TUPLES_OK, "settling alerts", sqlstate, errstr, errlen))
+            goto out;
+        delta->settles = 1;
+        delta->alerts = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
     }
     PQclear(r);
+    *stage = AT_AFTER; /* (a deferred check failing at COMMIT is not the settle point's) */
     int64_t c0 = tf_mono_us();
     r = PQexec(a->conn, "COMMIT");
     if (run(r, PGRES_COMMAND_OK, "COMMIT", sqlstate, errstr, errlen))
@@ -749,7 +733,7 @@ out:
  * (errstr). d->retries, pg_errors and splits count every attempt. */
 static int apply_batch(tf_agg_t *a, tf_agg_stats_t *d, char *errstr, size_t errlen)
 {
-    int split = 0;
+    int split = 0, no_settle = 0;
     for (int attempt = 1;; attempt++) {
         if (ensure_conn(a, errstr, errlen)) {
             d->pg_errors[TF_PG_ERR_TRANSIENT]++;
@@ -758,10 +742,11 @@ static int apply_batch(tf_agg_t *a, tf_agg_stats_t *d, char *errstr, size_t errl
         char sqlstate[6];
         int stage;
         tf_agg_stats_t one = {0};
-        int rc = apply_once(a, attempt > 1, split, sqlstate, &stage, &one, errstr, errlen);
+        int rc = apply_once(a, attempt > 1, split, no_settle, sqlstate, &stage, &one, errstr,
+                            errlen);
         d->splits += one.splits;
-        d->pg_errors[TF_PG_ERR_DATA] += one.pg_errors[TF_PG_ERR_DATA]; /* (settle point) */
         if (rc >= 0) {
+            one.settle_errors = (uint64_t)no_settle;
             one.retries = d->retries; /* (the counts kept across attempts) */
             one.splits = d->splits;
             memcpy(one.pg_errors, d->pg_errors, sizeof(one.pg_errors));
@@ -790,7 +775,16 @@ static int apply_batch(tf_agg_t *a, tf_agg_stats_t *d, char *errstr, size_t errl
             split = 1;
             continue;
         }
-        if (cls == TF_PG_ERR_DATA) /* (not in the records: offsets, settle point) */
+        if (cls == TF_PG_ERR_DATA && stage == AT_SETTLE && !no_settle) {
+            /* The settle point's own data error must not stall the records:
+             * the batch again without it (settle_pending keeps what it had
+             * to do for the next one). (Not under a savepoint: settle_alerts
+             * notifies the alerts of the top-level transaction, by xmin.) */
+            snprintf(a->settle_err, sizeof(a->settle_err), "%s", errstr);
+            no_settle = 1;
+            continue;
+        }
+        if (cls == TF_PG_ERR_DATA) /* (not in the records: storing offsets) */
             TF_LOG(TF_LOG_ERR, "pg", "data error outside the records of the batch (%s)",
                    sqlstate);
         if (cls != TF_PG_ERR_RETRY || attempt >= MAX_TX_ATTEMPTS)

@@ -1,4 +1,5 @@
 #include "tf_pg.h"
+#include "tf_config.h"
 
 #include <dirent.h>
 #include <time.h>
@@ -95,7 +96,7 @@ int tf_pg_check_conninfo(const char *conninfo, char *errstr, size_t errlen)
 int tf_pg_refusal(const char *m)
 {
     static const char *const refusals[] = {
-        "authentication failed", "no pg_hba.conf entry", "does not exist",
+        "authentication", "pg_hba.conf", "does not exist",
         "password", /* (supplied but none required / none supplied: "fe_sendauth: no password") */
         "permission denied", "certificate", "SSL error", "server does not support SSL",
         "must be superuser", "not permitted to log in", NULL};
@@ -138,6 +139,14 @@ PGconn *tf_pg_connect_wait(const char *conninfo, const char *app, int timeout_ms
         struct timespec nap = {0, 500 * 1000000L};
         nanosleep(&nap, NULL);
     }
+}
+
+int tf_pg_check_config(const struct tf_config *cfg, char *errstr, size_t errlen)
+{
+    char *ci = tf_config_pg_conninfo(cfg);
+    int rc = tf_pg_check_conninfo(ci, errstr, errlen);
+    free(ci);
+    return rc;
 }
 
 int tf_pg_exec(PGconn *c, const char *sql, char *errstr, size_t errlen)

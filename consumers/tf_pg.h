@@ -25,12 +25,16 @@ PGconn *tf_pg_connect(const char *conninfo, const char *app, char *errstr, size_
  * variables). Programs call it before --print-config and before a real
  * run, so both refuse a misspelled pg.* key alike (exit 64). */
 int tf_pg_check_conninfo(const char *conninfo, char *errstr, size_t errlen);
+struct tf_config;
+/* The same for a program's configuration: its `pg` value with the pg.*
+ * keys (tf_config_pg_conninfo). */
+int tf_pg_check_config(const struct tf_config *cfg, char *errstr, size_t errlen);
 
 /* Connects like tf_pg_connect() at a program's start: while the server is
  * unreachable (or starting up), tries again every half second until
  * timeout_ms has passed or *stop (may be NULL) is set. A refusal ends at
- * once: authentication failed, no pg_hba.conf entry, unknown role or
- * database, TLS verification failed (*refused = 1; exit TF_EXIT_NOPERM);
+ * once: authentication failed, pg_hba.conf has no entry or rejects us,
+ * unknown role or database, TLS verification failed or TLS unavailable (*refused = 1; exit TF_EXIT_NOPERM);
  * else *refused = 0 (exit TF_EXIT_UNAVAILABLE). errstr says which and
  * for how long. Caller frees with PQfinish(). */
 #include <signal.h>

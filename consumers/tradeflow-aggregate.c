@@ -964,15 +964,11 @@ int main(int argc, char **argv)
         tf_config_destroy(cfg);
         return EXIT_USAGE;
     }
-    { /* pg.* keys as libpq will take them, for --print-config as for a run */
-        char *ci = tf_config_pg_conninfo(cfg), why[512];
-        int bad = tf_pg_check_conninfo(ci, why, sizeof(why));
-        free(ci);
-        if (bad) {
-            fprintf(stderr, "%s: %s\n", "tradeflow-aggregate", why);
-            tf_config_destroy(cfg);
-            return EXIT_USAGE;
-        }
+    /* pg.* keys as libpq will take them, for --print-config as for a run */
+    if (tf_pg_check_config(cfg, errstr, sizeof(errstr))) {
+        fprintf(stderr, "tradeflow-aggregate: %s\n", errstr);
+        tf_config_destroy(cfg);
+        return EXIT_USAGE;
     }
     if (cli.print_config) {
         tf_config_print(cfg, stdout);

@@ -845,14 +845,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "tradeflow-relay: %s\n", errstr);
         return EXIT_USAGE;
     }
-    { /* pg.* keys as libpq will take them, for --print-config as for a run */
-        char *ci = tf_config_pg_conninfo(g_cfg), why[512];
-        int bad = tf_pg_check_conninfo(ci, why, sizeof(why));
-        free(ci);
-        if (bad) {
-            fprintf(stderr, "%s: %s\n", "tradeflow-relay", why);
-            return EXIT_USAGE;
-        }
+    /* pg.* keys as libpq will take them, for --print-config as for a run */
+    if (tf_pg_check_config(g_cfg, errstr, sizeof(errstr))) {
+        fprintf(stderr, "tradeflow-relay: %s\n", errstr);
+        return EXIT_USAGE;
     }
     if (tf_deliver_conf_parse(g_cfg, &g_dests, errstr, sizeof(errstr)) != 0) {
         fprintf(stderr, "tradeflow-relay: %s\n", errstr);

@@ -248,14 +248,10 @@ int main(int argc, char **argv)
             usage(stderr);
         return EXIT_USAGE;
     }
-    { /* pg.* keys as libpq will take them, for --print-config as for a run */
-        char *ci = tf_config_pg_conninfo(cfg), why[512];
-        int bad = tf_pg_check_conninfo(ci, why, sizeof(why));
-        free(ci);
-        if (bad) {
-            fprintf(stderr, "%s: %s\n", "tradeflow-report", why);
-            return EXIT_USAGE;
-        }
+    /* pg.* keys as libpq will take them, for --print-config as for a run */
+    if (tf_pg_check_config(cfg, errstr, sizeof(errstr))) {
+        fprintf(stderr, "tradeflow-report: %s\n", errstr);
+        return EXIT_USAGE;
     }
     if (cli.print_config) {
         tf_config_print(cfg, stdout);

@@ -73,6 +73,29 @@ grep -q 'done: consumed 0,' "$W/a2.log" || fail "second run consumed again: $(ta
 expect "dead letters after a second run" \
     "$(kcat -C -b "$TRADEFLOW_BROKERS" -t "$DLQ" -e -q -f '%h\n' | grep -c 'tf.reason=')" 2
 
+# ---- (a2) the same as a daemon: the counts in /metrics; SIGTERM stops it --
+q "TRUNCATE tradeflow.facts, tradeflow.monthly, tradeflow.ranking, tradeflow.settle_pending,
+   tradeflow.alerts, tradeflow.consumer_offsets" >/dev/null
+PORT="$("$TF_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+DLQ2="$(tf_topic isolate_dlq2)"
+"$AGG" -g "grp2-$TA" -t "$TA" --dlq-topic "$DLQ2" --metrics-addr "127.0.0.1:$PORT" \
+    --log-level notice 2>"$W/a3.log" &
+apid=$!
+for _ in $(seq 1 "$(tf_timeout 60)"); do
+    [ "$(q "select count(*) from tradeflow.facts")" = 38 ] && break
+    sleep 1
+done
+curl -fsS --max-time 5 "http://127.0.0.1:$PORT/metrics" >"$W/metrics.txt" || fail "no /metrics"
+kill -TERM "$apid"
+wait "$apid" || fail "aggregate (daemon) exited $? after SIGTERM"
+grep -q '^tradeflow_records_rejected_total 2$' "$W/metrics.txt" ||
+    fail "rejected count: $(grep rejected "$W/metrics.txt")"
+grep -q '^tradeflow_pg_errors_total{class="data"} [1-9]' "$W/metrics.txt" ||
+    fail "data errors not counted: $(grep pg_errors "$W/metrics.txt")"
+grep -Eq '^tradeflow_batch_splits_total [1-9]' "$W/metrics.txt" || fail "splits not counted"
+grep -q '^tradeflow_records_dead_lettered_total 2$' "$W/metrics.txt" || fail "dead letters not counted"
+echo "ok: /metrics: 2 rejected, data errors and splits counted; SIGTERM exits 0"
+
 # ---- (b) the overflow feed ----------------------------------------------
 q "ALTER TABLE tradeflow.facts DROP CONSTRAINT tft_no_666" >/dev/null
 q "TRUNCATE tradeflow.facts, tradeflow.monthly, tradeflow.ranking, tradeflow.settle_pending,

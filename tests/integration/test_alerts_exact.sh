@@ -177,8 +177,8 @@ set +e
 expect "exit status: --timeout without a matching alert" "$?" 2
 "$FOLLOW" --max-rank zero >/dev/null 2>&1
 expect "exit status: usage error" "$?" 64
-"$FOLLOW" --pg "host=127.0.0.1 port=1 connect_timeout=2" --timeout 1 >/dev/null 2>&1
-expect "exit status: PostgreSQL unreachable at start" "$?" 1
+TRADEFLOW_STARTUP_TIMEOUT=2 "$FOLLOW" --pg "host=127.0.0.1 port=1 connect_timeout=2" --timeout 1 >/dev/null 2>&1
+expect "exit status: PostgreSQL unreachable at start (EX_UNAVAILABLE, issue 14)" "$?" 69
 set -e
 ok
 

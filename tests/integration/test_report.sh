@@ -172,8 +172,8 @@ expect "exit: unknown format" "$(status --reporter CHN --format pdf)" 64
 expect "exit: impossible period" "$(status --reporter CHN --period 2020-13)" 64
 expect "exit: flow of the other dataset" "$(status --reporter CHN --flow outward)" 64
 expect "exit: --top 0" "$(status --reporter CHN --top 0)" 64
-expect "exit: unreachable database" \
-    "$(status --reporter CHN --format text --pg "host=127.0.0.1 port=1 connect_timeout=3")" 1
+expect "exit: unreachable database (EX_UNAVAILABLE after startup.timeout, issue 14)" \
+    "$(TRADEFLOW_STARTUP_TIMEOUT=2 status --reporter CHN --format text --pg "host=127.0.0.1 port=1 connect_timeout=3")" 69
 expect "exit: unwritable output" "$(status --reporter CHN --out "$W/no/such/dir/r.html")" 1
 [ -z "$(ls "$W/no" 2>/dev/null)" ] || fail "files left behind"
 echo "PASS: test_report"

@@ -57,8 +57,40 @@ static void test_classes(void)
     CHECK_STR(tf_pg_errclass_name(TF_PG_ERR_OTHER), "other");
 }
 
+/* Connection failures that end a start at once (77) or are waited out (69):
+ * libpq's and the server's messages as they read. */
+static void test_refusals(void)
+{
+    static const char *const refused[] = {
+        "FATAL:  password authentication failed for user \"app\"",
+        "fe_sendauth: no password supplied",
+        "FATAL:  no pg_hba.conf entry for host \"127.0.0.1\", user \"x\", database \"y\", no encryption",
+        "FATAL:  pg_hba.conf rejects connection for host \"127.0.0.1\", user \"x\", database \"y\", no encryption",
+        "FATAL:  role \"nosuch\" does not exist",
+        "FATAL:  database \"nosuch\" does not exist",
+        "SSL error: certificate verify failed",
+        "server does not support SSL, but SSL was required",
+        "FATAL:  permission denied for database \"y\"",
+        "FATAL:  role \"r\" is not permitted to log in",
+    };
+    static const char *const unreachable[] = {
+        "connection to server at \"127.0.0.1\", port 1 failed: Connection refused",
+        "could not translate host name \"no.such.host\" to address: Name or service not known",
+        "FATAL:  the database system is starting up",
+        "FATAL:  the database system is shutting down",
+        "timeout expired",
+        "FATAL:  sorry, too many clients already",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        CHECK_MSG(tf_pg_refusal(refused[i]), "not a refusal: %s", refused[i]);
+    for (size_t i = 0; i < sizeof unreachable / sizeof unreachable[0]; i++)
+        CHECK_MSG(!tf_pg_refusal(unreachable[i]), "a refusal: %s", unreachable[i]);
+    CHECK(!tf_pg_refusal(NULL));
+}
+
 int main(void)
 {
     TF_TEST_RUN(test_classes);
+    TF_TEST_RUN(test_refusals);
     return TF_TEST_REPORT();
 }
