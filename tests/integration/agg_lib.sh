@@ -56,7 +56,8 @@ check_oracle() {
     "$TF_PYTHON" "$TF_ORACLE" -q "$@" --ranking-out "$dir/expected_ranking.csv" \
         --monthly-out "$dir/expected_monthly.csv" || fail "oracle failed"
     dump_reporting "$dir"
-    [ "$(wc -l <"$dir/expected_ranking.csv")" -gt 1 ] || fail "oracle produced no rows"
+    [ "$(wc -l <"$dir/expected_ranking.csv")" -gt 1 ] || fail "oracle produced no ranking rows"
+    [ "$(wc -l <"$dir/expected_monthly.csv")" -gt 1 ] || fail "oracle produced no monthly rows"
     "$TF_PYTHON" "$TF_COMPARE" "$dir/expected_ranking.csv" "$dir/actual_ranking.csv" ||
         fail "partner_ranking differs from the oracle"
     "$TF_PYTHON" "$TF_COMPARE" "$dir/expected_monthly.csv" "$dir/actual_monthly.csv" ||
