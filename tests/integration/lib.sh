@@ -53,7 +53,9 @@
 # `tf_new_workdir W` (jobs are killed at exit anyway); any other EXIT action
 # becomes `tf_on_exit 'ACTION'`; `fail`/`expect`/`tp_check` keep working.
 # Background jobs (`cmd &`, `( ... ) &`) do not run the clean-up: only the
-# test's own shell does.
+# test's own shell does. Check a value (read into a variable) before using it
+# in $((...)): an arithmetic expansion with an empty operand aborts only that
+# one command, and bash goes on even under set -e (a check that never ran).
 #
 # Topics are created explicitly with tf_admin (tests/integration/tf_admin.c,
 # built into $TF_BUILD_DIR/tests): the broker's auto-creation would give one
