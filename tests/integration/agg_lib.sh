@@ -115,9 +115,9 @@ feed_files() {
 
 # offsets_at_end GROUP TOPIC...: true when, for every partition of each TOPIC
 # (as the broker lists them, read by kcat), the offset GROUP stored in
-# PostgreSQL (tradeflow.consumer_offsets) is at the partition's end. Files are
-# produced in transactions, so a partition ends with a commit marker: a
-# stored next offset of end - 1 is complete. Prints what is behind on stderr
+# PostgreSQL (tradeflow.consumer_offsets) is the partition's end offset, past
+# the last transaction's commit marker (tradeflow-aggregate stores the end
+# offset when it reaches a partition's end). Prints what is off on stderr
 # when AGG_OFFSETS_VERBOSE=1.
 offsets_at_end() {
     local group="$1" t p np end stored behind=0
@@ -130,7 +130,7 @@ offsets_at_end() {
             end="$(kcat -Q -b "$TRADEFLOW_BROKERS" -t "$t:$p:-1" 2>/dev/null | awk '{print $NF}')"
             stored="$(q "select coalesce(max(next_offset), -1) from tradeflow.consumer_offsets
                          where group_id = '$group' and topic = '$t' and partition = $p")"
-            if ! [[ "$end" =~ ^[0-9]+$ ]] || [ "$stored" -lt $((end - 1)) ]; then
+            if ! [[ "$end" =~ ^[0-9]+$ ]] || [ "$stored" != "$end" ]; then
                 [ "${AGG_OFFSETS_VERBOSE:-0}" = 0 ] || echo "$t [$p]: stored $stored, end ${end:-?}" >&2
                 behind=1
             fi
