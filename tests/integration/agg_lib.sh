@@ -130,6 +130,8 @@ offsets_at_end() {
             end="$(kcat -Q -b "$TRADEFLOW_BROKERS" -t "$t:$p:-1" 2>/dev/null | awk '{print $NF}')"
             stored="$(q "select coalesce(max(next_offset), -1) from tradeflow.consumer_offsets
                          where group_id = '$group' and topic = '$t' and partition = $p")"
+            # (An empty partition has nothing to store: -1.)
+            [ "$end" = 0 ] && [ "$stored" = -1 ] && stored=0
             if ! [[ "$end" =~ ^[0-9]+$ ]] || [ "$stored" != "$end" ]; then
                 [ "${AGG_OFFSETS_VERBOSE:-0}" = 0 ] || echo "$t [$p]: stored $stored, end ${end:-?}" >&2
                 behind=1
