@@ -55,7 +55,7 @@ for i in $(seq 1 "$CYCLES"); do
     for p in "$a1" "$a2" "$rl"; do
         rc=0
         wait "$p" 2>/dev/null || rc=$?
-        [ "$rc" = 137 ] || { tail -20 "$W/agg.log" "$W/relay.log" >&2; fail "cycle $i: pid $p exited $rc before it was killed"; }
+        [ "$rc" = 137 ] || { tail -n 20 "$W/agg.log" "$W/relay.log" >&2; fail "cycle $i: pid $p exited $rc before it was killed"; }
     done
 done
 echo "ok: $CYCLES SIGKILL cycles; alerts so far: $(q "select count(*) from tradeflow.alerts"), published: $(q "select count(*) from tradeflow.alerts where published_at is not null")"
