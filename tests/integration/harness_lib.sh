@@ -75,6 +75,18 @@ check "own EXIT trap: exit 1" [ "$rc" = 1 ]
 check "own EXIT trap: says to use tf_on_exit" grep -q "use tf_on_exit CMD instead of trap" "$W/trapper.out"
 check "own EXIT trap: stops the test" not grep -q "not reached" "$W/trapper.out"
 
+# An EXIT trap set before lib.sh is sourced is kept, and runs last.
+cat >"$W/pretrap.sh" <<PRETRAP
+trap "echo pre >>'$W/pretrap.order'" EXIT # lint: ok (set before lib.sh on purpose)
+. "$LIB"
+tf_on_exit "echo post >>'$W/pretrap.order'"
+exit 5
+PRETRAP
+rc=0
+bash "$W/pretrap.sh" >/dev/null 2>&1 || rc=$?
+check "an EXIT trap set before lib.sh: kept, run last, status kept" \
+    eval '[ "$rc" = 5 ] && [ "$(tr "\n" " " <"$W/pretrap.order")" = "post pre " ]'
+
 # The checks themselves.
 out="$W/checks"
 rc=0

@@ -19,9 +19,11 @@
 #   tf_wait_for DESC SECS CMD... polls CMD (every 0.2 s) until it succeeds, else
 #                                tf_fail "timed out waiting for DESC"
 #
-# Clean-up (one EXIT trap, set here; tests must not call `trap ... EXIT`:
-# tests/integration/lint_tests.sh rejects it and lib.sh stops a test whose
-# trap replaced its own, at the next tf_* call that checks):
+# Clean-up (one EXIT trap, set here; tests must not call `trap ... EXIT`
+# after sourcing this file: tests/integration/lint_tests.sh rejects it, and
+# lib.sh stops a test whose trap replaced its own at the next tf_on_exit,
+# tf_new_db or tf_report; an EXIT trap set BEFORE sourcing is kept and run
+# last):
 #   tf_on_exit CMD               CMD (a string, eval'd) runs at exit, however the
 #                                test exits (also SIGINT/SIGTERM/SIGHUP); the last
 #                                registered runs first; a failing CMD does not
@@ -223,6 +225,12 @@ _tf_exit() {
     fi
     return $rc
 }
+# An EXIT action set before this file was sourced is kept: it becomes the
+# first tf_on_exit command (so it runs last).
+_tf_adopt_exit() { [ "${1:-}" = -- ] && [ -n "${2:-}" ] && _tf_exit_cmds+=("$2"); return 0; }
+_tf_prev_exit="$(trap -p EXIT)"
+[ -z "$_tf_prev_exit" ] || eval "_tf_adopt_exit ${_tf_prev_exit#trap }"
+unset _tf_prev_exit
 trap _tf_exit EXIT
 # A signal ends the test through exit, so the EXIT trap cleans up.
 trap 'exit 129' HUP
