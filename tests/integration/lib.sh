@@ -227,7 +227,11 @@ _tf_exit() {
 }
 # An EXIT action set before this file was sourced is kept: it becomes the
 # first tf_on_exit command (so it runs last).
-_tf_adopt_exit() { [ "${1:-}" = -- ] && [ -n "${2:-}" ] && _tf_exit_cmds+=("$2"); return 0; }
+# (Not lib.sh's own, seen again when a subshell sources this file.)
+_tf_adopt_exit() {
+    [ "${1:-}" = -- ] && [ -n "${2:-}" ] && [ "$2" != _tf_exit ] && _tf_exit_cmds+=("$2")
+    return 0
+}
 _tf_prev_exit="$(trap -p EXIT)"
 [ -z "$_tf_prev_exit" ] || eval "_tf_adopt_exit ${_tf_prev_exit#trap }"
 unset _tf_prev_exit
