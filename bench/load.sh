@@ -88,7 +88,8 @@ for _ in $(seq 1 120); do
 done
 drain=$((SECONDS - t0 - feed_end))
 kill -TERM "$agg"
-wait "$agg" || true
+agg_rc=0
+wait "$agg" || agg_rc=$?
 sent=$(cat "$W/sent")
 
 report="$(awk -v rate="$RATE" -v sent="$sent" -v fe="$feed_end" -v drain="$drain" '
@@ -115,13 +116,18 @@ if [ "$CHECK" = 1 ]; then
     if [ "$RSS_CHECK" = 1 ] && [ "$p2" -gt $((p1 + slack)) ]; then
         echo "FAIL: RSS grew from $p1 to $p2 KiB" >&2; status=1
     fi
+    # (Nothing sent, published and committed would also "drain": not a pass.)
+    [ "$sent" -gt 0 ] || { echo "FAIL: no record was sent" >&2; status=1; }
+    [ "$(published)" = "$sent" ] || { echo "FAIL: $sent records sent, $(published) published" >&2; status=1; }
     [ "$(committed)" -ge "$(published)" ] || { echo "FAIL: lag did not drain" >&2; status=1; }
+    [ "$agg_rc" = 0 ] || { echo "FAIL: tradeflow-aggregate exited $agg_rc after SIGTERM" >&2; status=1; }
     # Only the records actually sent count: rebuild the expected set from them.
     head -n "$((sent + 1))" "$W/feed.csv" >"$W/sent.csv"
     "$PY" "$REPO/tests/oracle/tf_oracle.py" -q --customs "$W/sent.csv" --ranking-out "$W/exp.csv"
     psql -X -At -c "copy (select dataset, reporter, flow, basis, to_char(period, 'YYYY-MM-DD'),
         level, partner, rank, value_usd, share_pct, prev_year_value_usd, yoy_pct, share_change_pp
         from reporting.partner_ranking) to stdout with (format csv)" >"$W/act.csv"
+    [ -s "$W/exp.csv" ] || { echo "FAIL: the oracle computed no rows" >&2; status=1; }
     "$PY" "$REPO/tests/oracle/compare.py" "$W/exp.csv" "$W/act.csv" || status=1
 fi
 [ "$own_db" = 1 ] && psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null

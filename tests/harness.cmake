@@ -37,3 +37,8 @@ set_tests_properties(harness_noserver PROPERTIES LABELS unit TIMEOUT 20
 tf_integration_test(harness_stack
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/harness_stack.sh TIMEOUT 300)
 set_tests_properties(harness_stack PROPERTIES SKIP_RETURN_CODE 77)
+
+# Static checks of the shell tests (tests/integration/lint_tests.sh): no EXIT
+# trap beside lib.sh's clean-up, no check whose verdict is thrown away.
+add_test(NAME tests_lint COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/lint_tests.sh)
+set_tests_properties(tests_lint PROPERTIES LABELS unit TIMEOUT 60)

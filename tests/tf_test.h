@@ -1,6 +1,6 @@
 /*
  * tf_test.h - a minimal unit-test harness: CHECK() records failures and goes
- * on, TF_TEST_MAIN() prints "N passed, N failed" and sets the exit status.
+ * on, TF_TEST_REPORT() prints "N passed, N failed" and gives the exit status.
  */
 #ifndef TF_TEST_H
 #define TF_TEST_H
@@ -44,7 +44,10 @@ static int tf_test_passed, tf_test_failed;
         fn();                                                                                      \
     } while (0)
 
+/* The exit status: 1 when a check failed, and also when none ran at all (a
+ * test that checked nothing has not passed). */
 #define TF_TEST_REPORT()                                                                           \
-    (printf("%d passed, %d failed\n", tf_test_passed, tf_test_failed), tf_test_failed ? 1 : 0)
+    (printf("%d passed, %d failed\n", tf_test_passed, tf_test_failed),                             \
+     (tf_test_failed || !tf_test_passed) ? 1 : 0)
 
 #endif

@@ -7,8 +7,6 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 tf_require_stack
 HARNESS="${1:?usage: harness_down.sh PATH-TO-test_harness}"
-passed=0
-failed=0
 
 # A loopback port nothing listens on (checked just before use).
 closed_port() {
@@ -34,12 +32,10 @@ expect_down() {
     set -e
     secs=$((($(date +%s%N) - t0) / 1000000000))
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q "$pattern" "$out" && [ "$secs" -le "$limit" ]; then
-        passed=$((passed + 1))
-        echo "ok   $name: exit $rc after ${secs}s: $(grep -m1 FAIL "$out")"
+        tf_check "$name: exit $rc after ${secs}s: $(grep -m1 FAIL "$out")" true
     else
-        failed=$((failed + 1))
-        echo "FAIL $name: exit $rc after ${secs}s (limit ${limit}s, want a message matching '$pattern'):" >&2
         sed 's/^/    /' "$out" >&2
+        tf_check "$name: exit $rc after ${secs}s (limit ${limit}s, want a message matching '$pattern')" false
     fi
     rm -f "$out"
 }
@@ -51,5 +47,4 @@ expect_down "postgresql down" "PostgreSQL at .*:$pp is unreachable" PGPORT="$pp"
 expect_down "both down" "Kafka .*unreachable.*PostgreSQL .*unreachable" \
     TRADEFLOW_BROKERS="127.0.0.1:$kp" PGPORT="$pp"
 expect_down "no broker configured" "TRADEFLOW_BROKERS is not set" TRADEFLOW_BROKERS=
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+tf_report

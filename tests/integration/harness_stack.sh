@@ -10,19 +10,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 [ "$TF_TIMEOUT_SCALE" = 1 ] || { echo "sanitizer build: stack.sh is tested by the plain build"; exit 77; }
 STACK="$TF_SOURCE_DIR/deploy/stack.sh"
-passed=0
-failed=0
-check() {
-    local desc="$1"
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-        echo "ok   $desc"
-    else
-        failed=$((failed + 1))
-        echo "FAIL $desc" >&2
-    fi
-}
+check() { tf_check "$@"; }
 not() { ! "$@"; }
 alive() { kill -0 "$1" 2>/dev/null; }
 # The checks pipe into grep -q, which may close the pipe before the writer
@@ -35,10 +23,10 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for ((base = 22000 + RANDOM % 10000; ; base += 7)); do
     if ! port_open "$base" && ! port_open $((base + 1)) && ! port_open $((base + 2)); then break; fi
 done
-W="$(mktemp -d)"
+tf_new_workdir W
 export TRADEFLOW_STACK_DIR="$W/stack" TRADEFLOW_KAFKA_PORT="$base" TRADEFLOW_PG_PORT=$((base + 2))
 unset TRADEFLOW_BROKERS PGHOST PGPORT PGUSER PGDATABASE
-builtin trap '"$STACK" down >/dev/null 2>&1; rm -rf "$W"' EXIT
+tf_on_exit '"$STACK" down >/dev/null 2>&1'
 
 t0=$SECONDS
 check "up on fresh ports" "$STACK" up
@@ -88,5 +76,4 @@ check "... keeps the topic" eval 'kcat -L -b "$TRADEFLOW_BROKERS" -m 10 | grep -
 check "... and the table" eval '[ "$(psql -X -tAc "select x from kept")" = 42 ]'
 check "up --fresh wipes both" eval '"$STACK" up --fresh 2>/dev/null && ! kcat -L -b "$TRADEFLOW_BROKERS" -m 10 | grep -q tft.stack.kept && ! psql -X -tAc "select 1 from kept" 2>/dev/null'
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+tf_report

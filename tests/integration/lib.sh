@@ -19,9 +19,11 @@
 #   tf_wait_for DESC SECS CMD... polls CMD (every 0.2 s) until it succeeds, else
 #                                tf_fail "timed out waiting for DESC"
 #
-# Clean-up (one EXIT trap, set here; tests must not call `trap ... EXIT`:
-# tests/integration/lint_tests.sh rejects it and lib.sh stops a test whose
-# trap replaced its own, at the next tf_* call that checks):
+# Clean-up (one EXIT trap, set here; tests must not call `trap ... EXIT`
+# after sourcing this file: tests/integration/lint_tests.sh rejects it, and
+# lib.sh stops a test whose trap replaced its own at the next tf_on_exit,
+# tf_new_db or tf_report; an EXIT trap set BEFORE sourcing is kept and run
+# last):
 #   tf_on_exit CMD               CMD (a string, eval'd) runs at exit, however the
 #                                test exits (also SIGINT/SIGTERM/SIGHUP); the last
 #                                registered runs first; a failing CMD does not
@@ -53,7 +55,9 @@
 # `tf_new_workdir W` (jobs are killed at exit anyway); any other EXIT action
 # becomes `tf_on_exit 'ACTION'`; `fail`/`expect`/`tp_check` keep working.
 # Background jobs (`cmd &`, `( ... ) &`) do not run the clean-up: only the
-# test's own shell does.
+# test's own shell does. Check a value (read into a variable) before using it
+# in $((...)): an arithmetic expansion with an empty operand aborts only that
+# one command, and bash goes on even under set -e (a check that never ran).
 #
 # Topics are created explicitly with tf_admin (tests/integration/tf_admin.c,
 # built into $TF_BUILD_DIR/tests): the broker's auto-creation would give one
@@ -221,6 +225,16 @@ _tf_exit() {
     fi
     return $rc
 }
+# An EXIT action set before this file was sourced is kept: it becomes the
+# first tf_on_exit command (so it runs last).
+# (Not lib.sh's own, seen again when a subshell sources this file.)
+_tf_adopt_exit() {
+    [ "${1:-}" = -- ] && [ -n "${2:-}" ] && [ "$2" != _tf_exit ] && _tf_exit_cmds+=("$2")
+    return 0
+}
+_tf_prev_exit="$(trap -p EXIT)"
+[ -z "$_tf_prev_exit" ] || eval "_tf_adopt_exit ${_tf_prev_exit#trap }"
+unset _tf_prev_exit
 trap _tf_exit EXIT
 # A signal ends the test through exit, so the EXIT trap cleans up.
 trap 'exit 129' HUP

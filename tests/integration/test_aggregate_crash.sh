@@ -29,7 +29,10 @@ for i in $(seq 1 "$CYCLES"); do
     # Random instant: 0.3 .. 2.3 s (after start-up, mid-batch or between).
     sleep "$(awk -v s="$RANDOM" 'BEGIN { srand(s); printf "%.2f", 0.3 + rand() * 2 }')"
     kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    rc=0
+    wait "$pid" 2>/dev/null || rc=$?
+    # 137: killed by us; anything else: it had already stopped on its own.
+    [ "$rc" = 137 ] || { tail -20 "$W/agg.log" >&2; fail "cycle $i: the consumer exited $rc before it was killed"; }
     printf '%s ' "$(q "select count(*) from tradeflow.facts")"
 done
 echo

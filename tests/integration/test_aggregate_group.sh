@@ -41,7 +41,7 @@ owned() {
 }
 split_ok() {
     local a b
-    kill -0 "$p1" && kill -0 "$p2" || fail "a member exited: $(tail -3 "$W/c1.log" "$W/c2.log")"
+    kill -0 "$p1" && kill -0 "$p2" || fail "a member exited: $(tail -n 3 "$W/c1.log" "$W/c2.log")"
     a="$(owned "$W/c1.log")"
     b="$(owned "$W/c2.log")"
     [ -n "$a" ] && [ -n "$b" ] && [ "$(echo $a $b | tr ' ' '\n' | sort -n | tr '\n' ' ')" = "0 1 2 3 4 5 " ]

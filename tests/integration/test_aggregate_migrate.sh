@@ -7,6 +7,7 @@ set -euo pipefail
 . "$TF_SOURCE_DIR/tests/integration/agg_lib.sh"
 tf_require_stack
 tf_new_db agg_migrate
+tf_new_workdir W
 AGG="$(tf_bin tradeflow-aggregate)"
 pids=()
 for i in 1 2 3 4; do
@@ -21,12 +22,20 @@ expect "migrations applied once" "$(q "select count(*) from tradeflow.schema_mig
 # The read-only role.
 psql -X -q -v ON_ERROR_STOP=1 -c "set role tradeflow_reader; select count(*) from reporting.partner_ranking; select count(*) from reporting.partner_monthly" >/dev/null ||
     fail "tradeflow_reader cannot read the reporting views"
-if psql -X -q -c "set role tradeflow_reader; select count(*) from tradeflow.facts" 2>/dev/null; then
-    fail "tradeflow_reader can read internal tables"
-fi
-if psql -X -q -c "set role tradeflow_reader; delete from reporting.partner_ranking" 2>/dev/null; then
-    fail "tradeflow_reader can write"
-fi
+# refused SQL: the statement must fail FOR WANT OF THE RIGHT (not for any
+# other reason, such as a typo or a missing table).
+refused() { # DESCRIPTION SQL [psql options...]
+    local what="$1" sql="$2" out
+    shift 2
+    if out="$(psql -X -q -v ON_ERROR_STOP=1 "$@" -c "$sql" 2>&1)"; then
+        fail "$what: allowed"
+    fi
+    grep -Eq "permission denied|must be owner" <<<"$out" ||
+        fail "$what: failed, but not for want of the right: $out"
+    echo "ok: $what refused ($(grep -m1 -Eo '(permission denied|must be owner).*' <<<"$out"))"
+}
+refused "tradeflow_reader reading internal tables" "set role tradeflow_reader; select count(*) from tradeflow.facts"
+refused "tradeflow_reader writing" "set role tradeflow_reader; delete from reporting.partner_ranking"
 echo "ok: reader role is read-only and sees only the reporting schema"
 # The consumer as a least-privilege login role in tradeflow_writer: it
 # applies batches (migrations are up to date: no DDL needed) but can neither
@@ -39,20 +48,17 @@ TC="$(tf_topic writer)"
 produce customs "$TC" "$TF_SOURCE_DIR/tests/integration/agg/semantics2.csv"
 PGUSER="$APP" aggregate "grp-$TC" "$TC"
 expect "facts applied by the writer role" "$(q "select count(*) from tradeflow.facts")" 3
-if PGUSER="$APP" psql -X -q -c "drop table tradeflow.facts" 2>/dev/null; then
-    fail "the writer role can drop tables"
-fi
-if PGUSER="$APP" psql -X -q -c "insert into tradeflow.group_members values ('X','USA')" 2>/dev/null; then
-    fail "the writer role can edit the group reference table"
-fi
-if PGUSER="$APP" psql -X -q -c "create table tradeflow.x (i int)" 2>/dev/null; then
-    fail "the writer role can create tables"
-fi
+refused "the writer role dropping tables" "drop table tradeflow.facts" -U "$APP"
+refused "the writer role editing the group reference table" \
+    "insert into tradeflow.group_members values ('X','USA')" -U "$APP"
+refused "the writer role creating tables" "create table tradeflow.x (i int)" -U "$APP"
 echo "ok: the consumer runs as a non-superuser role without DDL rights"
 # A changed migration is refused.
 q "update tradeflow.schema_migrations set md5 = 'x' where version = 1" >/dev/null
-if "$AGG" migrate --log-level error 2>/dev/null; then
+if "$AGG" migrate --log-level error 2>"$W/changed.log"; then
     fail "a changed migration was not detected"
 fi
+grep -q "migration .* was changed after it was applied" "$W/changed.log" ||
+    fail "migrate failed, but not because of the changed migration: $(cat "$W/changed.log")"
 echo "ok: a changed migration is refused"
 echo "1 passed, 0 failed"

@@ -51,7 +51,12 @@ for i in $(seq 1 "$CYCLES"); do
     kill -9 "$rl" 2>/dev/null || true
     sleep "$(rnd 0 1)"
     kill -9 "$a1" "$a2" 2>/dev/null || true
-    wait "$a1" "$a2" "$rl" 2>/dev/null || true
+    # 137: killed by us; anything else: it had already stopped on its own.
+    for p in "$a1" "$a2" "$rl"; do
+        rc=0
+        wait "$p" 2>/dev/null || rc=$?
+        [ "$rc" = 137 ] || { tail -n 20 "$W/agg.log" "$W/relay.log" >&2; fail "cycle $i: pid $p exited $rc before it was killed"; }
+    done
 done
 echo "ok: $CYCLES SIGKILL cycles; alerts so far: $(q "select count(*) from tradeflow.alerts"), published: $(q "select count(*) from tradeflow.alerts where published_at is not null")"
 
@@ -71,7 +76,7 @@ done
 sleep 1.5
 kill -TERM "$follower" "$listener"
 wait "$follower" || fail "the follower exited $?"
-wait "$listener" || true
+wait "$listener" || fail "the LISTEN client exited $? on SIGTERM"
 
 check_alerts_oracle "$W" 10 --customs "$W/chn.csv" --customs "$W/usa.csv"
 deliverable_ids >"$W/ids.txt"

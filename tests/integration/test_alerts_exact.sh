@@ -142,7 +142,7 @@ ok
 sleep 1.5
 kill -TERM "$follower" "$listener"
 wait "$follower" || fail "the follower exited $?"
-wait "$listener" || true
+wait "$listener" || fail "the LISTEN client exited $? on SIGTERM"
 grep -q "reconnected; resuming after alert" "$W/follow.err" ||
     fail "the follower did not log its reconnection: $(cat "$W/follow.err")"
 json_ids "$W/notify.jsonl" | diff - "$W/ids.txt" >/dev/null ||
@@ -212,7 +212,7 @@ expect "published after the refusal" "$(q "select count(*) from reporting.rankin
 "$RELAY" -t "$TB" --exit-when-idle --log-level warning || fail "relay exited $?"
 sleep 1
 kill -TERM "$listener"
-wait "$listener" || true
+wait "$listener" || fail "the LISTEN client exited $? on SIGTERM"
 deliverable_ids >"$W/ids2.txt"
 [ -s "$W/ids2.txt" ] || fail "no deliverable alert from 2020 on"
 dump_topic "$TB" "$W/topic3.csv"

@@ -13,5 +13,6 @@ export TF_LOAD_DB="$PGDATABASE"
 # RSS grows in a sanitizer build whatever the program does: no RSS check there.
 rss=()
 [ "$TF_TIMEOUT_SCALE" = 1 ] || rss=(--no-rss-check)
-exec "$TF_SOURCE_DIR/bench/load.sh" --rate "${TF_LOAD_RATE:-500}" --seconds "${TF_LOAD_SECONDS:-50}" --sample 3 \
+# (Not exec: lib.sh's clean-up must still drop the database at exit.)
+"$TF_SOURCE_DIR/bench/load.sh" --rate "${TF_LOAD_RATE:-500}" --seconds "${TF_LOAD_SECONDS:-50}" --sample 3 \
     --build "$TF_BUILD_DIR" --check "${rss[@]}" --out "$TF_BUILD_DIR/test-load-figures.txt"

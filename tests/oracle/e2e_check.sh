@@ -99,6 +99,10 @@ PGDATABASE="$ID" psql -X -At -v ON_ERROR_STOP=1 -c "copy (select dataset, report
 "$PY" "$HERE/tf_oracle.py" -q "${ORACLE_ARGS[@]}" \
     --ranking-out "$WORK/expected_ranking.csv" --monthly-out "$WORK/expected_monthly.csv"
 
+# Two empty tables compare equal: the oracle must have computed something.
+for f in "$WORK/expected_ranking.csv" "$WORK/expected_monthly.csv"; do
+    [ "$(wc -l <"$f")" -gt 1 ] || fail "the oracle produced no rows in $f"
+done
 rc1=0
 rc2=0
 "$PY" "$HERE/compare.py" "$WORK/expected_ranking.csv" "$WORK/actual_ranking.csv" || rc1=$?
