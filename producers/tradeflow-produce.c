@@ -32,6 +32,7 @@
 #include "tf_produce_feed.h"
 #include "tf_produce_pub.h"
 #include "tf_record.h"
+#include "tf_source.h"
 
 #ifndef TF_VERSION
 #define TF_VERSION "0.0.0"
@@ -113,10 +114,24 @@ typedef struct opts {
     const char *registry_user; /* "user:password" or NULL */
     const char *registry_ca;   /* CA file for TLS or NULL */
     long crash_after; /* TF_TEST_CRASH_AFTER: test hook, 0 = off */
+    /* Source profiles (docs/input-formats.md, "Source profiles"). */
+    tf_source_opts_t src;
+    const char *fx_path;
+    const char *rejects_topic;
 } opts_t;
 
+/* A rejected record waiting for the main thread to send it to
+ * --rejects-topic (the reader thread queues it, see on_bad). */
+typedef struct dlq_item {
+    long line;
+    char column[96];
+    char reason[384];
+    char *raw; /* owned */
+    size_t rawlen;
+} dlq_item_t;
+
 typedef struct counts {
-    uint64_t read, published, rejected, failed;
+    uint64_t read, published, rejected, failed, skipped;
 } counts_t;
 
 typedef struct run {
@@ -139,6 +154,14 @@ typedef struct run {
     counts_t total;
     int status;
     int files;
+    tf_econ_t *econ;       /* iso-codes tables, with --source */
+    tf_fx_t *fx;           /* --fx */
+    tf_source_t *src;      /* the profile, with --source */
+    bool dlq_ready;        /* --rejects-topic exists */
+    dlq_item_t *dlq;       /* queued rejects (under g_out) */
+    size_t ndlq, dlq_cap;
+    bool dlq_lost;         /* out of memory while queueing a reject */
+    uint64_t skipped;      /* rows a profile skipped, this run */
 } run_t;
 
 static double now_s(void)
@@ -175,7 +198,7 @@ static void usage(FILE *fp)
 "arrive (no transaction), within linger.ms.\n"
 "\n"
 "Options:\n"
-"  -k, --kind KIND            customs or investment (required)\n"
+"  -k, --kind KIND            customs or investment (required unless --source)\n"
 "  -f, --format FMT           csv or jsonl (also json, ndjson); default from\n"
 "                             the file extension; required for '-'\n"
 "  -b, --brokers LIST         bootstrap servers (default $TRADEFLOW_BROKERS)\n"
@@ -187,6 +210,20 @@ static void usage(FILE *fp)
 "                             (default -1: the broker's default)\n"
 "      --rejects FILE         also write rejected records to FILE, in the input's\n"
 "                             format plus a reason column ('-' = stdout)\n"
+"      --rejects-topic TOPIC  also send rejected records to TOPIC (the record's\n"
+"                             text; headers file, line, column, reason), in the\n"
+"                             file's transaction\n"
+"      --source NAME          input layout: plain (tradeflow's, the default),\n"
+"                             comtrade, comext or gacc (customs only)\n"
+"      --release DATE         the release's date (YYYY-MM-DD[THH:MM[:SS]]): the\n"
+"                             revision of every record (required with --source)\n"
+"      --hs-level L           commodity rows taken: total, 2, 4, 6, 8 or 10\n"
+"                             (comtrade: required; comext, gacc: default 8)\n"
+"      --fx FILE              exchange rates (period,currency,usd_per_unit) for\n"
+"                             values in EUR (comext) or CNY (gacc 人民币)\n"
+"      --encoding ENC         gacc: auto (default), utf-8 or gbk (read as GB18030)\n"
+"      --flow FLOW            gacc: export or import, when the file has no flow\n"
+"                             column (the flow the query was made for)\n"
 "      --strict               publish nothing from a file with any bad record\n"
 "                             (live input: stop at the first bad record)\n"
 "      --no-transaction       publish files without a transaction (records are\n"
@@ -250,6 +287,13 @@ enum {
     O_PRINT,
     O_HELPCFG,
     O_METRICS,
+    O_SOURCE,
+    O_RELEASE,
+    O_HSLEVEL,
+    O_FX,
+    O_ENCODING,
+    O_FLOW,
+    O_REJTOPIC,
 };
 
 /* The configuration table (docs/configuration.md is generated from it). */
@@ -284,6 +328,20 @@ static const tf_cfg_prop_t produce_props[] = {
     {"registry.ca", TF_CFG_STRING, NULL, 0, 0, NULL, 0, "CA certificate file for the registry"},
     {"metrics.addr", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
      "serve /metrics, /healthz, /readyz on HOST:PORT (:PORT = 127.0.0.1); unset = off"},
+    {"rejects.topic", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "also send rejected records to this topic, with file, line, column and reason headers"},
+    {"source", TF_CFG_ENUM, "plain", 0, 0, "plain|comtrade|comext|gacc", 0,
+     "input layout: tradeflow's own (plain) or a statistics office's"},
+    {"release", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "release date of a source file (YYYY-MM-DD[THH:MM[:SS]]): the records' revision"},
+    {"hs.level", TF_CFG_ENUM, NULL, 0, 0, "total|2|4|6|8|10", 0,
+     "commodity rows a source file contributes (comtrade: required; others: 8)"},
+    {"fx", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "exchange-rate table (period,currency,usd_per_unit) for non-USD sources"},
+    {"encoding", TF_CFG_ENUM, "auto", 0, 0, "auto|utf-8|utf8|gbk|gb18030", 0,
+     "gacc files: character encoding (auto: UTF-8 if valid, else GB18030)"},
+    {"flow", TF_CFG_ENUM, NULL, 0, 0, "export|import", 0,
+     "gacc files without a flow column: the flow the query was made for"},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
 
 /* The program's own early answer: -X list (librdkafka's properties). */
@@ -325,6 +383,13 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"print-config", no_argument, NULL, O_PRINT},
         {"help-config", no_argument, NULL, O_HELPCFG},
         {"metrics-addr", required_argument, NULL, O_METRICS},
+        {"source", required_argument, NULL, O_SOURCE},
+        {"release", required_argument, NULL, O_RELEASE},
+        {"hs-level", required_argument, NULL, O_HSLEVEL},
+        {"fx", required_argument, NULL, O_FX},
+        {"encoding", required_argument, NULL, O_ENCODING},
+        {"flow", required_argument, NULL, O_FLOW},
+        {"rejects-topic", required_argument, NULL, O_REJTOPIC},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -349,6 +414,13 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {O_REGUSER, "registry.user", NULL},
         {O_REGCA, "registry.ca", NULL},
         {O_METRICS, "metrics.addr", NULL},
+        {O_SOURCE, "source", NULL},
+        {O_RELEASE, "release", NULL},
+        {O_HSLEVEL, "hs.level", NULL},
+        {O_FX, "fx", NULL},
+        {O_ENCODING, "encoding", NULL},
+        {O_FLOW, "flow", NULL},
+        {O_REJTOPIC, "rejects.topic", NULL},
         {0, NULL, NULL},
     };
     char err[1024];
@@ -405,6 +477,42 @@ static int parse_args(int argc, char **argv, opts_t *o)
     o->registry_url = tf_config_str(cfg, "registry.url");
     o->registry_user = tf_config_str(cfg, "registry.user");
     o->registry_ca = tf_config_str(cfg, "registry.ca");
+    o->rejects_topic = tf_config_str(cfg, "rejects.topic");
+    tf_source_parse(tf_config_str(cfg, "source"), &o->src.kind);
+    o->src.hs_level = TF_HS_LEVEL_UNSET;
+    if ((v = tf_config_str(cfg, "hs.level")))
+        o->src.hs_level = strcmp(v, "total") == 0 ? TF_HS_LEVEL_TOTAL : atoi(v);
+    tf_encoding_parse(tf_config_str(cfg, "encoding"), &o->src.encoding);
+    if ((v = tf_config_str(cfg, "flow")))
+        tf_flow_parse(TF_DATASET_CUSTOMS, v, &o->src.flow);
+    o->fx_path = tf_config_str(cfg, "fx");
+    if ((v = tf_config_str(cfg, "release"))) {
+        char why[160];
+        if (tf_release_parse(v, &o->src.release, why, sizeof why)) {
+            fprintf(stderr, PROG ": --release: %s\n", why);
+            return -1;
+        }
+    }
+    if (o->src.kind != TF_SOURCE_PLAIN) {
+        if (o->kind_set && o->kind != TF_DATASET_CUSTOMS) {
+            fprintf(stderr, PROG ": --source %s is customs data (--kind customs)\n",
+                    tf_source_name(o->src.kind));
+            return -1;
+        }
+        o->kind = TF_DATASET_CUSTOMS;
+        o->kind_set = true;
+        if (o->src.release <= 0) {
+            fprintf(stderr,
+                    PROG ": --source %s needs --release DATE (the release's publication date, "
+                         "the records' revision)\n",
+                    tf_source_name(o->src.kind));
+            return -1;
+        }
+    } else if (tf_config_str(cfg, "release") || tf_config_str(cfg, "hs.level") ||
+               o->fx_path || tf_config_str(cfg, "flow")) {
+        fprintf(stderr, PROG ": --release, --hs-level, --fx and --flow need --source\n");
+        return -1;
+    }
     if (!o->kind_set) {
         fprintf(stderr, PROG ": --kind customs|investment is required\n");
         return -1;
@@ -422,7 +530,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
                 fprintf(stderr, PROG ": stdin needs --format csv|jsonl\n");
                 return -1;
             }
-        } else if (!o->format_set && tf_format_from_path(argv[i], &f) != 0) {
+        } else if (!o->format_set && tf_format_from_path(argv[i], &f) != 0 &&
+                   o->src.kind == TF_SOURCE_PLAIN) {
             fprintf(stderr, PROG ": %s: cannot tell the format from the name; give --format\n",
                     argv[i]);
             return -1;
@@ -503,6 +612,13 @@ static int ensure_topic(run_t *run, tf_pub_t *p)
             return -1;
         }
         TF_LOG(TF_LOG_DEBUG, "produce", "%s (the topic exists: going on)", err);
+    }
+    const char *dlq = run->o->rejects_topic;
+    if (dlq && tf_kafka_create_topic(rk, dlq, run->o->partitions, run->o->replication_factor,
+                                     30000, err, sizeof(err)) != 0 &&
+        tf_kafka_topic_exists(rk, dlq, 10000, err2, sizeof(err2)) != 1) {
+        TF_LOG(TF_LOG_ERR, "produce", "--rejects-topic: %s", err);
+        return -1;
     }
     run->topic_ready = true;
     return 0;
@@ -614,6 +730,79 @@ static void report_line(run_t *run, tf_reader_t *r, const char *msg, const char 
     pthread_mutex_unlock(&g_out);
 }
 
+/* Queues the reader's last record for --rejects-topic (reader thread). */
+static void dlq_queue(run_t *run, tf_reader_t *r)
+{
+    size_t len;
+    const char *raw = tf_reader_raw(r, &len);
+    pthread_mutex_lock(&g_out);
+    if (run->ndlq == run->dlq_cap) {
+        size_t cap = run->dlq_cap ? run->dlq_cap * 2 : 64;
+        dlq_item_t *n = realloc(run->dlq, cap * sizeof *n);
+        if (!n) {
+            run->dlq_lost = true;
+            pthread_mutex_unlock(&g_out);
+            return;
+        }
+        run->dlq = n;
+        run->dlq_cap = cap;
+    }
+    dlq_item_t *it = &run->dlq[run->ndlq];
+    it->raw = malloc(len + 1);
+    if (!it->raw) {
+        run->dlq_lost = true;
+        pthread_mutex_unlock(&g_out);
+        return;
+    }
+    memcpy(it->raw, raw, len);
+    it->raw[len] = '\0';
+    it->rawlen = len;
+    it->line = tf_reader_line(r);
+    snprintf(it->column, sizeof it->column, "%s", tf_reader_column(r));
+    snprintf(it->reason, sizeof it->reason, "%s", tf_reader_reason(r));
+    run->ndlq++;
+    pthread_mutex_unlock(&g_out);
+}
+
+/* Sends the queued rejects to --rejects-topic through pub (main thread), in
+ * the file's transaction when it has one. Returns 0 or -1 (err filled). */
+static int dlq_drain(run_t *run, tf_pub_t *pub, const char *name, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&g_out);
+    dlq_item_t *items = run->dlq;
+    size_t n = run->ndlq;
+    bool lost = run->dlq_lost;
+    run->dlq = NULL;
+    run->ndlq = run->dlq_cap = 0;
+    run->dlq_lost = false;
+    pthread_mutex_unlock(&g_out);
+    int rc = 0;
+    if (lost) {
+        snprintf(err, errlen, "out of memory queueing a rejected record for %s",
+                 run->o->rejects_topic);
+        rc = -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0 && pub) {
+            rd_kafka_headers_t *h = rd_kafka_headers_new(5);
+            char line[32];
+            snprintf(line, sizeof line, "%ld", items[i].line);
+            rd_kafka_header_add(h, "file", -1, name, -1);
+            rd_kafka_header_add(h, "line", -1, line, -1);
+            rd_kafka_header_add(h, "column", -1, items[i].column, -1);
+            rd_kafka_header_add(h, "reason", -1, items[i].reason, -1);
+            rd_kafka_header_add(h, "source", -1, tf_source_name(run->o->src.kind), -1);
+            if (tf_pub_send_side(pub, run->o->rejects_topic, name, strlen(name), items[i].raw,
+                                 items[i].rawlen, h, items[i].line, (volatile int *)&g_stop, err,
+                                 errlen) != 0)
+                rc = -1;
+        }
+        free(items[i].raw);
+    }
+    free(items);
+    return rc;
+}
+
 /* Called on the reader thread for each rejected record. */
 static bool on_bad(void *opaque, tf_reader_t *r)
 {
@@ -625,6 +814,8 @@ static bool on_bad(void *opaque, tf_reader_t *r)
     __atomic_store_n(&run->bad_flag, 1, __ATOMIC_RELAXED);
     tf_metrics_counter_add(g_m.producer_rejected, 1);
     report_line(run, r, tf_reader_error(r), tf_reader_reason(r));
+    if (run->o->rejects_topic)
+        dlq_queue(run, r);
     return true;
 }
 
@@ -640,7 +831,8 @@ static int read_pass(run_t *run, int fd, const char *name, tf_format_t fmt, off_
                      tf_pub_t *pub, bool live, counts_t *c, bool *bad_seen, char *err,
                      size_t errlen)
 {
-    tf_reader_t *r = tf_reader_new(fd, name, fmt, run->o->kind, err, errlen);
+    tf_reader_t *r = run->src ? tf_reader_new_source(fd, name, fmt, run->src, err, errlen)
+                              : tf_reader_new(fd, name, fmt, run->o->kind, err, errlen);
     if (!r) {
         fprintf(stderr, "%s: %s\n", name, err);
         return TF_READ_FATAL;
@@ -690,6 +882,11 @@ static int read_pass(run_t *run, int fd, const char *name, tf_format_t fmt, off_
         if (result != TF_READ_EOF || (n = tf_feed_next(feed, &items)) == 0)
             break;
         tf_http_heartbeat(g_http);
+        if (pub && run->o->rejects_topic && dlq_drain(run, pub, name, err, errlen) != 0) {
+            result = PASS_SEND_FAILED;
+            tf_feed_cancel(feed);
+            break;
+        }
         if (!pub || (run->o->strict && __atomic_load_n(&run->bad_flag, __ATOMIC_RELAXED)))
             continue; /* validating only, or the file is already refused */
         for (size_t i = 0; i < n; i++) {
@@ -731,6 +928,24 @@ static int read_pass(run_t *run, int fd, const char *name, tf_format_t fmt, off_
     uint64_t nread = 0, nrej = 0;
     tf_read_status_t st = tf_feed_finish(feed, &nread, &nrej);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (run->o->rejects_topic) {
+        /* The rest of the rejects, before the file's commit. */
+        char derr[512];
+        if (dlq_drain(run, result == TF_READ_EOF ? pub : NULL, name, derr, sizeof derr) != 0 &&
+            result == TF_READ_EOF) {
+            snprintf(err, errlen, "%s", derr);
+            result = PASS_SEND_FAILED;
+        }
+    }
+    if (tf_reader_skipped(r) > 0) {
+        /* Rows the profile does not take: counted by reason, not errors. */
+        c->skipped += tf_reader_skipped(r);
+        for (size_t k = 0; k < tf_reader_skip_kinds(r); k++) {
+            const struct tf_reader_skip *sk = tf_reader_skip_at(r, k);
+            TF_LOG(TF_LOG_NOTICE, "produce", "%s: skipped %llu row(s) (first at line %ld): %s",
+                   name, (unsigned long long)sk->count, sk->first_line, sk->reason);
+        }
+    }
     c->read += nread;
     c->rejected += nrej + encode_rejects;
     if (nrej + encode_rejects > 0)
@@ -751,11 +966,14 @@ static int read_pass(run_t *run, int fd, const char *name, tf_format_t fmt, off_
 static void summary(run_t *run, const char *name, const counts_t *c, double secs,
                     const char *note)
 {
+    char skipped[48] = "";
+    if (c->skipped)
+        snprintf(skipped, sizeof skipped, ", skipped %llu", (unsigned long long)c->skipped);
     TF_LOG(TF_LOG_NOTICE, "produce",
-           "%s: read %llu, published %llu, rejected %llu, failed %llu in %.2f s "
+           "%s: read %llu, published %llu, rejected %llu, failed %llu%s in %.2f s "
            "(%.0f records/s)%s%s",
            name, (unsigned long long)c->read, (unsigned long long)c->published,
-           (unsigned long long)c->rejected, (unsigned long long)c->failed, secs,
+           (unsigned long long)c->rejected, (unsigned long long)c->failed, skipped, secs,
            secs > 0 ? (double)c->read / secs : 0.0, note && *note ? "; " : "", note ? note : "");
 }
 
@@ -782,8 +1000,8 @@ static void process_input(run_t *run, const char *path)
     bool live = !regular;
     bool txn = regular && !o->no_transaction;
     tf_format_t fmt = o->format;
-    if (!o->format_set)
-        tf_format_from_path(path, &fmt); /* checked in parse_args */
+    if (!o->format_set && tf_format_from_path(path, &fmt) != 0)
+        fmt = TF_FORMAT_CSV; /* a source's .dat / .txt / .tsv (checked in parse_args) */
 
     g_input_fd = fd;
     bool bad_seen = false;
@@ -928,6 +1146,7 @@ done:
     run->total.published += c.published;
     run->total.rejected += c.rejected;
     run->total.failed += c.failed;
+    run->total.skipped += c.skipped;
 }
 
 /* The librdkafka settings every producer starts from; -F and -X come after
@@ -1046,6 +1265,25 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": registry: %s\n", err);
         goto out;
     }
+    if (o.src.kind != TF_SOURCE_PLAIN) {
+        run.econ = tf_econ_load(NULL, TF_ISO3166_ZH_MO, TF_ISO4217_JSON, err, sizeof(err));
+        if (!run.econ) {
+            fprintf(stderr, PROG ": iso-codes: %s\n", err);
+            rc = EXIT_DATAERR;
+            goto out;
+        }
+        if (o.fx_path && !(run.fx = tf_fx_load(o.fx_path, run.econ, err, sizeof(err)))) {
+            fprintf(stderr, PROG ": --fx: %s\n", err);
+            rc = EXIT_DATAERR;
+            goto out;
+        }
+        o.src.econ = run.econ;
+        o.src.fx = run.fx;
+        if (!(run.src = tf_source_new(&o.src, err, sizeof(err)))) {
+            fprintf(stderr, PROG ": %s\n", err);
+            goto out;
+        }
+    }
     if (o.rejects_path) {
         run.rejects = strcmp(o.rejects_path, "-") == 0 ? stdout : fopen(o.rejects_path, "w");
         if (!run.rejects) {
@@ -1090,6 +1328,12 @@ out:
         rd_kafka_conf_destroy(run.base_conf);
     tf_codec_destroy(run.codec);
     tf_buf_free(&run.value);
+    tf_source_free(run.src);
+    tf_fx_free(run.fx);
+    tf_econ_free(run.econ);
+    for (size_t k = 0; k < run.ndlq; k++)
+        free(run.dlq[k].raw);
+    free(run.dlq);
     if (g_devnull >= 0)
         close(g_devnull);
     tf_config_destroy(o.cfg);
