@@ -1013,7 +1013,8 @@ static tf_source_status_t money(tf_source_t *s, const char *col, const char *v, 
     if (tf_fx_rate(s->o.fx, period, cur, &rate)) {
         char p[8];
         tf_period_format(period, p, sizeof p);
-        BAD(col, "no %s rate for %s in the --fx table%s", cur, p, s->o.fx ? "" : " (no --fx given)");
+        BAD(col, "no %s rate for %s in the --fx table%s", cur, p,
+            s->o.fx ? "" : " (no --fx given)");
     }
     /* units_e4 * rate_e10 = cents * 10^12 */
     unsigned __int128 prod = (unsigned __int128)units_e4 * (uint64_t)rate;
@@ -1063,9 +1064,9 @@ static tf_source_status_t build_comtrade(tf_source_t *s, const char *const *v, t
             BAD("refMonth", "bad refYear/refMonth \"%.8s\"/\"%.8s\"", v[CT_REFYEAR],
                 v[CT_REFMONTH]);
     }
-    const char *rep = empty(v[CT_REPORTERISO]) ? NULL : tf_econ_from_alpha3(s->o.econ, v[CT_REPORTERISO]);
     if (empty(v[CT_REPORTERISO]))
         BAD("reporterISO", "empty required field");
+    const char *rep = tf_econ_from_alpha3(s->o.econ, v[CT_REPORTERISO]);
     if (!rep)
         BAD("reporterISO", "reporterISO \"%.16s\" is not an ISO 3166-1 alpha-3 code in iso-codes",
             v[CT_REPORTERISO]);
@@ -1152,7 +1153,8 @@ static tf_source_status_t build_comext(tf_source_t *s, const char *const *v, tf_
     if (empty(v[CX_DECLARANT]))
         BAD("DECLARANT_ISO", "empty required field");
     if (!(rep = tf_econ_from_alpha2(s->o.econ, v[CX_DECLARANT])))
-        BAD("DECLARANT_ISO", "DECLARANT_ISO \"%.16s\" is not an ISO 3166-1 alpha-2 code in iso-codes",
+        BAD("DECLARANT_ISO",
+            "DECLARANT_ISO \"%.16s\" is not an ISO 3166-1 alpha-2 code in iso-codes",
             v[CX_DECLARANT]);
     if (empty(v[CX_PARTNER]))
         BAD("PARTNER_ISO", "empty required field");
@@ -1216,7 +1218,8 @@ static tf_source_status_t build_comext(tf_source_t *s, const char *const *v, tf_
         snprintf(out->unit, sizeof out->unit, "kg");
     }
     const char *key[] = {"comext", out->reporter, out->partner, f, p, pc,
-                         v[CX_REGIME] ? v[CX_REGIME] : "", v[CX_TRADE_TYPE] ? v[CX_TRADE_TYPE] : ""};
+                         v[CX_REGIME] ? v[CX_REGIME] : "",
+                         v[CX_TRADE_TYPE] ? v[CX_TRADE_TYPE] : ""};
     tf_source_record_id("cx", out->reporter, out->period, key, 8, out->record_id,
                         sizeof out->record_id);
     return TF_SRC_OK;
