@@ -15,7 +15,7 @@ if(TARGET tfcodec)
 endif()
 
 # Integration, against the real broker of deploy/stack.sh (TRADEFLOW_BROKERS).
-foreach(_t roundtrip rejects crash live)
+foreach(_t roundtrip rejects crash live sources)
   tf_integration_test(produce_${_t}
     COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_produce_${_t}.sh TIMEOUT 180)
 endforeach()
