@@ -52,7 +52,7 @@ const tf_econ_alias_t tf_econ_aliases[] = {
     {"中国澳门", "MAC", "GACC: Macao SAR (iso-codes: 澳门)"},
     {"中国台湾", "TWN", "GACC: Taiwan (iso-codes: 中国台湾省 / 台湾)"},
     {"俄罗斯联邦", "RUS", "GACC: Russian Federation (iso-codes: 俄罗斯)"},
-    {"阿联酋", "ARE", "GACC: United Arab Emirates, short form"},
+    {"阿联酋", "ARE", "GACC: United Arab Emirates (also iso-codes' name)"},
     {"刚果(金)", "COD", "GACC: DR Congo (Kinshasa)"},
     {"刚果（金）", "COD", "GACC: DR Congo, full-width brackets"},
     {"刚果(布)", "COG", "GACC: Republic of the Congo (Brazzaville)"},
