@@ -85,7 +85,11 @@ static int prepare(tf_agg_t *a, int migrate, char *errstr, size_t errlen)
     PQsetNoticeProcessor(a->conn, on_notice, NULL);
     if (migrate && tf_pg_migrate(a->conn, NULL, NULL, errstr, errlen))
         return -1;
-    return tf_pg_exec(a->conn, "SELECT tradeflow.prepare_session()", errstr, errlen);
+    /* prepare_release_session (009): the staging table of release markers. */
+    return tf_pg_exec(a->conn,
+                      "SELECT tradeflow.prepare_session(); "
+                      "SELECT tradeflow.prepare_release_session()",
+                      errstr, errlen);
 }
 
 static int batch_init(batch_t *b)
@@ -400,13 +404,16 @@ static void copy_int(tf_buf_t *b, long long v)
     tf_buf_append(b, d, (size_t)tf_decimal_format(v, 0, d, sizeof(d)));
 }
 
-/* Writes the COPY text of batch bt (one row per record) into b. */
+/* Writes the COPY text of batch bt (one row per fact; release markers are
+ * staged apart, see apply_once) into b. */
 static int build_copy(const batch_t *bt, tf_buf_t *b)
 {
     tf_buf_reset(b);
     for (size_t i = 0; i < bt->nrecs; i++) {
         const tf_record_t *r = &bt->recs[i].rec;
         char num[48];
+        if (r->kind == TF_KIND_RELEASE)
+            continue;
         copy_text(b, tf_dataset_name(r->dataset));
         tf_buf_append(b, "\t", 1);
         copy_text(b, r->record_id);
@@ -480,10 +487,46 @@ static int apply_once(tf_agg_t *a, int careful, char *sqlstate, tf_agg_stats_t *
     PGresult *r;
     int rc = -1;
     sqlstate[0] = 0;
+    /* Release markers (009_releases.sql): a few per file, staged in
+     * tf_release; the batch's facts go to tf_stage. */
+    size_t nmarks = 0;
+    tf_buf_t mk = {0};
+    for (size_t i = 0; i < bt->nrecs; i++) {
+        const tf_record_t *m = &bt->recs[i].rec;
+        if (m->kind != TF_KIND_RELEASE)
+            continue;
+        nmarks++;
+        copy_text(&mk, tf_dataset_name(m->dataset));
+        tf_buf_append(&mk, "\t", 1);
+        copy_text(&mk, m->record_id);
+        tf_buf_append(&mk, "\t", 1);
+        copy_int(&mk, (long long)m->revision);
+        tf_buf_append(&mk, "\n", 1);
+    }
+    size_t nfacts = bt->nrecs - nmarks;
     r = PQexec(a->conn, "BEGIN");
     if (run(r, PGRES_COMMAND_OK, "BEGIN", sqlstate, errstr, errlen))
         goto out;
-    if (bt->nrecs) {
+    if (nmarks) {
+        PQclear(r);
+        r = PQexec(a->conn, "COPY tf_release (dataset, scope, revision) FROM STDIN");
+        if (run(r, PGRES_COPY_IN, "COPY markers", sqlstate, errstr, errlen))
+            goto out;
+        if (PQputCopyData(a->conn, (const char *)mk.data, (int)mk.len) != 1 ||
+            PQputCopyEnd(a->conn, NULL) != 1) {
+            snprintf(errstr, errlen, "COPY markers: %s", PQerrorMessage(a->conn));
+            goto out;
+        }
+        PQclear(r);
+        r = PQgetResult(a->conn);
+        if (run(r, PGRES_COMMAND_OK, "COPY markers", sqlstate, errstr, errlen))
+            goto out;
+        while (r) {
+            PQclear(r);
+            r = PQgetResult(a->conn);
+        }
+    }
+    if (nfacts) {
         PQclear(r);
         r = PQexec(a->conn, "COPY tf_stage (dataset, record_id, revision, reporter, partner, "
                             "flow, period, value_usd, hs_code, quantity, unit, sector, source) "
@@ -503,6 +546,16 @@ static int apply_once(tf_agg_t *a, int careful, char *sqlstate, tf_agg_stats_t *
             PQclear(r);
             r = PQgetResult(a->conn);
         }
+    }
+    if (nmarks) {
+        /* The markers' reporters are locked with the facts' ones, in order. */
+        PQclear(r);
+        r = PQexec(a->conn, "SELECT tradeflow.release_lock()");
+        if (run(r, PGRES_TUPLES_OK, "release locks", sqlstate, errstr, errlen))
+            goto out;
+    }
+    if (nfacts) {
+        PQclear(r);
         r = PQexec(a->conn, careful ? "SELECT applied, superseded, duplicates "
                                       "FROM tradeflow.apply_stage(true)"
                                     : "SELECT applied, superseded, duplicates "
@@ -512,6 +565,17 @@ static int apply_once(tf_agg_t *a, int careful, char *sqlstate, tf_agg_stats_t *
         delta->applied = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
         delta->superseded = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
         delta->duplicates = strtoull(PQgetvalue(r, 0, 2), NULL, 10);
+    }
+    if (bt->nrecs) {
+        /* Facts below their scope's release watermark and the batch's
+         * markers: correcting deltas through the same path (009). */
+        PQclear(r);
+        r = PQexec(a->conn, "SELECT withdrawn, restored, marks FROM tradeflow.apply_releases()");
+        if (run(r, PGRES_TUPLES_OK, "releases", sqlstate, errstr, errlen))
+            goto out;
+        if (strcmp(PQgetvalue(r, 0, 0), "0") || strcmp(PQgetvalue(r, 0, 2), "0"))
+            TF_LOG(TF_LOG_INFO, "aggregate", "releases: %s withdrawn, %s restored, %s marks raised",
+                   PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2));
     }
     if (bt->npos) {
         tf_buf_t t = {0}, p = {0}, o = {0};
@@ -567,6 +631,7 @@ static int apply_once(tf_agg_t *a, int careful, char *sqlstate, tf_agg_stats_t *
     rc = 0;
 out:
     PQclear(r);
+    tf_buf_free(&mk);
     if (rc != 0 && PQstatus(a->conn) == CONNECTION_OK &&
         PQtransactionStatus(a->conn) != PQTRANS_IDLE) {
         PGresult *rb = PQexec(a->conn, "ROLLBACK");

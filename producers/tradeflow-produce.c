@@ -118,6 +118,7 @@ typedef struct opts {
     tf_source_opts_t src;
     const char *fx_path;
     const char *rejects_topic;
+    bool complete_release; /* --complete-release: markers per scope */
 } opts_t;
 
 /* A rejected record waiting for the main thread to send it to
@@ -131,7 +132,7 @@ typedef struct dlq_item {
 } dlq_item_t;
 
 typedef struct counts {
-    uint64_t read, published, rejected, failed, skipped;
+    uint64_t read, published, rejected, failed, skipped, marks;
 } counts_t;
 
 typedef struct run {
@@ -162,6 +163,10 @@ typedef struct run {
     size_t ndlq, dlq_cap;
     bool dlq_lost;         /* out of memory while queueing a reject */
     uint64_t skipped;      /* rows a profile skipped, this run */
+    /* --complete-release: the (source, reporter, period) scopes of the file
+     * being published (record id prefixes), main thread only. */
+    char (*scopes)[TF_RECORD_ID_MAX + 1];
+    size_t nscopes, cap_scopes, last_scope;
 } run_t;
 
 static double now_s(void)
@@ -224,6 +229,9 @@ static void usage(FILE *fp)
 "      --encoding ENC         gacc: auto (default), utf-8 or gbk (read as GB18030)\n"
 "      --flow FLOW            gacc: export or import, when the file has no flow\n"
 "                             column (the flow the query was made for)\n"
+"      --complete-release     with --source: each file is the complete release of\n"
+"                             every (source, reporter, month) it contains: cells of\n"
+"                             those scopes that it lacks are withdrawn\n"
 "      --strict               publish nothing from a file with any bad record\n"
 "                             (live input: stop at the first bad record)\n"
 "      --no-transaction       publish files without a transaction (records are\n"
@@ -294,6 +302,7 @@ enum {
     O_ENCODING,
     O_FLOW,
     O_REJTOPIC,
+    O_COMPLETE,
 };
 
 /* The configuration table (docs/configuration.md is generated from it). */
@@ -342,6 +351,8 @@ static const tf_cfg_prop_t produce_props[] = {
      "gacc files: character encoding (auto: UTF-8 if valid, else GB18030)"},
     {"flow", TF_CFG_ENUM, NULL, 0, 0, "export|import", 0,
      "gacc files without a flow column: the flow the query was made for"},
+    {"complete.release", TF_CFG_BOOL, "false", 0, 0, NULL, 0,
+     "each source file is the complete release of its (source, reporter, month) scopes"},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
 
 /* The program's own early answer: -X list (librdkafka's properties). */
@@ -390,6 +401,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"encoding", required_argument, NULL, O_ENCODING},
         {"flow", required_argument, NULL, O_FLOW},
         {"rejects-topic", required_argument, NULL, O_REJTOPIC},
+        {"complete-release", no_argument, NULL, O_COMPLETE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -421,6 +433,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {O_ENCODING, "encoding", NULL},
         {O_FLOW, "flow", NULL},
         {O_REJTOPIC, "rejects.topic", NULL},
+        {O_COMPLETE, "complete.release", "true"},
         {0, NULL, NULL},
     };
     char err[1024];
@@ -486,6 +499,17 @@ static int parse_args(int argc, char **argv, opts_t *o)
     if ((v = tf_config_str(cfg, "flow")))
         tf_flow_parse(TF_DATASET_CUSTOMS, v, &o->src.flow);
     o->fx_path = tf_config_str(cfg, "fx");
+    o->complete_release = tf_config_bool(cfg, "complete.release");
+    if (o->complete_release && o->src.kind == TF_SOURCE_PLAIN) {
+        fprintf(stderr, PROG ": --complete-release needs --source (its scopes are the source "
+                        "profiles' (source, reporter, month))\n");
+        return -1;
+    }
+    if (o->complete_release && o->no_transaction) {
+        fprintf(stderr, PROG ": --complete-release needs transactions (a release marker is "
+                        "committed with its file)\n");
+        return -1;
+    }
     if ((v = tf_config_str(cfg, "release"))) {
         char why[160];
         if (tf_release_parse(v, &o->src.release, why, sizeof why)) {
@@ -819,6 +843,78 @@ static bool on_bad(void *opaque, tf_reader_t *r)
     return true;
 }
 
+/* --complete-release: remembers the scope of a published record (its id up
+ * to the last ':', "ct:CHN:202401"). Files come sorted by scope or nearly,
+ * so the last hit is tried first. */
+static int note_scope(run_t *run, const char *record_id)
+{
+    const char *colon = strrchr(record_id, ':');
+    size_t n = colon ? (size_t)(colon - record_id) : 0;
+    if (n == 0)
+        return 0;
+    if (run->last_scope < run->nscopes &&
+        strncmp(run->scopes[run->last_scope], record_id, n) == 0 &&
+        run->scopes[run->last_scope][n] == '\0')
+        return 0;
+    for (size_t i = 0; i < run->nscopes; i++)
+        if (strncmp(run->scopes[i], record_id, n) == 0 && run->scopes[i][n] == '\0') {
+            run->last_scope = i;
+            return 0;
+        }
+    if (run->nscopes == run->cap_scopes) {
+        size_t cap = run->cap_scopes ? run->cap_scopes * 2 : 64;
+        void *p = realloc(run->scopes, cap * sizeof *run->scopes);
+        if (!p)
+            return -1;
+        run->scopes = p;
+        run->cap_scopes = cap;
+    }
+    memcpy(run->scopes[run->nscopes], record_id, n);
+    run->scopes[run->nscopes][n] = '\0';
+    run->last_scope = run->nscopes++;
+    return 0;
+}
+
+/* --complete-release: one release marker per scope of the file, to the
+ * file's topic in its transaction (docs/produce.md, "Complete releases").
+ * Returns the number sent, or -1 (err filled). */
+static long send_markers(run_t *run, tf_pub_t *pub, char *err, size_t errlen)
+{
+    long sent = 0;
+    for (size_t i = 0; i < run->nscopes; i++) {
+        const char *sc = run->scopes[i];
+        tf_record_t m = {.dataset = TF_DATASET_CUSTOMS, .kind = TF_KIND_RELEASE,
+                         .revision = run->o->src.release, .flow = TF_FLOW_EXPORT};
+        /* "<tag>:<reporter>:<YYYYMM>" */
+        const char *a = strchr(sc, ':'), *b = a ? strchr(a + 1, ':') : NULL;
+        char per[8];
+        if (!a || !b || strlen(b + 1) != 6 || (size_t)(b - a - 1) > TF_CODE_MAX) {
+            snprintf(err, errlen, "bad release scope \"%s\"", sc);
+            return -1;
+        }
+        snprintf(m.record_id, sizeof m.record_id, "%s", sc);
+        memcpy(m.reporter, a + 1, (size_t)(b - a - 1));
+        m.reporter[b - a - 1] = '\0';
+        snprintf(m.partner, sizeof m.partner, "%s", strcmp(m.reporter, "WLD") ? "WLD" : "XXX");
+        snprintf(per, sizeof per, "%.4s-%.2s", b + 1, b + 5);
+        char why[256];
+        if (tf_period_parse(per, &m.period, why, sizeof why) != 0) {
+            snprintf(err, errlen, "release scope %s: %s", sc, why);
+            return -1;
+        }
+        tf_buf_reset(&run->value);
+        if (tf_codec_encode_record(run->codec, run->topic, &m, &run->value, why, sizeof why)) {
+            snprintf(err, errlen, "release marker %s: %s", sc, why);
+            return -1;
+        }
+        if (tf_pub_send_side(pub, run->topic, sc, strlen(sc), run->value.data, run->value.len,
+                             NULL, 0, (volatile int *)&g_stop, err, errlen) != 0)
+            return -1;
+        sent++;
+    }
+    return sent;
+}
+
 /* One pass over an input: a reader thread parses and validates (tf_feed),
  * this thread encodes and sends. With pub == NULL records are only
  * validated (the --strict pre-pass for files published without a
@@ -917,6 +1013,12 @@ static int read_pass(run_t *run, int fd, const char *name, tf_format_t fmt, off_
                 tf_feed_cancel(feed);
                 break;
             }
+            if (run->o->complete_release && note_scope(run, rec->record_id) != 0) {
+                snprintf(err, errlen, "out of memory noting release scopes");
+                result = PASS_SEND_FAILED;
+                tf_feed_cancel(feed);
+                break;
+            }
             if (run->o->crash_after > 0 && tf_pub_sent(pub) == (uint64_t)run->o->crash_after) {
                 /* Test hook: die in the middle of the transaction, after the
                  * records so far have reached the broker, as a crash would. */
@@ -936,6 +1038,27 @@ static int read_pass(run_t *run, int fd, const char *name, tf_format_t fmt, off_
             snprintf(err, errlen, "%s", derr);
             result = PASS_SEND_FAILED;
         }
+    }
+    if (run->o->complete_release && pub) {
+        if (live) {
+            TF_LOG(TF_LOG_WARNING, "produce",
+                   "%s: a live input is not a complete release: no release markers", name);
+        } else if (result == TF_READ_EOF && st == TF_READ_EOF && !g_stop) {
+            if (nrej + encode_rejects > 0) {
+                TF_LOG(TF_LOG_WARNING, "produce",
+                       "%s: not a complete release (%llu rejected records): no release markers "
+                       "sent, so cells it lacks are not withdrawn",
+                       name, (unsigned long long)(nrej + encode_rejects));
+            } else {
+                long nm = send_markers(run, pub, err, errlen);
+                if (nm < 0)
+                    result = PASS_SEND_FAILED;
+                else
+                    c->marks += (uint64_t)nm;
+            }
+        }
+        run->nscopes = 0;
+        run->last_scope = 0;
     }
     if (tf_reader_skipped(r) > 0) {
         /* Rows the profile does not take: counted by reason, not errors. */
@@ -966,9 +1089,14 @@ static int read_pass(run_t *run, int fd, const char *name, tf_format_t fmt, off_
 static void summary(run_t *run, const char *name, const counts_t *c, double secs,
                     const char *note)
 {
-    char skipped[48] = "";
+    char skipped[96] = "";
     if (c->skipped)
         snprintf(skipped, sizeof skipped, ", skipped %llu", (unsigned long long)c->skipped);
+    if (c->marks) {
+        size_t k = strlen(skipped);
+        snprintf(skipped + k, sizeof skipped - k, ", release markers %llu",
+                 (unsigned long long)c->marks);
+    }
     TF_LOG(TF_LOG_NOTICE, "produce",
            "%s: read %llu, published %llu, rejected %llu, failed %llu%s in %.2f s "
            "(%.0f records/s)%s%s",
@@ -1147,6 +1275,7 @@ done:
     run->total.rejected += c.rejected;
     run->total.failed += c.failed;
     run->total.skipped += c.skipped;
+    run->total.marks += c.marks;
 }
 
 /* The librdkafka settings every producer starts from; -F and -X come after
@@ -1334,6 +1463,7 @@ out:
     for (size_t k = 0; k < run.ndlq; k++)
         free(run.dlq[k].raw);
     free(run.dlq);
+    free(run.scopes);
     if (g_devnull >= 0)
         close(g_devnull);
     tf_config_destroy(o.cfg);
