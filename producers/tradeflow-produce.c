@@ -24,6 +24,7 @@
 #include "tf_codec.h"
 #include "tf_config.h"
 #include "tf_http.h"
+#include "tf_inbox.h"
 #include "tf_metrics.h"
 #include "tf_rdstats.h"
 #include "tf_input.h"
@@ -114,11 +115,15 @@ typedef struct opts {
     const char *registry_user; /* "user:password" or NULL */
     const char *registry_ca;   /* CA file for TLS or NULL */
     long crash_after; /* TF_TEST_CRASH_AFTER: test hook, 0 = off */
+    bool crash_after_commit; /* TF_TEST_CRASH_AFTER_COMMIT: --watch test hook */
     /* Source profiles (docs/input-formats.md, "Source profiles"). */
     tf_source_opts_t src;
     const char *fx_path;
     const char *rejects_topic;
     bool complete_release; /* --complete-release: markers per scope */
+    const char *watch_dir;   /* --watch DIR */
+    int watch_interval_ms;
+    const char *watch_state_topic;
 } opts_t;
 
 /* A rejected record waiting for the main thread to send it to
@@ -167,6 +172,14 @@ typedef struct run {
      * being published (record id prefixes), main thread only. */
     char (*scopes)[TF_RECORD_ID_MAX + 1];
     size_t nscopes, cap_scopes, last_scope;
+    /* --watch: the file being published, its identity (written to the state
+     * topic in the file's transaction) and how it ended. */
+    const char *inbox_identity;
+    char state_topic[300];
+    bool file_committed;
+    counts_t file_counts;
+    char file_note[1200];
+    char watch_txn_id[256];
 } run_t;
 
 static double now_s(void)
@@ -229,6 +242,12 @@ static void usage(FILE *fp)
 "      --encoding ENC         gacc: auto (default), utf-8 or gbk (read as GB18030)\n"
 "      --flow FLOW            gacc: export or import, when the file has no flow\n"
 "                             column (the flow the query was made for)\n"
+"      --watch DIR            publish each file renamed into DIR once (one\n"
+"                             transaction per file), move it to DIR/done or\n"
+"                             DIR/failed with a report; runs until SIGTERM\n"
+"      --watch-interval-ms N  how often DIR is scanned (default 1000)\n"
+"      --watch-state-topic T  where published files are recorded (default\n"
+"                             TOPIC.inbox)\n"
 "      --complete-release     with --source: each file is the complete release of\n"
 "                             every (source, reporter, month) it contains: cells of\n"
 "                             those scopes that it lacks are withdrawn\n"
@@ -303,6 +322,9 @@ enum {
     O_FLOW,
     O_REJTOPIC,
     O_COMPLETE,
+    O_WATCH,
+    O_WATCHINT,
+    O_WATCHTOPIC,
 };
 
 /* The configuration table (docs/configuration.md is generated from it). */
@@ -351,6 +373,11 @@ static const tf_cfg_prop_t produce_props[] = {
      "gacc files: character encoding (auto: UTF-8 if valid, else GB18030)"},
     {"flow", TF_CFG_ENUM, NULL, 0, 0, "export|import", 0,
      "gacc files without a flow column: the flow the query was made for"},
+    {"watch", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "inbox directory: publish each file renamed into it once, then move it to done/ or failed/"},
+    {"watch.interval.ms", TF_CFG_INT, "1000", 10, 3600000, NULL, 0, "how often the inbox is scanned"},
+    {"watch.state.topic", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "topic recording the inbox's published files (default: TOPIC.inbox)"},
     {"complete.release", TF_CFG_BOOL, "false", 0, 0, NULL, 0,
      "each source file is the complete release of its (source, reporter, month) scopes"},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
@@ -402,6 +429,9 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"flow", required_argument, NULL, O_FLOW},
         {"rejects-topic", required_argument, NULL, O_REJTOPIC},
         {"complete-release", no_argument, NULL, O_COMPLETE},
+        {"watch", required_argument, NULL, O_WATCH},
+        {"watch-interval-ms", required_argument, NULL, O_WATCHINT},
+        {"watch-state-topic", required_argument, NULL, O_WATCHTOPIC},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -434,6 +464,9 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {O_FLOW, "flow", NULL},
         {O_REJTOPIC, "rejects.topic", NULL},
         {O_COMPLETE, "complete.release", "true"},
+        {O_WATCH, "watch", NULL},
+        {O_WATCHINT, "watch.interval.ms", NULL},
+        {O_WATCHTOPIC, "watch.state.topic", NULL},
         {0, NULL, NULL},
     };
     char err[1024];
@@ -541,6 +574,20 @@ static int parse_args(int argc, char **argv, opts_t *o)
         fprintf(stderr, PROG ": --kind customs|investment is required\n");
         return -1;
     }
+    o->watch_dir = tf_config_str(cfg, "watch");
+    o->watch_interval_ms = (int)tf_config_int(cfg, "watch.interval.ms");
+    o->watch_state_topic = tf_config_str(cfg, "watch.state.topic");
+    if (o->watch_dir) {
+        if (optind < argc) {
+            fprintf(stderr, PROG ": --watch DIR takes no FILE arguments\n");
+            return -1;
+        }
+        if (o->no_transaction) {
+            fprintf(stderr, PROG ": --watch publishes each file in a transaction\n");
+            return -1;
+        }
+        return 0; /* each file's format comes from its extension unless --format */
+    }
     if (optind >= argc) {
         fprintf(stderr, PROG ": no input: give FILE... or - for stdin\n");
         return -1;
@@ -636,6 +683,13 @@ static int ensure_topic(run_t *run, tf_pub_t *p)
             return -1;
         }
         TF_LOG(TF_LOG_DEBUG, "produce", "%s (the topic exists: going on)", err);
+    }
+    if (run->state_topic[0] &&
+        tf_kafka_create_topic(rk, run->state_topic, 1, run->o->replication_factor, 30000, err,
+                              sizeof(err)) != 0 &&
+        tf_kafka_topic_exists(rk, run->state_topic, 10000, err2, sizeof(err2)) != 1) {
+        TF_LOG(TF_LOG_ERR, "produce", "--watch-state-topic: %s", err);
+        return -1;
     }
     const char *dlq = run->o->rejects_topic;
     if (dlq && tf_kafka_create_topic(rk, dlq, run->o->partitions, run->o->replication_factor,
@@ -1105,6 +1159,32 @@ static void summary(run_t *run, const char *name, const counts_t *c, double secs
            secs > 0 ? (double)c->read / secs : 0.0, note && *note ? "; " : "", note ? note : "");
 }
 
+/* --watch: records the file's identity in the state topic, in the file's
+ * transaction (so "committed" and "recorded" are one fact). */
+static int inbox_mark(run_t *run, tf_pub_t *pub, const char *name, const counts_t *c, char *err,
+                      size_t errlen)
+{
+    char v[1024], esc[600];
+    size_t k = 0;
+    for (const char *p = name; *p && k + 7 < sizeof esc; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"' || ch == '\\')
+            esc[k++] = '\\', esc[k++] = (char)ch;
+        else if (ch < 0x20)
+            k += (size_t)snprintf(esc + k, sizeof esc - k, "\\u%04x", ch);
+        else
+            esc[k++] = (char)ch;
+    }
+    esc[k] = '\0';
+    int n = snprintf(v, sizeof v,
+                     "{\"file\": \"%s\", \"topic\": \"%s\", \"read\": %llu, \"rejected\": %llu}",
+                     esc, run->topic, (unsigned long long)c->read,
+                     (unsigned long long)c->rejected);
+    return tf_pub_send_side(pub, run->state_topic, run->inbox_identity,
+                            strlen(run->inbox_identity), v, (size_t)n, NULL, 0,
+                            (volatile int *)&g_stop, err, errlen);
+}
+
 static void process_input(run_t *run, const char *path)
 {
     opts_t *o = run->o;
@@ -1194,6 +1274,8 @@ static void process_input(run_t *run, const char *path)
             why = "interrupted";
         else if (o->strict && bad_seen)
             why = "refused by --strict";
+        if (!why && run->inbox_identity && inbox_mark(run, pub, name, &c, err, sizeof(err)) != 0)
+            why = "inbox state not sent";
         if (why) {
             if (tf_pub_abort(pub, TXN_TIMEOUT_MS, abort_err, sizeof(abort_err)) != 0) {
                 TF_LOG(TF_LOG_ERR, "produce", "%s: %s", name, abort_err);
@@ -1220,6 +1302,7 @@ static void process_input(run_t *run, const char *path)
         } else {
             c.published = tf_pub_acked(pub);
             snprintf(note, sizeof(note), "committed");
+            run->file_committed = true;
         }
     } else {
         int left = tf_pub_flush(pub, FLUSH_TIMEOUT_MS);
@@ -1270,12 +1353,182 @@ done:
     if (!is_stdin)
         close(fd);
     summary(run, name, &c, now_s() - t0, note);
+    run->file_counts = c;
+    snprintf(run->file_note, sizeof(run->file_note), "%s", note);
     run->total.read += c.read;
     run->total.published += c.published;
     run->total.rejected += c.rejected;
     run->total.failed += c.failed;
     run->total.skipped += c.skipped;
     run->total.marks += c.marks;
+}
+
+/* Sleeps up to ms, in steps, returning early on SIGINT/SIGTERM. */
+static void nap(int ms)
+{
+    for (int t = 0; t < ms && !g_stop; t += 50) {
+        struct timespec ts = {0, (ms - t < 50 ? ms - t : 50) * 1000000L};
+        nanosleep(&ts, NULL);
+        tf_http_heartbeat(g_http);
+    }
+}
+
+static void utc_now(char *buf, size_t len)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Moves a finished inbox file with its report; logs what happened. */
+static void inbox_finish(run_t *run, const char *dir, const tf_inbox_file_t *f, const char *sub,
+                         const char *result, const counts_t *c, const char *note,
+                         tf_metric_t *m_files)
+{
+    char rep[3000], when[32], moved[600], err[600];
+    utc_now(when, sizeof when);
+    snprintf(rep, sizeof rep,
+             "file: %s\nidentity: %s\nresult: %s\ntopic: %s\nstate topic: %s\n"
+             "read: %llu\npublished: %llu\nrejected: %llu\nfailed: %llu\nskipped: %llu\n"
+             "release markers: %llu\nnote: %s\nfinished: %s\n",
+             f->name, f->identity, result, run->topic, run->state_topic,
+             (unsigned long long)c->read, (unsigned long long)c->published,
+             (unsigned long long)c->rejected, (unsigned long long)c->failed,
+             (unsigned long long)c->skipped, (unsigned long long)c->marks, note, when);
+    if (tf_inbox_finish(dir, f->name, sub, rep, moved, sizeof moved, err, sizeof err) != 0) {
+        TF_LOG(TF_LOG_ERR, "watch", "%s", err);
+        return;
+    }
+    const char *lab[] = {sub};
+    tf_metrics_counter_add_labels(m_files, lab, 1);
+    TF_LOG(TF_LOG_NOTICE, "watch", "%s: %s, moved to %s/%s (report beside it)", f->name, result,
+           dir, moved);
+}
+
+/* --watch DIR: publishes each ready file once, one transaction per file,
+ * and moves it to done/ or failed/. A file is recorded in the state topic in
+ * its own transaction; at start the state topic is read, so a file that was
+ * committed before a crash (but not moved) is moved, not published again.
+ * Returns the exit status. */
+static int watch_run(run_t *run)
+{
+    opts_t *o = run->o;
+    const char *dir = o->watch_dir;
+    char err[1024];
+    if (tf_inbox_prepare(dir, err, sizeof err) != 0) {
+        TF_LOG(TF_LOG_ERR, "watch", "%s", err);
+        return EXIT_NOINPUT;
+    }
+    snprintf(run->state_topic, sizeof run->state_topic, "%s",
+             o->watch_state_topic ? o->watch_state_topic : "");
+    if (!run->state_topic[0])
+        snprintf(run->state_topic, sizeof run->state_topic, "%.240s.inbox", run->topic);
+    /* One transactional id for the inbox: a restarted watcher fences a
+     * zombie and aborts its open transaction before reading the state. */
+    if (!o->transactional_id) {
+        derive_txn_id(run, dir, run->watch_txn_id, sizeof run->watch_txn_id);
+        o->transactional_id = run->watch_txn_id;
+    }
+    if (!get_txn_pub(run, o->transactional_id))
+        return EXIT_DELIVERY;
+    tf_inbox_seen_t *seen = tf_inbox_seen_new(), *stable = tf_inbox_seen_new();
+    tf_metric_t *m_files = NULL, *m_pending = NULL;
+    if (g_metrics) {
+        static const char *const lab[] = {"result", NULL};
+        m_files = tf_metrics_counter(g_metrics, "tradeflow_producer_inbox_files_total",
+                                     "inbox files finished, by where they went (done, failed)",
+                                     lab, err, sizeof err);
+        m_pending = tf_metrics_gauge(g_metrics, "tradeflow_producer_inbox_pending",
+                                     "ready files waiting in the inbox at the last scan", NULL,
+                                     err, sizeof err);
+    }
+    int status = EXIT_ALL_GOOD;
+    bool ok = seen && stable;
+    snprintf(err, sizeof err, "out of memory");
+    rd_kafka_conf_t *cconf = ok ? tf_kafka_conf_new(o->brokers, err, sizeof err) : NULL;
+    ok = ok && cconf;
+    if (ok && tf_kafka_conf_from_config(cconf, o->cfg, err, sizeof err) != 0) {
+        rd_kafka_conf_destroy(cconf);
+        ok = false;
+    }
+    /* (tf_inbox_load_state takes cconf over) */
+    if (ok && tf_inbox_load_state(cconf, run->state_topic, seen, 60000, err, sizeof err) != 0)
+        ok = false;
+    if (!ok) {
+        TF_LOG(TF_LOG_ERR, "watch", "state topic %s: %s", run->state_topic, err);
+        tf_inbox_seen_free(seen);
+        tf_inbox_seen_free(stable);
+        return EXIT_DELIVERY;
+    }
+    TF_LOG(TF_LOG_NOTICE, "watch", "watching %s (state topic %s: %zu file(s) published before)",
+           dir, run->state_topic, tf_inbox_seen_count(seen));
+    while (!g_stop) {
+        tf_inbox_file_t *files = NULL;
+        size_t n = 0;
+        if (tf_inbox_scan(dir, &files, &n, err, sizeof err) != 0) {
+            TF_LOG(TF_LOG_ERR, "watch", "%s", err);
+            status = EXIT_NOINPUT;
+            break;
+        }
+        tf_metrics_gauge_set(m_pending, (double)n);
+        tf_inbox_seen_t *now = tf_inbox_seen_new();
+        for (size_t i = 0; i < n && !g_stop && now; i++) {
+            const tf_inbox_file_t *f = &files[i];
+            tf_inbox_seen_add(now, f->identity);
+            if (tf_inbox_seen_has(seen, f->identity)) {
+                counts_t z = {0};
+                inbox_finish(run, dir, f, "done", "already published (recorded in the state "
+                             "topic before a restart); not published again", &z, "", m_files);
+                continue;
+            }
+            /* Settle rule: the same size and mtime as at the last scan. */
+            if (!tf_inbox_seen_has(stable, f->identity))
+                continue;
+            char path[4400];
+            snprintf(path, sizeof path, "%s/%s", dir, f->name);
+            run->inbox_identity = f->identity;
+            run->file_committed = false;
+            run->file_counts = (counts_t){0};
+            run->file_note[0] = '\0';
+            int saved = run->status;
+            run->status = EXIT_ALL_GOOD;
+            process_input(run, path);
+            int fs = run->status;
+            run->status = saved;
+            run->inbox_identity = NULL;
+            if (run->file_committed) {
+                tf_inbox_seen_add(seen, f->identity);
+                if (o->crash_after_commit) {
+                    /* Test hook: die between publishing and moving. */
+                    _exit(98);
+                }
+                inbox_finish(run, dir, f, "done", fs == EXIT_SOME_REJECTED
+                             ? "published, some records rejected" : "published",
+                             &run->file_counts, run->file_note, m_files);
+                set_status(run, fs);
+            } else if (g_stop) {
+                break; /* interrupted: the file stays, it is published after a restart */
+            } else if (fs == EXIT_DELIVERY || fs == EXIT_NOINPUT) {
+                /* The broker or the file system, not the file: try again later. */
+                TF_LOG(TF_LOG_WARNING, "watch", "%s: not published (%s); trying again",
+                       f->name, run->file_note);
+            } else {
+                inbox_finish(run, dir, f, "failed", "not published", &run->file_counts,
+                             run->file_note, m_files);
+                set_status(run, fs);
+            }
+        }
+        free(files);
+        if (now) {
+            tf_inbox_seen_free(stable);
+            stable = now;
+        }
+        nap(o->watch_interval_ms);
+    }
+    tf_inbox_seen_free(seen);
+    tf_inbox_seen_free(stable);
+    return status == EXIT_ALL_GOOD ? (run->status == EXIT_DELIVERY ? EXIT_DELIVERY : 0) : status;
 }
 
 /* The librdkafka settings every producer starts from; -F and -X come after
@@ -1349,6 +1602,8 @@ int main(int argc, char **argv)
     const char *crash = getenv("TF_TEST_CRASH_AFTER");
     if (crash && *crash)
         o.crash_after = strtol(crash, NULL, 10);
+    crash = getenv("TF_TEST_CRASH_AFTER_COMMIT");
+    o.crash_after_commit = crash && *crash && strcmp(crash, "0") != 0;
 
     run_t run = {.o = &o, .status = EXIT_ALL_GOOD};
     snprintf(run.topic, sizeof(run.topic), "%s",
@@ -1433,6 +1688,10 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (o.watch_dir) {
+        rc = watch_run(&run);
+        goto out;
+    }
     double t0 = now_s();
     int i;
     for (i = optind; i < argc && !g_stop; i++)
