@@ -621,6 +621,11 @@ static int apply_once(tf_agg_t *a, int careful, char *sqlstate, tf_agg_stats_t *
             goto out;
         delta->settles = 1;
         delta->alerts = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+        /* Vintages of the refreshed rankings (009). */
+        PQclear(r);
+        r = PQexec(a->conn, "SELECT tradeflow.record_vintages()");
+        if (run(r, PGRES_TUPLES_OK, "recording vintages", sqlstate, errstr, errlen))
+            goto out;
     }
     PQclear(r);
     int64_t c0 = tf_mono_us();

@@ -137,6 +137,7 @@ BEGIN
     IF to_regclass('pg_temp.tf_release') IS NULL THEN
         PERFORM tradeflow.prepare_release_session();
     END IF;
+    PERFORM tradeflow.note_vintages();  -- for the next settle point
     have_marks := EXISTS (SELECT 1 FROM tradeflow.release_marks);
     IF NOT have_marks AND NOT EXISTS (SELECT 1 FROM tf_release) THEN
         RETURN;
@@ -216,3 +217,151 @@ BEGIN
     END IF;
 END;
 $$;
+
+-- ---- Vintages (issue 18, item 4; docs/reporting.md "reporting.vintages") ----
+--
+-- Per ranking row (dataset, reporter, flow, level, basis, period, partner:
+-- a monthly or YTD total with its rank), the value and rank as first
+-- published, the current ones (NULL once withdrawn), how many times they
+-- changed and the release (revision) behind the last change. Recorded at
+-- settle points, after settle_alerts refreshed the rankings, for the
+-- reporter-periods changed since (tradeflow.vintage_pending, noted by every
+-- batch with the highest revision it applied there).
+
+CREATE TABLE IF NOT EXISTS tradeflow.vintage_pending (
+    dataset  text   NOT NULL,
+    reporter text   NOT NULL,
+    period   date   NOT NULL,
+    revision bigint NOT NULL,
+    PRIMARY KEY (dataset, reporter, period)
+);
+
+CREATE TABLE IF NOT EXISTS tradeflow.vintages (
+    dataset   text NOT NULL,
+    reporter  text NOT NULL,
+    flow      text NOT NULL,
+    level     text NOT NULL,
+    basis     text NOT NULL,
+    period    date NOT NULL,
+    partner   text NOT NULL,
+    first_value_usd numeric NOT NULL,
+    first_rank      integer,
+    first_release   bigint NOT NULL,
+    first_at        timestamptz NOT NULL DEFAULT now(),
+    value_usd       numeric,          -- current; NULL = withdrawn
+    rank            integer,
+    revisions       integer NOT NULL DEFAULT 0,
+    last_release    bigint NOT NULL,
+    changed_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (dataset, reporter, flow, level, basis, period, partner)
+);
+
+-- Per batch, from apply_releases(): the highest revision applied per
+-- (dataset, reporter, period) of the batch's facts and markers.
+CREATE OR REPLACE FUNCTION tradeflow.note_vintages() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO tradeflow.vintage_pending AS p (dataset, reporter, period, revision)
+    SELECT dataset, reporter, period, max(revision) FROM tf_stage GROUP BY 1, 2, 3
+     ORDER BY 1, 2, 3
+    ON CONFLICT (dataset, reporter, period) DO UPDATE
+       SET revision = greatest(p.revision, excluded.revision)
+     WHERE p.revision < excluded.revision;
+    IF EXISTS (SELECT 1 FROM tf_release) THEN
+        INSERT INTO tradeflow.vintage_pending AS p (dataset, reporter, period, revision)
+        SELECT dataset, split_part(scope, ':', 2), to_date(split_part(scope, ':', 3), 'YYYYMM'),
+               max(revision)
+          FROM tf_release GROUP BY 1, 2, 3
+        ON CONFLICT (dataset, reporter, period) DO UPDATE
+           SET revision = greatest(p.revision, excluded.revision)
+         WHERE p.revision < excluded.revision;
+    END IF;
+END;
+$$;
+
+-- At a settle point, after settle_alerts: compares the refreshed rankings of
+-- the pending reporter-years (from their earliest pending month to the end
+-- of the year: later months' YTD and ranks move too) with the vintages.
+-- Reporters still pending for settling, or locked by another consumer, stay
+-- pending. Returns the vintage rows written.
+CREATE OR REPLACE FUNCTION tradeflow.record_vintages() RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    s record;
+    n integer := 0;
+    k integer;
+BEGIN
+    FOR s IN SELECT DISTINCT dataset, reporter FROM tradeflow.vintage_pending ORDER BY 1, 2 LOOP
+        IF EXISTS (SELECT 1 FROM tradeflow.settle_pending
+                    WHERE dataset = s.dataset AND reporter = s.reporter)
+           OR NOT pg_try_advisory_xact_lock(hashtextextended(s.dataset || '|' || s.reporter, 0)) THEN
+            CONTINUE;
+        END IF;
+        WITH pend AS (
+            DELETE FROM tradeflow.vintage_pending
+             WHERE dataset = s.dataset AND reporter = s.reporter
+            RETURNING period, revision
+        ), yr AS (                  -- per year: from the earliest pending month
+            SELECT date_trunc('year', period)::date AS y, min(period) AS p0
+              FROM pend GROUP BY 1
+        ), mo AS MATERIALIZED (     -- each month from there to December, with the
+            SELECT m.period,        -- highest revision pending up to it
+                   (SELECT max(p.revision) FROM pend p
+                     WHERE p.period <= m.period AND p.period >= yr.y) AS rel
+              FROM yr CROSS JOIN LATERAL (
+                   SELECT generate_series(yr.p0, (yr.y + interval '11 months')::date,
+                                          interval '1 month')::date AS period) m
+        ), cur AS (
+            SELECT r.flow, r.level, r.basis, r.period, r.partner, r.value_usd, r.rank, mo.rel
+              FROM mo JOIN tradeflow.ranking r
+                ON r.dataset = s.dataset AND r.reporter = s.reporter AND r.period = mo.period
+        ), gone AS (                -- had a value, no ranking row now: withdrawn
+            SELECT v.flow, v.level, v.basis, v.period, v.partner, NULL::numeric AS value_usd,
+                   NULL::integer AS rank, mo.rel
+              FROM mo JOIN tradeflow.vintages v
+                ON v.dataset = s.dataset AND v.reporter = s.reporter AND v.period = mo.period
+             WHERE v.value_usd IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM tradeflow.ranking r
+                                WHERE r.dataset = v.dataset AND r.reporter = v.reporter
+                                  AND r.flow = v.flow AND r.level = v.level
+                                  AND r.basis = v.basis AND r.period = v.period
+                                  AND r.partner = v.partner)
+        ), ch AS (
+            SELECT * FROM cur UNION ALL SELECT * FROM gone
+        ), up AS (
+            INSERT INTO tradeflow.vintages AS v
+                (dataset, reporter, flow, level, basis, period, partner, first_value_usd,
+                 first_rank, first_release, value_usd, rank, last_release)
+            SELECT s.dataset, s.reporter, flow, level, basis, period, partner,
+                   coalesce(value_usd, 0), rank, coalesce(rel, 0), value_usd, rank,
+                   coalesce(rel, 0)
+              FROM ch
+             ORDER BY flow, level, basis, period, partner
+            ON CONFLICT (dataset, reporter, flow, level, basis, period, partner) DO UPDATE
+               SET value_usd = excluded.value_usd, rank = excluded.rank,
+                   revisions = v.revisions + 1, last_release = excluded.last_release,
+                   changed_at = now()
+             WHERE (v.value_usd, v.rank) IS DISTINCT FROM (excluded.value_usd, excluded.rank)
+            RETURNING 1
+        )
+        SELECT count(*) INTO k FROM up;
+        n := n + k;
+    END LOOP;
+    RETURN n;
+END;
+$$;
+
+CREATE OR REPLACE VIEW reporting.vintages AS
+SELECT dataset, reporter, flow, basis, period, level, partner,
+       first_value_usd, first_rank, first_release, first_at,
+       value_usd AS current_value_usd, rank AS current_rank,
+       value_usd IS NULL AS withdrawn,
+       revisions, last_release, changed_at AS last_changed_at,
+       value_usd - first_value_usd AS revised_by_usd
+  FROM tradeflow.vintages;
+COMMENT ON VIEW reporting.vintages IS
+  'Per monthly and YTD total (partner and group level): value and rank as first published, current value and rank (NULL once withdrawn), number of revisions and the release that last changed it. See docs/reporting.md.';
+GRANT SELECT ON reporting.vintages TO tradeflow_reader;
+GRANT SELECT, INSERT, UPDATE, DELETE ON tradeflow.release_marks, tradeflow.vintage_pending,
+    tradeflow.vintages TO tradeflow_writer;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA tradeflow TO tradeflow_writer;

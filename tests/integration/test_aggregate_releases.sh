@@ -90,8 +90,12 @@ rel() { src --source comtrade --hs-level total "$@"; }
 
 tf_new_db agg_releases
 T="$(tf_topic releases)"
+# (a consumer that is caught up settles after every batch: each release is
+# seen on its own, as its vintages need)
 rel --release 2024-03-01 --complete-release "$W/r1.csv"
+aggregate "grp-$T" "$T"
 rel --release 2024-04-01 --complete-release "$W/r2.csv"
+aggregate "grp-$T" "$T"
 rel --release 2024-05-01 "$W/r3.csv"
 aggregate "grp-$T" "$T"
 m() { q "select coalesce((select value_usd from reporting.partner_monthly where reporter='CHN' and flow='export' and period='$1' and partner='$2'), -1)"; }
@@ -127,6 +131,31 @@ release "$W/r4.csv" "202401 W00 230" "202401 USA 120" "202401 DEU 40" "202401 VN
 rel --release 2024-06-01 --complete-release "$W/r4.csv"
 aggregate "grp-$T" "$T"
 expect "R4 withdrew JPN (last changed by the partial R3)" "$(m 2024-01-01 JPN)" -1
+# Vintages (reporting.vintages): first published, current, revisions, the
+# release of the last change; for monthly and YTD totals and their ranks.
+v() { q "select $1 from reporting.vintages where reporter='CHN' and flow='export' and level='partner' and basis='$2' and period='$3' and partner='$4'"; }
+expect "vintage USA Jan: first 100, now 120, 2 revisions, last by R4" \
+    "$(v "first_value_usd || ' ' || current_value_usd || ' ' || revisions || ' ' || last_release" month 2024-01-01 USA)" \
+    "100.00 120.00 2 20240601000000"
+expect "vintage KOR Jan: first 30 (rank 3), withdrawn by R2" \
+    "$(v "first_value_usd || ' ' || first_rank || ' ' || withdrawn || ' ' || revisions || ' ' || last_release" month 2024-01-01 KOR)" \
+    "30.00 3 true 1 20240401000000"
+expect "vintage JPN Jan: 50, 55 (partial R3), withdrawn by R4" \
+    "$(v "first_value_usd || ' ' || withdrawn || ' ' || revisions || ' ' || last_release" month 2024-01-01 JPN)" \
+    "50.00 true 2 20240601000000"
+expect "vintage of a YTD total: WLD Jan-Feb first 290, now 320, by R2 and R4" \
+    "$(v "first_value_usd || ' ' || current_value_usd || ' ' || revisions || ' ' || last_release" ytd 2024-02-01 WLD)" \
+    "290.00 320.00 2 20240601000000"
+expect "vintage of a rank: DEU Jan, new in R2 at rank 3" \
+    "$(v "first_rank || ' ' || current_rank || ' ' || first_release || ' ' || revisions" month 2024-01-01 DEU)" \
+    "3 2 20240401000000 1"
+expect "the untouched February keeps its first vintage" \
+    "$(v "revisions || ' ' || revised_by_usd" month 2024-02-01 KOR)" "0 0.00"
+expect "reporting.vintages is readable by the BI role" \
+    "$(psql -X -q -At -v ON_ERROR_STOP=1 -c "set role tradeflow_reader" -c "select count(*) > 0 from reporting.vintages")" t
+psql -X -q -At -v ON_ERROR_STOP=1 -c "set role tradeflow_reader" -c "select count(*) from tradeflow.vintages" >/dev/null 2>&1 &&
+    fail "the BI role reads tradeflow.vintages"
+echo "ok: the BI role cannot read the internal table"
 effective "$T" "$W/eff4.csv"
 check_oracle "$W" --customs "$W/eff4.csv"
 dump_reporting "$W"
