@@ -44,6 +44,7 @@ struct tf_agg {
     batch_t cur; /* being filled (caller's thread) */
     batch_t fly; /* in flight (the apply thread's while BUSY) */
     int fly_settle;
+    int fly_unsettled; /* the settle point left reporters pending (locked elsewhere) */
     tf_buf_t cur_copy, fly_copy; /* COPY text of each batch */
     int cur_copy_ok;             /* cur_copy is up to date */
     rd_kafka_topic_partition_list_t *committed;
@@ -626,6 +627,15 @@ static int apply_once(tf_agg_t *a, int careful, char *sqlstate, tf_agg_stats_t *
         r = PQexec(a->conn, "SELECT tradeflow.record_vintages()");
         if (run(r, PGRES_TUPLES_OK, "recording vintages", sqlstate, errstr, errlen))
             goto out;
+        /* settle_alerts skips reporters another transaction holds (a
+         * consumer that died mid-settle, until PostgreSQL ends its session):
+         * then this was not a complete settle point, and the caller settles
+         * again (--exit-at-end waits for it). */
+        PQclear(r);
+        r = PQexec(a->conn, "SELECT EXISTS (SELECT 1 FROM tradeflow.settle_pending)");
+        if (run(r, PGRES_TUPLES_OK, "settle check", sqlstate, errstr, errlen))
+            goto out;
+        a->fly_unsettled = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
     }
     PQclear(r);
     int64_t c0 = tf_mono_us();
@@ -738,6 +748,7 @@ int tf_agg_submit(tf_agg_t *a, int settle)
     a->cur_copy = c;
     a->cur_copy_ok = 0;
     a->fly_settle = settle;
+    a->fly_unsettled = 0;
     memset(&a->fly_delta, 0, sizeof(a->fly_delta));
     a->state = TF_AGG_BUSY;
     a->go = 1;
@@ -810,7 +821,7 @@ tf_agg_state_t tf_agg_poll(tf_agg_t *a, int wait_ms,
     if (committed)
         *committed = a->committed;
     if (settled)
-        *settled = a->fly_settle;
+        *settled = a->fly_settle && !a->fly_unsettled;
     batch_reset(b);
     pthread_mutex_lock(&a->mu);
     a->state = TF_AGG_IDLE;

@@ -885,6 +885,12 @@ void tf_source_free(tf_source_t *s)
     free(s);
 }
 
+void tf_source_set_release(tf_source_t *s, int64_t release)
+{
+    if (release > 0)
+        s->o.release = release;
+}
+
 tf_source_kind_t tf_source_kind(const tf_source_t *s)
 {
     return s->o.kind;

@@ -135,6 +135,9 @@ typedef struct tf_source tf_source_t;
  * tf_source_free(). */
 tf_source_t *tf_source_new(const tf_source_opts_t *o, char *errstr, size_t errlen);
 void tf_source_free(tf_source_t *s);
+/* Changes the revision given to the following records (a watched inbox's
+ * files each carry their own release). release > 0. */
+void tf_source_set_release(tf_source_t *s, int64_t release);
 tf_source_kind_t tf_source_kind(const tf_source_t *s);
 tf_encoding_t tf_source_encoding(const tf_source_t *s);
 

@@ -121,6 +121,7 @@ typedef struct opts {
     const char *fx_path;
     const char *rejects_topic;
     bool complete_release; /* --complete-release: markers per scope */
+    bool release_mtime;    /* --release mtime: each file's mtime (UTC) is its release */
     const char *watch_dir;   /* --watch DIR */
     int watch_interval_ms;
     const char *watch_state_topic;
@@ -234,7 +235,8 @@ static void usage(FILE *fp)
 "      --source NAME          input layout: plain (tradeflow's, the default),\n"
 "                             comtrade, comext or gacc (customs only)\n"
 "      --release DATE         the release's date (YYYY-MM-DD[THH:MM[:SS]]): the\n"
-"                             revision of every record (required with --source)\n"
+"                             revision of every record (required with --source);\n"
+"                             'mtime': each file's modification time (UTC)\n"
 "      --hs-level L           commodity rows taken: total, 2, 4, 6, 8 or 10\n"
 "                             (comtrade: required; comext, gacc: default 8)\n"
 "      --fx FILE              exchange rates (period,currency,usd_per_unit) for\n"
@@ -364,7 +366,7 @@ static const tf_cfg_prop_t produce_props[] = {
     {"source", TF_CFG_ENUM, "plain", 0, 0, "plain|comtrade|comext|gacc", 0,
      "input layout: tradeflow's own (plain) or a statistics office's"},
     {"release", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
-     "release date of a source file (YYYY-MM-DD[THH:MM[:SS]]): the records' revision"},
+     "release date of a source file (YYYY-MM-DD[THH:MM[:SS]], or mtime): the records' revision"},
     {"hs.level", TF_CFG_ENUM, NULL, 0, 0, "total|2|4|6|8|10", 0,
      "commodity rows a source file contributes (comtrade: required; others: 8)"},
     {"fx", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
@@ -545,7 +547,10 @@ static int parse_args(int argc, char **argv, opts_t *o)
     }
     if ((v = tf_config_str(cfg, "release"))) {
         char why[160];
-        if (tf_release_parse(v, &o->src.release, why, sizeof why)) {
+        if (strcmp(v, "mtime") == 0) {
+            o->release_mtime = true;
+            o->src.release = 1; /* set per file from its modification time */
+        } else if (tf_release_parse(v, &o->src.release, why, sizeof why)) {
             fprintf(stderr, PROG ": --release: %s\n", why);
             return -1;
         }
@@ -1204,6 +1209,18 @@ static void process_input(run_t *run, const char *path)
     }
     struct stat sb;
     bool regular = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
+    if (run->src && o->release_mtime) {
+        /* --release mtime: the file's modification time is its release. */
+        struct tm tm;
+        time_t mt = regular ? sb.st_mtime : time(NULL);
+        gmtime_r(&mt, &tm);
+        int64_t rel = ((((int64_t)(tm.tm_year + 1900) * 100 + tm.tm_mon + 1) * 100 + tm.tm_mday) *
+                           100 + tm.tm_hour) * 10000 + tm.tm_min * 100 + tm.tm_sec;
+        tf_source_set_release(run->src, rel);
+        o->src.release = rel;
+        TF_LOG(TF_LOG_INFO, "produce", "%s: release %lld (the file's modification time)", name,
+               (long long)rel);
+    }
     off_t size = regular ? sb.st_size : 0;
     bool live = !regular;
     bool txn = regular && !o->no_transaction;

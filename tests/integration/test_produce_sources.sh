@@ -82,6 +82,14 @@ tp_eq "comtrade bulk: 3 published" "$(wc -l <"$W/bulk.ids")" 3
 tp_check "comtrade bulk: the same record ids as the CSV" \
     bash -c "comm -23 '$W/bulk.ids' '$W/ct.ids1' | wc -l | grep -qx 0"
 
+# --release mtime: the file's modification time (UTC) is its release.
+cp "$D/comtrade_bulk.txt" "$W/bulk_mtime.txt"
+touch -d '2024-05-06 07:08:09 UTC' "$W/bulk_mtime.txt"
+t4="$(tp_topic comtrade.mtime)"
+tp_produce --source comtrade --hs-level total --release mtime --topic "$t4" "$W/bulk_mtime.txt"
+tp_eq "--release mtime: revision 20240506070809 for each cell" \
+    "$(dump "$t4" | grep -c '|20240506070809|')" 3
+
 # --- Eurostat Comext ----------------------------------------------------------
 t="$(tp_topic comext)"
 tp_produce --source comext --release 2024-03-20 --fx "$D/fx.csv" --topic "$t" "$D/comext_full.dat"
