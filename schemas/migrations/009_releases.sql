@@ -130,6 +130,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     have_marks boolean;
     v_n bigint;
+    nestloop text;
 BEGIN
     withdrawn := 0;
     restored := 0;
@@ -148,6 +149,11 @@ BEGIN
     --    markers. apply_stage counted every new version and uncounted every
     --    replaced one; a version below its scope's watermark does not count.
     IF have_marks THEN
+        -- tf_stage and tf_old are temporary tables without statistics: the
+        -- planner's "1 row" makes a nested-loop anti-join of them quadratic
+        -- (20,000 x 20,000 per batch); hash joins are right at every size.
+        nestloop := current_setting('enable_nestloop');
+        PERFORM set_config('enable_nestloop', 'off', true);
         INSERT INTO tf_delta
         SELECT dataset, reporter, partner, flow, period, sum(v), sum(n) FROM (
             -- a new record_id below its watermark
@@ -178,6 +184,7 @@ BEGIN
         SELECT coalesce(sum(-d.n) FILTER (WHERE d.n < 0), 0),
                coalesce(sum(d.n) FILTER (WHERE d.n > 0), 0)
           INTO withdrawn, restored FROM tf_delta d;
+        PERFORM set_config('enable_nestloop', nestloop, true);
     END IF;
 
     -- 2. This batch's markers: the scope's facts from the old watermark
