@@ -208,14 +208,16 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY "optional")
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://example.invalid/tradeflow")
 # Shared-library dependencies come from dpkg-shlibdeps (dpkg-dev) when it is
 # there; the fallback list names Debian 12's packages. python3 runs
-# tradeflow-genfeed; no package provides the other requirements.
+# tradeflow-genfeed; iso-codes gives tradeflow-produce --source its economy
+# codes (read at run time, so dpkg-shlibdeps cannot see it); no package
+# provides the other requirements.
 find_program(DPKG_SHLIBDEPS_EXECUTABLE dpkg-shlibdeps)
 if(DPKG_SHLIBDEPS_EXECUTABLE)
   set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-  set(CPACK_DEBIAN_PACKAGE_DEPENDS "python3")
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "python3, iso-codes")
 else()
   set(CPACK_DEBIAN_PACKAGE_DEPENDS
-    "librdkafka1 (>= 2.0), libavro23, libpq5, libjansson4, libcsv3, libcurl4, libmicrohttpd12, python3")
+    "librdkafka1 (>= 2.0), libavro23, libpq5, libjansson4, libcsv3, libcurl4, libmicrohttpd12, python3, iso-codes")
 endif()
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "kcat, postgresql-client")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "postgresql, prometheus-alertmanager")

@@ -48,8 +48,20 @@ typedef enum tf_flow {
     TF_FLOW_TOTAL, /* customs export + import; only in aggregates and alerts */
 } tf_flow_t;
 
+/* What a customs message is (CustomsRecord.record_kind, docs/schemas.md):
+ * a statistical cell, or the release marker of --complete-release, which
+ * says that every cell of its scope (record_id = "<tag>:<reporter>:<YYYYMM>",
+ * the prefix of the source profiles' record ids) with a lower revision is
+ * withdrawn. A marker has reporter and period of its scope, partner WLD,
+ * flow export and value 0 (so that it passes tf_record_validate). */
+typedef enum tf_record_kind {
+    TF_KIND_FACT = 0,
+    TF_KIND_RELEASE = 1,
+} tf_record_kind_t;
+
 typedef struct tf_record {
     tf_dataset_t dataset;
+    tf_record_kind_t kind; /* TF_KIND_FACT unless a release marker */
     char record_id[TF_RECORD_ID_MAX + 1];
     int64_t revision; /* >= 0; an empty/missing revision is 0 */
     char reporter[TF_CODE_MAX + 1];

@@ -44,6 +44,7 @@ struct tf_agg {
     batch_t cur; /* being filled (caller's thread) */
     batch_t fly; /* in flight (the apply thread's while BUSY) */
     int fly_settle;
+    int fly_unsettled; /* the settle point left reporters pending (locked elsewhere) */
     tf_buf_t cur_copy, fly_copy; /* COPY text of each batch */
     int cur_copy_ok;             /* cur_copy is up to date */
     rd_kafka_topic_partition_list_t *committed;
@@ -62,10 +63,11 @@ struct tf_agg {
     tf_agg_stats_t fly_delta; /* the thread's counts for the batch in flight */
     char fly_err[1024];
     /* Isolating records (apply thread while BUSY, caller's while REJECTED):
-     * where each record's line starts in fly_copy (nrecs + 1 entries), and
-     * the records refused. */
-    size_t *lines;
-    size_t caplines;
+     * where each fact's line starts in fly_copy (nfacts + 1 entries), the
+     * record of each line (release markers have no line), and the records
+     * refused. */
+    size_t *lines, *line_rec;
+    size_t caplines, nlines;
     tf_agg_reject_t *rejects;
     size_t nrejects, caprejects;
     char settle_err[1024]; /* the last settle point's data error (stats.settle_errors) */
@@ -93,7 +95,11 @@ static int prepare(tf_agg_t *a, int migrate, char *errstr, size_t errlen)
     PQsetNoticeProcessor(a->conn, on_notice, NULL);
     if (migrate && tf_pg_migrate(a->conn, NULL, NULL, errstr, errlen))
         return -1;
-    return tf_pg_exec(a->conn, "SELECT tradeflow.prepare_session()", errstr, errlen);
+    /* prepare_release_session (009): the staging table of release markers. */
+    return tf_pg_exec(a->conn,
+                      "SELECT tradeflow.prepare_session(); "
+                      "SELECT tradeflow.prepare_release_session()",
+                      errstr, errlen);
 }
 
 static int batch_init(batch_t *b)
@@ -179,6 +185,7 @@ void tf_agg_destroy(tf_agg_t *a)
     tf_buf_free(&a->fly_copy);
     free(a->lines);
     free(a->rejects);
+    free(a->line_rec);
     if (a->committed)
         rd_kafka_topic_partition_list_destroy(a->committed);
     pthread_cond_destroy(&a->cv);
@@ -410,13 +417,16 @@ static void copy_int(tf_buf_t *b, long long v)
     tf_buf_append(b, d, (size_t)tf_decimal_format(v, 0, d, sizeof(d)));
 }
 
-/* Writes the COPY text of batch bt (one row per record) into b. */
+/* Writes the COPY text of batch bt (one row per fact; release markers are
+ * staged apart, see apply_once) into b. */
 static int build_copy(const batch_t *bt, tf_buf_t *b)
 {
     tf_buf_reset(b);
     for (size_t i = 0; i < bt->nrecs; i++) {
         const tf_record_t *r = &bt->recs[i].rec;
         char num[48];
+        if (r->kind == TF_KIND_RELEASE)
+            continue;
         copy_text(b, tf_dataset_name(r->dataset));
         tf_buf_append(b, "\t", 1);
         copy_text(b, r->record_id);
@@ -483,7 +493,7 @@ static int run(PGresult *r, ExecStatusType want, const char *what, char *state, 
  * with apply_stage, adding its counts to *delta. split: a sub-transaction
  * of the isolation, tf_stage is emptied first (the rows of the last range). */
 static int stage_range(tf_agg_t *a, size_t lo, size_t hi, int whole, int split, int careful,
-                       char *sqlstate, tf_agg_stats_t *delta, char *errstr, size_t errlen)
+                       size_t nmarks, char *sqlstate, tf_agg_stats_t *delta, char *errstr, size_t errlen)
 {
     const char *data = (const char *)a->fly_copy.data + (whole ? 0 : a->lines[lo]);
     size_t len = whole ? a->fly_copy.len : a->lines[hi] - a->lines[lo];
@@ -512,6 +522,12 @@ static int stage_range(tf_agg_t *a, size_t lo, size_t hi, int whole, int split, 
         PQclear(r);
         r = PQgetResult(a->conn);
     }
+    if (nmarks) { /* the markers' reporters are locked with the facts' ones, in order */
+        r = PQexec(a->conn, "SELECT tradeflow.release_lock()");
+        if (run(r, PGRES_TUPLES_OK, "release locks", sqlstate, errstr, errlen))
+            goto out;
+        PQclear(r);
+    }
     r = PQexec(a->conn, careful ? "SELECT applied, superseded, duplicates "
                                   "FROM tradeflow.apply_stage(true)"
                                 : "SELECT applied, superseded, duplicates "
@@ -521,6 +537,18 @@ static int stage_range(tf_agg_t *a, size_t lo, size_t hi, int whole, int split, 
     delta->applied += strtoull(PQgetvalue(r, 0, 0), NULL, 10);
     delta->superseded += strtoull(PQgetvalue(r, 0, 1), NULL, 10);
     delta->duplicates += strtoull(PQgetvalue(r, 0, 2), NULL, 10);
+    /* Facts below their scope's release watermark and the batch's markers:
+     * correcting deltas through the same path (009). Per staged range: it
+     * reads the range's tf_stage/tf_old; the markers take effect at the
+     * first call, and later ranges' facts are measured against them, as
+     * facts of a later batch would be. */
+    PQclear(r);
+    r = PQexec(a->conn, "SELECT withdrawn, restored, marks FROM tradeflow.apply_releases()");
+    if (run(r, PGRES_TUPLES_OK, "releases", sqlstate, errstr, errlen))
+        goto out;
+    if (strcmp(PQgetvalue(r, 0, 0), "0") || strcmp(PQgetvalue(r, 0, 2), "0"))
+        TF_LOG(TF_LOG_INFO, "aggregate", "releases: %s withdrawn, %s restored, %s marks raised",
+               PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2));
     rc = 0;
 out:
     while (r) { /* (a failed COPY leaves its end result behind) */
@@ -538,7 +566,7 @@ static int exec_ok(tf_agg_t *a, const char *sql, char *sqlstate, char *errstr, s
     return rc;
 }
 
-/* Notes record i of the batch in flight as refused. 0 or -1 (out of memory). */
+/* Notes the record of fly_copy's line i as refused. 0 or -1 (out of memory). */
 static int add_reject(tf_agg_t *a, size_t i, const char *sqlstate, const char *why)
 {
     if (a->nrejects == a->caprejects) {
@@ -549,7 +577,7 @@ static int add_reject(tf_agg_t *a, size_t i, const char *sqlstate, const char *w
         a->rejects = n;
         a->caprejects = cap;
     }
-    const staged_t *st = &a->fly.recs[i];
+    const staged_t *st = &a->fly.recs[a->line_rec[i]];
     const position_t *p = &a->fly.pos[st->pos];
     tf_agg_reject_t *x = &a->rejects[a->nrejects++];
     x->rec = &st->rec;
@@ -565,14 +593,14 @@ static int add_reject(tf_agg_t *a, size_t i, const char *sqlstate, const char *w
  * error (TF_PG_ERR_DATA), rolls back to it and halves the range, down to
  * single records, which are refused (add_reject). 0, or -1 for any other
  * failure (the transaction is then aborted: the attempt failed). */
-static int isolate(tf_agg_t *a, size_t lo, size_t hi, int careful, char *sqlstate,
+static int isolate(tf_agg_t *a, size_t lo, size_t hi, int careful, size_t nmarks, char *sqlstate,
                    tf_agg_stats_t *delta, char *errstr, size_t errlen)
 {
     tf_agg_stats_t part = {0};
     if (exec_ok(a, "SAVEPOINT tf_split", sqlstate, errstr, errlen))
         return -1;
     delta->splits++;
-    if (stage_range(a, lo, hi, 0, 1, careful, sqlstate, &part, errstr, errlen) == 0) {
+    if (stage_range(a, lo, hi, 0, 1, careful, nmarks, sqlstate, &part, errstr, errlen) == 0) {
         delta->applied += part.applied;
         delta->superseded += part.superseded;
         delta->duplicates += part.duplicates;
@@ -594,29 +622,40 @@ static int isolate(tf_agg_t *a, size_t lo, size_t hi, int careful, char *sqlstat
         return 0;
     }
     size_t mid = lo + (hi - lo) / 2;
-    if (isolate(a, lo, mid, careful, sqlstate, delta, errstr, errlen))
+    if (isolate(a, lo, mid, careful, nmarks, sqlstate, delta, errstr, errlen))
         return -1;
-    return isolate(a, mid, hi, careful, sqlstate, delta, errstr, errlen);
+    return isolate(a, mid, hi, careful, nmarks, sqlstate, delta, errstr, errlen);
 }
 
-/* Where each record's line starts in fly_copy (COPY text escapes newlines:
- * one line per record). 0 or -1 (out of memory). */
+/* Where each fact's line starts in fly_copy (COPY text escapes newlines:
+ * one line per fact; release markers have none), and which record it is.
+ * 0 or -1 (out of memory). */
 static int index_lines(tf_agg_t *a)
 {
-    size_t n = a->fly.nrecs;
+    size_t n = 0;
+    for (size_t i = 0; i < a->fly.nrecs; i++)
+        n += a->fly.recs[i].rec.kind != TF_KIND_RELEASE;
     if (a->caplines < n + 1) {
         size_t *l = realloc(a->lines, (n + 1) * sizeof(*l));
         if (!l)
             return -1;
         a->lines = l;
+        size_t *m = realloc(a->line_rec, (n + 1) * sizeof(*m));
+        if (!m)
+            return -1;
+        a->line_rec = m;
         a->caplines = n + 1;
     }
+    for (size_t i = 0, k = 0; i < a->fly.nrecs; i++)
+        if (a->fly.recs[i].rec.kind != TF_KIND_RELEASE)
+            a->line_rec[k++] = i;
     const char *d = (const char *)a->fly_copy.data;
     size_t k = 0;
     a->lines[k++] = 0;
     for (size_t i = 0; i < a->fly_copy.len && k <= n; i++)
         if (d[i] == '\n')
             a->lines[k++] = i + 1;
+    a->nlines = n;
     return k == n + 1 ? 0 : -1;
 }
 
@@ -637,11 +676,45 @@ static int apply_once(tf_agg_t *a, int careful, int split, int no_settle, char *
     PGresult *r = NULL;
     int rc = -1;
     sqlstate[0] = 0;
+    /* Release markers (009_releases.sql): a few per file, staged in
+     * tf_release; the batch's facts go to tf_stage (stage_range). */
+    size_t nmarks = 0;
+    tf_buf_t mk = {0};
+    for (size_t i = 0; i < bt->nrecs; i++) {
+        const tf_record_t *m = &bt->recs[i].rec;
+        if (m->kind != TF_KIND_RELEASE)
+            continue;
+        nmarks++;
+        copy_text(&mk, tf_dataset_name(m->dataset));
+        tf_buf_append(&mk, "\t", 1);
+        copy_text(&mk, m->record_id);
+        tf_buf_append(&mk, "\t", 1);
+        copy_int(&mk, (long long)m->revision);
+        tf_buf_append(&mk, "\n", 1);
+    }
     *stage = AT_BEGIN;
     a->nrejects = 0;
     if (exec_ok(a, "BEGIN", sqlstate, errstr, errlen))
         goto out;
     *stage = AT_RECORDS;
+    if (nmarks) {
+        r = PQexec(a->conn, "COPY tf_release (dataset, scope, revision) FROM STDIN");
+        if (run(r, PGRES_COPY_IN, "COPY markers", sqlstate, errstr, errlen))
+            goto out;
+        if (PQputCopyData(a->conn, (const char *)mk.data, (int)mk.len) != 1 ||
+            PQputCopyEnd(a->conn, NULL) != 1) {
+            snprintf(errstr, errlen, "COPY markers: %s", PQerrorMessage(a->conn));
+            goto out;
+        }
+        PQclear(r);
+        r = PQgetResult(a->conn);
+        if (run(r, PGRES_COMMAND_OK, "COPY markers", sqlstate, errstr, errlen))
+            goto out;
+        while (r) {
+            PQclear(r);
+            r = PQgetResult(a->conn);
+        }
+    }
     if (bt->nrecs) {
         if (split) {
             if (index_lines(a)) {
@@ -649,16 +722,19 @@ static int apply_once(tf_agg_t *a, int careful, int split, int no_settle, char *
                 goto out;
             }
             /* (The whole batch has just failed: start with its halves.) */
-            size_t mid = bt->nrecs > 1 ? bt->nrecs / 2 : bt->nrecs;
-            if (isolate(a, 0, mid, careful, sqlstate, delta, errstr, errlen) ||
-                (mid < bt->nrecs &&
-                 isolate(a, mid, bt->nrecs, careful, sqlstate, delta, errstr, errlen)))
+            size_t n = a->nlines, mid = n > 1 ? n / 2 : n;
+            if ((n && isolate(a, 0, mid, careful, nmarks, sqlstate, delta, errstr, errlen)) ||
+                (mid < n &&
+                 isolate(a, mid, n, careful, nmarks, sqlstate, delta, errstr, errlen)))
+                goto out;
+            if (!n && stage_range(a, 0, 0, 1, 0, careful, nmarks, sqlstate, delta, errstr,
+                                  errlen))
                 goto out;
             if (a->nrejects) {
                 rc = 1;
                 goto out;
             }
-        } else if (stage_range(a, 0, bt->nrecs, 1, 0, careful, sqlstate, delta, errstr,
+        } else if (stage_range(a, 0, bt->nrecs, 1, 0, careful, nmarks, sqlstate, delta, errstr,
                                errlen)) {
             goto out;
         }
@@ -708,6 +784,20 @@ static int apply_once(tf_agg_t *a, int careful, int split, int no_settle, char *
             goto out;
         delta->settles = 1;
         delta->alerts = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+        /* Vintages of the refreshed rankings (009). */
+        PQclear(r);
+        r = PQexec(a->conn, "SELECT tradeflow.record_vintages()");
+        if (run(r, PGRES_TUPLES_OK, "recording vintages", sqlstate, errstr, errlen))
+            goto out;
+        /* settle_alerts skips reporters another transaction holds (a
+         * consumer that died mid-settle, until PostgreSQL ends its session):
+         * then this was not a complete settle point, and the caller settles
+         * again (--exit-at-end waits for it). */
+        PQclear(r);
+        r = PQexec(a->conn, "SELECT EXISTS (SELECT 1 FROM tradeflow.settle_pending)");
+        if (run(r, PGRES_TUPLES_OK, "settle check", sqlstate, errstr, errlen))
+            goto out;
+        a->fly_unsettled = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
     }
     PQclear(r);
     *stage = AT_AFTER; /* (a deferred check failing at COMMIT is not the settle point's) */
@@ -719,6 +809,7 @@ static int apply_once(tf_agg_t *a, int careful, int split, int no_settle, char *
     rc = 0;
 out:
     PQclear(r);
+    tf_buf_free(&mk);
     if (rc != 0 && PQstatus(a->conn) == CONNECTION_OK &&
         PQtransactionStatus(a->conn) != PQTRANS_IDLE) {
         PGresult *rb = PQexec(a->conn, "ROLLBACK");
@@ -860,6 +951,7 @@ int tf_agg_submit(tf_agg_t *a, int settle)
     a->cur_copy = c;
     a->cur_copy_ok = 0;
     a->fly_settle = settle;
+    a->fly_unsettled = 0;
     memset(&a->fly_delta, 0, sizeof(a->fly_delta));
     a->state = TF_AGG_BUSY;
     a->go = 1;
@@ -980,7 +1072,7 @@ tf_agg_state_t tf_agg_poll(tf_agg_t *a, int wait_ms,
     if (committed)
         *committed = a->committed;
     if (settled)
-        *settled = a->fly_settle;
+        *settled = a->fly_settle && !a->fly_unsettled;
     batch_reset(b);
     pthread_mutex_lock(&a->mu);
     a->state = TF_AGG_IDLE;

@@ -172,7 +172,7 @@ mv "$DEB" "$WORK/"
 DEB="$WORK/$(basename "$DEB")"
 dpkg-deb -I "$DEB" | sed -n 's/^ \(Package\|Version\|Depends\|Installed-Size\):/  \1:/p' >&2
 depends="$(dpkg-deb -f "$DEB" Depends)"
-for lib in librdkafka1 libpq5 libjansson4 libcsv3 libcurl4 python3; do
+for lib in librdkafka1 libpq5 libjansson4 libcsv3 libcurl4 python3 iso-codes; do
     grep -qw "$lib" <<<"$depends" || fail "Depends lacks $lib: $depends"
 done
 

@@ -15,12 +15,15 @@
 
 #include <csv.h>
 #include <errno.h>
+#include <iconv.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "tf_source.h"
 
 /* A record (CSV record or JSON line) longer than this is rejected whole. */
 #define TF_INPUT_RECORD_MAX (1024 * 1024)
@@ -177,6 +180,30 @@ struct tf_reader {
 
     char reason[384];
     char error[640];
+    char errcol[96]; /* column of the last BAD/FATAL, "-" when none */
+
+    /* Source profiles (tf_reader_new_source); src is borrowed. */
+    tf_source_t *src;
+    char delim;          /* CSV field separator: ',' or, detected in the header, '\t' */
+    int *scolmap;        /* ncols entries: the profile's column or -1 (ignored) */
+    bool spresent[TF_SOURCE_MAXCOL];
+    struct view sview[TF_SOURCE_MAXCOL];
+    struct tf_reader_skip skips[TF_READER_SKIP_KINDS];
+    size_t nskips;
+    uint64_t skipped;
+    /* Encoding: GB18030 input converted to UTF-8 in fill(). */
+    tf_encoding_t enc;
+    bool enc_decided;
+    iconv_t cd; /* (iconv_t)-1 when not converting */
+    char *inb;  /* TF_INPUT_CHUNK bytes of unconverted input */
+    size_t inlen;
+    bool in_eof;
+    uint64_t in_bytes;
+    /* JSON documents (source profiles): see json_scan(). */
+    int jmode, jdepth, jret_obj, jret_arr;
+    bool jstr, jesc, jkey_data, jexpect_key, jcolon;
+    char jlast[8];
+    size_t jlastlen;
 };
 
 /* ---- formats --------------------------------------------------------- */
@@ -257,9 +284,9 @@ __attribute__((format(printf, 4, 5))) static void set_error(tf_reader_t *r, long
     vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
     sanitize(r->reason, sizeof r->reason, tmp);
-    char col[96];
-    sanitize(col, sizeof col, column && *column ? column : "-");
-    snprintf(r->error, sizeof r->error, "%s:%ld: %s: %s", display_name(r), line, col, r->reason);
+    sanitize(r->errcol, sizeof r->errcol, column && *column ? column : "-");
+    snprintf(r->error, sizeof r->error, "%s:%ld: %s: %s", display_name(r), line, r->errcol,
+             r->reason);
 }
 
 /* ---- life cycle ------------------------------------------------------ */
@@ -278,6 +305,8 @@ tf_reader_t *tf_reader_new(int fd, const char *name, tf_format_t fmt, tf_dataset
     r->fmt = fmt;
     r->ds = ds;
     r->next_line = 1;
+    r->delim = ',';
+    r->cd = (iconv_t)-1;
     r->name = strdup(name ? name : "-");
     if (!r->name) {
         free(r);
@@ -293,10 +322,77 @@ tf_reader_t *tf_reader_new(int fd, const char *name, tf_format_t fmt, tf_dataset
     return r;
 }
 
+tf_reader_t *tf_reader_new_source(int fd, const char *name, tf_format_t fmt,
+                                  struct tf_source *src, char *errstr, size_t errlen)
+{
+    tf_reader_t *r = tf_reader_new(fd, name, fmt, TF_DATASET_CUSTOMS, errstr, errlen);
+    if (!r)
+        return NULL;
+    r->src = src;
+    r->enc = tf_source_encoding(src);
+    r->enc_decided = r->enc == TF_ENC_UTF8;
+    if (!r->enc_decided && !(r->inb = malloc(TF_INPUT_CHUNK))) {
+        tf_reader_destroy(r);
+        snprintf(errstr, errlen, "out of memory");
+        return NULL;
+    }
+    return r;
+}
+
+const char *tf_reader_column(const tf_reader_t *r)
+{
+    return r->errcol[0] ? r->errcol : "-";
+}
+
+const char *tf_reader_raw(const tf_reader_t *r, size_t *len)
+{
+    *len = r->raw.len;
+    return r->raw.p ? r->raw.p : "";
+}
+
+uint64_t tf_reader_skipped(const tf_reader_t *r)
+{
+    return r->skipped;
+}
+
+size_t tf_reader_skip_kinds(const tf_reader_t *r)
+{
+    return r->nskips;
+}
+
+const struct tf_reader_skip *tf_reader_skip_at(const tf_reader_t *r, size_t i)
+{
+    return i < r->nskips ? &r->skips[i] : NULL;
+}
+
+static void count_skip(tf_reader_t *r, const char *reason)
+{
+    r->skipped++;
+    size_t i = 0;
+    for (; i < r->nskips; i++)
+        if (strcmp(r->skips[i].reason, reason) == 0)
+            break;
+    if (i == r->nskips) {
+        if (r->nskips == TF_READER_SKIP_KINDS) {
+            i = TF_READER_SKIP_KINDS - 1;
+            snprintf(r->skips[i].reason, sizeof r->skips[i].reason, "other reasons");
+        } else {
+            r->nskips++;
+            snprintf(r->skips[i].reason, sizeof r->skips[i].reason, "%.159s", reason);
+            r->skips[i].first_line = r->line;
+        }
+    }
+    r->skips[i].count++;
+}
+
 void tf_reader_destroy(tf_reader_t *r)
 {
     if (!r)
         return;
+    if (r->cd != (iconv_t)-1)
+        iconv_close(r->cd);
+    free(r->inb);
+    free(r->scolmap);
     csv_free(&r->csv);
     if (r->obj)
         json_decref(r->obj);
@@ -334,9 +430,114 @@ uint64_t tf_reader_bytes(const tf_reader_t *r)
 
 /* ---- scanner --------------------------------------------------------- */
 
+/* Reads raw input into r->inb (after what is there). 1 data, 0 EOF, -1 error. */
+static int fill_raw(tf_reader_t *r)
+{
+    for (;;) {
+        ssize_t n = read(r->fd, r->inb + r->inlen, TF_INPUT_CHUNK - r->inlen);
+        if (n > 0) {
+            r->inlen += (size_t)n;
+            return 1;
+        }
+        if (n == 0) {
+            r->in_eof = true;
+            return 0;
+        }
+        if (errno != EINTR) {
+            set_error(r, r->next_line, NULL, "read error: %s", strerror(errno));
+            return -1;
+        }
+    }
+}
+
+/* Whether s is valid UTF-8 save for a last sequence cut short by the end
+ * of the buffer. */
+static bool utf8_prefix_valid(const char *s, size_t n)
+{
+    size_t cut = n;
+    /* Back up over at most 3 bytes of an incomplete last sequence. */
+    for (size_t k = 1; k <= 3 && k <= n; k++) {
+        unsigned char c = (unsigned char)s[n - k];
+        if ((c & 0xC0) != 0x80) {
+            size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+            if (need > k)
+                cut = n - k;
+            break;
+        }
+    }
+    return tf_utf8_valid(s, cut);
+}
+
+/* Refills the chunk through the encoding: UTF-8 input is passed on, GB18030
+ * converted. Returns 1 with data, 0 at end of input, -1 on error. */
+static int fill_convert(tf_reader_t *r)
+{
+    if (!r->enc_decided) {
+        /* TF_ENC_AUTO or GBK: look at the first 4 KiB (or all of a shorter
+         * input) once. */
+        while (r->inlen < 4096 && !r->in_eof) {
+            if (fill_raw(r) < 0)
+                return -1;
+        }
+        bool gbk = r->enc == TF_ENC_GBK || !utf8_prefix_valid(r->inb, r->inlen);
+        if (gbk) {
+            r->cd = iconv_open("UTF-8", "GB18030");
+            if (r->cd == (iconv_t)-1) {
+                set_error(r, 1, NULL, "cannot convert from GB18030: %s", strerror(errno));
+                return -1;
+            }
+        }
+        r->enc_decided = true;
+    }
+    for (;;) {
+        if (r->inlen > 0) {
+            if (r->cd == (iconv_t)-1) {
+                memcpy(r->chunk, r->inb, r->inlen);
+                r->cpos = 0;
+                r->clen = r->inlen;
+                r->in_bytes += r->inlen;
+                r->inlen = 0;
+                return 1;
+            }
+            char *ip = r->inb, *op = r->chunk;
+            size_t il = r->inlen, ol = sizeof r->chunk;
+            size_t rc = iconv(r->cd, &ip, &il, &op, &ol);
+            int e = errno;
+            size_t produced = (size_t)(op - r->chunk), consumed = r->inlen - il;
+            r->in_bytes += consumed;
+            memmove(r->inb, ip, il);
+            r->inlen = il;
+            if (produced > 0) {
+                r->cpos = 0;
+                r->clen = produced;
+                return 1;
+            }
+            if (rc == (size_t)-1 && e == EILSEQ) {
+                set_error(r, r->next_line, NULL,
+                          "not valid GB18030 at byte %llu of the input (give --encoding)",
+                          (unsigned long long)r->in_bytes + 1);
+                return -1;
+            }
+            /* EINVAL: a sequence cut by the end of the buffer: read more. */
+        }
+        if (r->in_eof) {
+            if (r->inlen > 0) {
+                set_error(r, r->next_line, NULL, "input ends inside a GB18030 character");
+                return -1;
+            }
+            r->eof = true;
+            return 0;
+        }
+        if (fill_raw(r) < 0)
+            return -1;
+    }
+}
+
 /* Refills the chunk. Returns 1 with data, 0 at end of input, -1 on error. */
 static int fill(tf_reader_t *r)
 {
+    if (r->inb)
+        return fill_convert(r);
     for (;;) {
         ssize_t n = read(r->fd, r->chunk, sizeof r->chunk);
         if (n > 0) {
@@ -409,11 +610,11 @@ static size_t scan(tf_reader_t *r, bool *end)
         case Q_FIELD_START:
             if (c == '"')
                 qs = Q_QUOTED;
-            else if (c != ',' && c != ' ' && c != '\t')
+            else if (c != r->delim && c != ' ' && c != '\t')
                 qs = Q_UNQUOTED;
             break;
         case Q_UNQUOTED:
-            if (c == ',')
+            if (c == r->delim)
                 qs = Q_FIELD_START;
             break;
         case Q_QUOTED:
@@ -423,7 +624,7 @@ static size_t scan(tf_reader_t *r, bool *end)
         case Q_QUOTE_IN_QUOTED:
             if (c == '"')
                 qs = Q_QUOTED;
-            else if (c == ',')
+            else if (c == r->delim)
                 qs = Q_FIELD_START;
             else if (c != ' ' && c != '\t' && c != '\r')
                 qs = Q_UNQUOTED; /* malformed; libcsv will say so */
@@ -431,6 +632,125 @@ static size_t scan(tf_reader_t *r, bool *end)
         }
     }
     r->qs = qs;
+    return n;
+}
+
+/* JSON documents of the source profiles. Records are the objects of a JSON
+ * Lines file, of a top-level array, or of the "data" array of an envelope
+ * object ({"count": 2, "data": [{...}, {...}]}, the Comtrade API's answer),
+ * found by a byte-level state machine (strings, escapes, nesting) so that a
+ * document of any size is read record by record, each reported at the line
+ * where it starts. The scanner appends only the record's own bytes. */
+enum { J_TOP, J_ARR, J_OBJ, J_REST, J_GARB };
+
+static int raw_append(tf_reader_t *r, const char *s, size_t n);
+
+static void jput(tf_reader_t *r, char c)
+{
+    if (raw_append(r, &c, 1))
+        r->alloc_failed = true;
+}
+
+static size_t json_scan(tf_reader_t *r, bool *end)
+{
+    const char *p = r->chunk + r->cpos;
+    size_t n = r->clen - r->cpos;
+    *end = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (c == '\n')
+            r->next_line++;
+        switch (r->jmode) {
+        case J_TOP:
+        case J_ARR:
+            if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ',')
+                break;
+            if (c == '{') {
+                r->line = r->next_line;
+                r->jret_obj = r->jmode;
+                r->jmode = J_OBJ;
+                r->jdepth = 1;
+                r->jstr = r->jesc = r->jcolon = r->jkey_data = false;
+                r->jexpect_key = true;
+                jput(r, c);
+            } else if (c == '[' && r->jmode == J_TOP) {
+                r->jmode = J_ARR;
+                r->jret_arr = J_TOP;
+            } else if (c == ']' && r->jmode == J_ARR) {
+                r->jmode = r->jret_arr;
+                if (r->jmode == J_REST)
+                    r->jdepth = 1;
+            } else {
+                r->line = r->next_line;
+                r->jret_obj = r->jmode;
+                r->jmode = J_GARB;
+                jput(r, c);
+            }
+            break;
+        case J_GARB:
+            if (c == '\n' || (r->jret_obj == J_ARR && (c == ',' || c == ']'))) {
+                r->jmode = r->jret_obj;
+                *end = true;
+                return c == ']' ? i : i + 1;
+            }
+            jput(r, c);
+            break;
+        case J_OBJ:
+        case J_REST: {
+            bool cap = r->jmode == J_OBJ;
+            bool top = cap && r->jret_obj == J_TOP && r->jdepth == 1;
+            if (cap)
+                jput(r, c);
+            if (r->jstr) {
+                if (r->jesc)
+                    r->jesc = false;
+                else if (c == '\\')
+                    r->jesc = true;
+                else if (c == '"') {
+                    r->jstr = false;
+                    if (top && r->jexpect_key) {
+                        r->jkey_data = r->jlastlen == 4 && memcmp(r->jlast, "data", 4) == 0;
+                        r->jexpect_key = false;
+                    }
+                } else if (r->jlastlen < sizeof r->jlast) {
+                    r->jlast[r->jlastlen++] = c;
+                }
+                break;
+            }
+            if (top && r->jcolon && c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+                r->jcolon = false;
+                if (c == '[') {
+                    /* The envelope's record array: forget the envelope. */
+                    r->raw.len = 0;
+                    r->raw.p[0] = '\0';
+                    r->jmode = J_ARR;
+                    r->jret_arr = J_REST;
+                    break;
+                }
+            }
+            if (c == '"') {
+                r->jstr = true;
+                r->jlastlen = 0;
+            } else if (c == '{' || c == '[') {
+                r->jdepth++;
+            } else if (c == '}' || c == ']') {
+                if (--r->jdepth == 0) {
+                    if (cap) {
+                        r->jmode = r->jret_obj;
+                        *end = true;
+                        return i + 1;
+                    }
+                    r->jmode = J_TOP;
+                }
+            } else if (top && c == ':') {
+                r->jcolon = r->jkey_data;
+            } else if (top && c == ',') {
+                r->jexpect_key = true;
+            }
+            break;
+        }
+        }
+    }
     return n;
 }
 
@@ -486,10 +806,11 @@ static int next_raw(tf_reader_t *r)
                 if (r->cpos == r->clen)
                     continue;
             }
-            size_t used = scan(r, &end);
+            bool jdoc = r->src && r->fmt == TF_FORMAT_JSONL;
+            size_t used = jdoc ? json_scan(r, &end) : scan(r, &end);
             any = true;
-            size_t keep = end ? used - 1 : used;
-            if (raw_append(r, r->chunk + r->cpos, keep)) {
+            size_t keep = jdoc ? 0 : end ? used - 1 : used;
+            if (raw_append(r, r->chunk + r->cpos, keep) || (jdoc && r->alloc_failed)) {
                 set_error(r, r->line, NULL, "out of memory");
                 return -1;
             }
@@ -507,7 +828,7 @@ static int next_raw(tf_reader_t *r)
                 return -1;
             any = any || r->bom_pos > 0;
         }
-        if (r->fmt == TF_FORMAT_JSONL && end)
+        if (r->fmt == TF_FORMAT_JSONL && end && !r->src)
             r->next_line++;
         if (!any && !end)
             return 0;
@@ -560,6 +881,20 @@ static void csv_row_cb(int c, void *data)
     r->nrows++;
 }
 
+/* With a tab separator a tab is not blank space around a field. */
+static int space_only(unsigned char c)
+{
+    return c == ' ';
+}
+
+static void csv_setup(tf_reader_t *r)
+{
+    if (r->delim != ',') {
+        csv_set_delim(&r->csv, (unsigned char)r->delim);
+        csv_set_space_func(&r->csv, space_only);
+    }
+}
+
 /* Splits r->raw into r->fields. Returns 0, or -1 with the error set. */
 static int csv_split(tf_reader_t *r)
 {
@@ -576,6 +911,7 @@ static int csv_split(tf_reader_t *r)
         /* Start afresh: libcsv keeps its error status after a failure. */
         csv_free(&r->csv);
         csv_init(&r->csv, CSV_STRICT | CSV_STRICT_FINI);
+        csv_setup(r);
         r->csv_malformed = true;
         if (e == CSV_ENOMEM || e == CSV_ETOOBIG) {
             set_error(r, r->line, NULL, "out of memory");
@@ -613,8 +949,12 @@ static void trim(const char **s, size_t *n)
         (*n)--;
 }
 
+static int source_header(tf_reader_t *r);
+
 static int csv_header(tf_reader_t *r)
 {
+    if (r->src)
+        return source_header(r);
     if (r->oversize) {
         set_error(r, r->line, NULL, "header longer than %d bytes", TF_INPUT_RECORD_MAX);
         return -1;
@@ -665,6 +1005,61 @@ static int csv_header(tf_reader_t *r)
             set_error(r, r->line, col_names[c], "missing required column");
             return -1;
         }
+    }
+    r->have_header = true;
+    return 0;
+}
+
+/* The header of a source profile: names matched exactly, unknown ones
+ * ignored, a tab separator detected. */
+static int source_header(tf_reader_t *r)
+{
+    if (r->oversize) {
+        set_error(r, r->line, NULL, "header longer than %d bytes", TF_INPUT_RECORD_MAX);
+        return -1;
+    }
+    if (!memchr(r->raw.p, ',', r->raw.len) && memchr(r->raw.p, '\t', r->raw.len)) {
+        r->delim = '\t';
+        csv_setup(r);
+    }
+    if (csv_split(r))
+        return -1;
+    r->ncols = r->nfields;
+    r->scolmap = calloc(r->ncols ? r->ncols : 1, sizeof *r->scolmap);
+    r->hdr_off = calloc(r->ncols ? r->ncols : 1, sizeof *r->hdr_off);
+    if (!r->scolmap || !r->hdr_off) {
+        set_error(r, r->line, NULL, "out of memory");
+        return -1;
+    }
+    memset(r->spresent, 0, sizeof r->spresent);
+    for (size_t i = 0; i < r->ncols; i++) {
+        const char *s = r->fields.p + r->field_off[i];
+        size_t n = r->field_len[i];
+        r->hdr_off[i] = r->hdr.len;
+        if (bytes_append_z(&r->hdr, s, n)) {
+            set_error(r, r->line, NULL, "out of memory");
+            return -1;
+        }
+        if (!tf_utf8_valid(s, n)) {
+            set_error(r, r->line, NULL, "invalid UTF-8 in header column %zu", i + 1);
+            return -1;
+        }
+        trim(&s, &n);
+        int c = tf_source_col(r->src, s, n);
+        r->scolmap[i] = c;
+        if (c < 0)
+            continue;
+        if (r->spresent[c]) {
+            set_error(r, r->line, tf_source_col_name(r->src, c), "duplicate column");
+            return -1;
+        }
+        r->spresent[c] = true;
+    }
+    const char *col = NULL;
+    char why[256];
+    if (tf_source_check_header(r->src, r->spresent, &col, why, sizeof why)) {
+        set_error(r, r->line, col, "%s", why);
+        return -1;
     }
     r->have_header = true;
     return 0;
@@ -829,6 +1224,158 @@ static int build_record(tf_reader_t *r, tf_record_t *out)
     return 0;
 }
 
+/* Source rows: one view per profile column in r->sview. */
+static int sview_set(tf_reader_t *r, int c, const char *s, size_t n)
+{
+    trim(&s, &n);
+    r->sview[c].present = true;
+    r->sview[c].off = r->vals.len;
+    r->sview[c].len = n;
+    if (bytes_append_z(&r->vals, s, n)) {
+        set_error(r, r->line, NULL, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Validates the row's text and hands it to the profile. OK, BAD, or
+ * TF_READ_SKIP_ (counted, not returned). */
+#define TF_READ_SKIP_ 3
+static int source_build(tf_reader_t *r, tf_record_t *out)
+{
+    const char *vals[TF_SOURCE_MAXCOL] = {0};
+    int nc = tf_source_ncols(r->src);
+    for (int c = 0; c < nc; c++) {
+        if (!r->sview[c].present)
+            continue;
+        const char *v = r->vals.p + r->sview[c].off;
+        if (memchr(v, '\0', r->sview[c].len)) {
+            set_error(r, r->line, tf_source_col_name(r->src, c), "contains a NUL byte");
+            return TF_READ_BAD;
+        }
+        if (!tf_utf8_valid(v, r->sview[c].len)) {
+            set_error(r, r->line, tf_source_col_name(r->src, c), "invalid UTF-8");
+            return TF_READ_BAD;
+        }
+        vals[c] = v;
+    }
+    const char *col = "-";
+    char why[256];
+    tf_source_status_t st = tf_source_build(r->src, vals, out, &col, why, sizeof why);
+    if (st == TF_SRC_SKIP) {
+        count_skip(r, why);
+        return TF_READ_SKIP_;
+    }
+    if (st == TF_SRC_BAD) {
+        set_error(r, r->line, col, "%s", why);
+        return TF_READ_BAD;
+    }
+    return TF_READ_OK;
+}
+
+static int source_csv_record(tf_reader_t *r, tf_record_t *out)
+{
+    memset(r->sview, 0, sizeof r->sview);
+    r->vals.len = 0;
+    for (size_t i = 0; i < r->nfields; i++)
+        if (r->scolmap[i] >= 0 &&
+            sview_set(r, r->scolmap[i], r->fields.p + r->field_off[i], r->field_len[i]))
+            return TF_READ_BAD;
+    return source_build(r, out);
+}
+
+/* JSON numbers as the strings they are written as (jansson would keep only
+ * a binary double): every number outside a string is put in quotes. */
+static int quote_numbers(const char *s, size_t n, struct bytes *out)
+{
+    out->len = 0;
+    bool str = false, esc = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (str) {
+            if (esc)
+                esc = false;
+            else if (c == '\\')
+                esc = true;
+            else if (c == '"')
+                str = false;
+        } else if (c == '"') {
+            str = true;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t j = i;
+            while (j < n && (s[j] == '-' || s[j] == '+' || s[j] == '.' || s[j] == 'e' ||
+                             s[j] == 'E' || (s[j] >= '0' && s[j] <= '9')))
+                j++;
+            if (bytes_append(out, "\"", 1) || bytes_append(out, s + i, j - i) ||
+                bytes_append(out, "\"", 1))
+                return -1;
+            i = j - 1;
+            continue;
+        }
+        if (bytes_append(out, &c, 1))
+            return -1;
+    }
+    return 0;
+}
+
+static int source_json_record(tf_reader_t *r, tf_record_t *out)
+{
+    if (r->oversize) {
+        set_error(r, r->line, NULL, "record longer than %d bytes", TF_INPUT_RECORD_MAX);
+        return TF_READ_BAD;
+    }
+    if (!tf_utf8_valid(r->raw.p, r->raw.len)) {
+        set_error(r, r->line, NULL, "invalid UTF-8 (or NUL)");
+        return TF_READ_BAD;
+    }
+    struct bytes q = {0};
+    if (quote_numbers(r->raw.p, r->raw.len, &q)) {
+        free(q.p);
+        set_error(r, r->line, NULL, "out of memory");
+        return TF_READ_BAD;
+    }
+    json_error_t jerr;
+    json_t *obj = json_loadb(q.p ? q.p : "", q.len, JSON_REJECT_DUPLICATES, &jerr);
+    free(q.p);
+    if (!obj) {
+        set_error(r, r->line, NULL, "invalid JSON: %s (at character %d)", jerr.text, jerr.column);
+        return TF_READ_BAD;
+    }
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        set_error(r, r->line, NULL, "expected a JSON object");
+        return TF_READ_BAD;
+    }
+    r->obj = obj;
+    memset(r->sview, 0, sizeof r->sview);
+    r->vals.len = 0;
+    bool present[TF_SOURCE_MAXCOL] = {0};
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        int c = tf_source_col(r->src, key, strlen(key));
+        if (c < 0 || json_is_null(v))
+            continue;
+        if (!json_is_string(v)) {
+            set_error(r, r->line, tf_source_col_name(r->src, c), "expected a string or a number");
+            return TF_READ_BAD;
+        }
+        present[c] = true;
+        if (sview_set(r, c, json_string_value(v), json_string_length(v)))
+            return TF_READ_BAD;
+    }
+    /* A JSON record names its own columns: the header rule, per record
+     * (a null or absent optional column is fine). */
+    const char *col = NULL;
+    char why[256];
+    if (tf_source_check_header(r->src, present, &col, why, sizeof why)) {
+        set_error(r, r->line, col, "%s", why);
+        return TF_READ_BAD;
+    }
+    return source_build(r, out);
+}
+
 static tf_read_status_t csv_record(tf_reader_t *r, tf_record_t *out)
 {
     if (r->oversize) {
@@ -843,6 +1390,8 @@ static tf_read_status_t csv_record(tf_reader_t *r, tf_record_t *out)
                   r->nfields);
         return TF_READ_BAD;
     }
+    if (r->src)
+        return (tf_read_status_t)source_csv_record(r, out);
     views_reset(r);
     for (size_t i = 0; i < r->nfields; i++)
         if (view_set(r, r->colmap[i], r->fields.p + r->field_off[i], r->field_len[i]))
@@ -861,6 +1410,8 @@ static tf_read_status_t jsonl_record(tf_reader_t *r, tf_record_t *out)
         json_decref(r->obj);
         r->obj = NULL;
     }
+    if (r->src)
+        return (tf_read_status_t)source_json_record(r, out);
     if (r->oversize) {
         set_error(r, r->line, NULL, "line longer than %d bytes", TF_INPUT_RECORD_MAX);
         return TF_READ_BAD;
@@ -938,6 +1489,7 @@ tf_read_status_t tf_reader_next(tf_reader_t *r, tf_record_t *out)
         return r->done_status;
     r->error[0] = '\0';
     r->reason[0] = '\0';
+    r->errcol[0] = '\0';
     for (;;) {
         int got = next_raw(r);
         if (got < 0) {
@@ -950,17 +1502,22 @@ tf_read_status_t tf_reader_next(tf_reader_t *r, tf_record_t *out)
             r->done_status = TF_READ_EOF;
             return TF_READ_EOF;
         }
-        if (r->fmt == TF_FORMAT_JSONL)
-            return jsonl_record(r, out);
-        if (!r->have_header) {
+        tf_read_status_t st;
+        if (r->fmt == TF_FORMAT_JSONL) {
+            st = jsonl_record(r, out);
+        } else if (!r->have_header) {
             if (csv_header(r)) {
                 r->done = true;
                 r->done_status = TF_READ_FATAL;
                 return TF_READ_FATAL;
             }
             continue;
+        } else {
+            st = csv_record(r, out);
         }
-        return csv_record(r, out);
+        if ((int)st == TF_READ_SKIP_)
+            continue; /* counted by the profile's reason */
+        return st;
     }
 }
 

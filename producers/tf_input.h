@@ -80,4 +80,39 @@ int tf_reader_write_reject(tf_reader_t *r, FILE *out, const char *reason);
 /* Bytes consumed so far (for progress/ETA). */
 uint64_t tf_reader_bytes(const tf_reader_t *r);
 
+/* ---- source profiles (tf_source.h) ------------------------------------ */
+
+struct tf_source;
+
+/* A reader of a statistics office's own layout: CSV (comma, or tab when the
+ * header line has tabs and no comma), JSON Lines, or for Comtrade also the
+ * API's JSON document ({"data": [...]}, or a top-level array of objects)
+ * read element by element. Header names are matched exactly; columns the
+ * profile does not use are ignored. Rows the profile skips (another HS
+ * level, a breakdown, an unmapped flow) are not returned: they are counted
+ * per reason (tf_reader_skips). GB18030/GBK input is converted to UTF-8 as
+ * it is read (the profile's encoding; auto: decided on the first 4 KiB).
+ * src is borrowed and must outlive the reader; otherwise as tf_reader_new. */
+tf_reader_t *tf_reader_new_source(int fd, const char *name, tf_format_t fmt,
+                                  struct tf_source *src, char *errstr, size_t errlen);
+
+/* The column of the last BAD/FATAL ("-" when not tied to one). Owned by r. */
+const char *tf_reader_column(const tf_reader_t *r);
+/* The raw text of the last record read (CSV: its line(s), converted to
+ * UTF-8; JSON: the object), without the line end; owned by r, valid until
+ * the next call. */
+const char *tf_reader_raw(const tf_reader_t *r, size_t *len);
+
+/* Skipped rows, counted by reason (the first TF_READER_SKIP_KINDS distinct
+ * reasons; later ones are counted under the last entry, "other reasons"). */
+#define TF_READER_SKIP_KINDS 16
+struct tf_reader_skip {
+    char reason[160];
+    uint64_t count;
+    long first_line;
+};
+uint64_t tf_reader_skipped(const tf_reader_t *r);
+size_t tf_reader_skip_kinds(const tf_reader_t *r);
+const struct tf_reader_skip *tf_reader_skip_at(const tf_reader_t *r, size_t i);
+
 #endif

@@ -17,6 +17,7 @@ struct tf_pub {
     tf_pub_fail_cb *fail_cb;
     void *fail_opaque;
     uint64_t sent, acked, failed;
+    uint64_t side_sent, side_acked, side_failed; /* tf_pub_send_side() */
     bool aborting; /* inside tf_pub_abort() or tf_pub_destroy() */
     char first_error[256];
     tf_metric_t *m_delivered, *m_failed; /* not owned; may be NULL */
@@ -28,6 +29,20 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
     tf_pub_t *p = opaque;
+    /* Side messages (tf_pub_send_side) carry -(line + 1) as their opaque. */
+    intptr_t op = (intptr_t)m->_private;
+    if (op < 0) {
+        if (!m->err) {
+            p->side_acked++;
+            return;
+        }
+        p->side_failed++;
+        bool purged = m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                      m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
+        if (p->fail_cb && !(purged && p->aborting))
+            p->fail_cb(p->fail_opaque, (long)(-op - 1), rd_kafka_err2str(m->err));
+        return;
+    }
     if (!m->err) {
         p->acked++;
         tf_metrics_counter_add(p->m_delivered, 1);
@@ -252,6 +267,43 @@ int tf_pub_send(tf_pub_t *p, const void *key, size_t keylen, const void *value, 
     }
 }
 
+int tf_pub_send_side(tf_pub_t *p, const char *topic, const void *key, size_t keylen,
+                     const void *value, size_t len, rd_kafka_headers_t *headers, long line,
+                     volatile int *stop_flag, char *errstr, size_t errlen)
+{
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_KEY(key, keylen), RD_KAFKA_V_VALUE((void *)value, len),
+            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE((void *)(intptr_t)(-(line + 1))),
+            RD_KAFKA_V_END);
+        if (!err) {
+            p->side_sent++;
+            return 0; /* the headers belong to the message now */
+        }
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || (stop_flag && *stop_flag)) {
+            snprintf(errstr, errlen, "produce to %s: %s", topic, rd_kafka_err2str(err));
+            if (headers)
+                rd_kafka_headers_destroy(headers);
+            return -1;
+        }
+        rd_kafka_poll(p->rk, 10);
+    }
+}
+
+uint64_t tf_pub_side_sent(const tf_pub_t *p)
+{
+    return p->side_sent;
+}
+uint64_t tf_pub_side_acked(const tf_pub_t *p)
+{
+    return p->side_acked;
+}
+uint64_t tf_pub_side_failed(const tf_pub_t *p)
+{
+    return p->side_failed;
+}
+
 void tf_pub_poll(tf_pub_t *p)
 {
     rd_kafka_poll(p->rk, 0);
@@ -272,6 +324,7 @@ int tf_pub_fatal(tf_pub_t *p, char *errstr, size_t errlen)
 void tf_pub_reset_counts(tf_pub_t *p)
 {
     p->sent = p->acked = p->failed = 0;
+    p->side_sent = p->side_acked = p->side_failed = 0;
     p->first_error[0] = '\0';
 }
 

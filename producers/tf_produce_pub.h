@@ -67,6 +67,17 @@ int tf_pub_abort(tf_pub_t *p, int timeout_ms, char *errstr, size_t errlen);
  * -1). line is passed back to fail_cb. */
 int tf_pub_send(tf_pub_t *p, const void *key, size_t keylen, const void *value, size_t len,
                 long line, volatile int *stop_flag, char *errstr, size_t errlen);
+/* Queues one message to another topic (the dead-letter topic of
+ * --rejects-topic) in the same transaction, with headers, which this
+ * function takes over (freed on failure too; may be NULL). Its delivery
+ * reports are counted apart (tf_pub_side_acked / _failed), not in
+ * sent/acked/failed; fail_cb gets its line too. */
+int tf_pub_send_side(tf_pub_t *p, const char *topic, const void *key, size_t keylen,
+                     const void *value, size_t len, rd_kafka_headers_t *headers, long line,
+                     volatile int *stop_flag, char *errstr, size_t errlen);
+uint64_t tf_pub_side_sent(const tf_pub_t *p);
+uint64_t tf_pub_side_acked(const tf_pub_t *p);
+uint64_t tf_pub_side_failed(const tf_pub_t *p);
 /* Serves delivery reports without blocking. */
 void tf_pub_poll(tf_pub_t *p);
 /* Waits up to timeout_ms for every queued message to be acknowledged or to

@@ -24,6 +24,7 @@
 #include "tf_codec.h"
 #include "tf_config.h"
 #include "tf_http.h"
+#include "tf_inbox.h"
 #include "tf_metrics.h"
 #include "tf_rdstats.h"
 #include "tf_input.h"
@@ -32,6 +33,7 @@
 #include "tf_produce_feed.h"
 #include "tf_produce_pub.h"
 #include "tf_record.h"
+#include "tf_source.h"
 
 #ifndef TF_VERSION
 #define TF_VERSION "0.0.0"
@@ -113,10 +115,30 @@ typedef struct opts {
     const char *registry_user; /* "user:password" or NULL */
     const char *registry_ca;   /* CA file for TLS or NULL */
     long crash_after; /* TF_TEST_CRASH_AFTER: test hook, 0 = off */
+    bool crash_after_commit; /* TF_TEST_CRASH_AFTER_COMMIT: --watch test hook */
+    /* Source profiles (docs/input-formats.md, "Source profiles"). */
+    tf_source_opts_t src;
+    const char *fx_path;
+    const char *rejects_topic;
+    bool complete_release; /* --complete-release: markers per scope */
+    bool release_mtime;    /* --release mtime: each file's mtime (UTC) is its release */
+    const char *watch_dir;   /* --watch DIR */
+    int watch_interval_ms;
+    const char *watch_state_topic;
 } opts_t;
 
+/* A rejected record waiting for the main thread to send it to
+ * --rejects-topic (the reader thread queues it, see on_bad). */
+typedef struct dlq_item {
+    long line;
+    char column[96];
+    char reason[384];
+    char *raw; /* owned */
+    size_t rawlen;
+} dlq_item_t;
+
 typedef struct counts {
-    uint64_t read, published, rejected, failed;
+    uint64_t read, published, rejected, failed, skipped, marks;
 } counts_t;
 
 typedef struct run {
@@ -139,6 +161,26 @@ typedef struct run {
     counts_t total;
     int status;
     int files;
+    tf_econ_t *econ;       /* iso-codes tables, with --source */
+    tf_fx_t *fx;           /* --fx */
+    tf_source_t *src;      /* the profile, with --source */
+    bool dlq_ready;        /* --rejects-topic exists */
+    dlq_item_t *dlq;       /* queued rejects (under g_out) */
+    size_t ndlq, dlq_cap;
+    bool dlq_lost;         /* out of memory while queueing a reject */
+    uint64_t skipped;      /* rows a profile skipped, this run */
+    /* --complete-release: the (source, reporter, period) scopes of the file
+     * being published (record id prefixes), main thread only. */
+    char (*scopes)[TF_RECORD_ID_MAX + 1];
+    size_t nscopes, cap_scopes, last_scope;
+    /* --watch: the file being published, its identity (written to the state
+     * topic in the file's transaction) and how it ended. */
+    const char *inbox_identity;
+    char state_topic[300];
+    bool file_committed;
+    counts_t file_counts;
+    char file_note[1200];
+    char watch_txn_id[256];
 } run_t;
 
 static double now_s(void)
@@ -175,7 +217,7 @@ static void usage(FILE *fp)
 "arrive (no transaction), within linger.ms.\n"
 "\n"
 "Options:\n"
-"  -k, --kind KIND            customs or investment (required)\n"
+"  -k, --kind KIND            customs or investment (required unless --source)\n"
 "  -f, --format FMT           csv or jsonl (also json, ndjson); default from\n"
 "                             the file extension; required for '-'\n"
 "  -b, --brokers LIST         bootstrap servers (default $TRADEFLOW_BROKERS)\n"
@@ -187,6 +229,30 @@ static void usage(FILE *fp)
 "                             (default -1: the broker's default)\n"
 "      --rejects FILE         also write rejected records to FILE, in the input's\n"
 "                             format plus a reason column ('-' = stdout)\n"
+"      --rejects-topic TOPIC  also send rejected records to TOPIC (the record's\n"
+"                             text; headers file, line, column, reason), in the\n"
+"                             file's transaction\n"
+"      --source NAME          input layout: plain (tradeflow's, the default),\n"
+"                             comtrade, comext or gacc (customs only)\n"
+"      --release DATE         the release's date (YYYY-MM-DD[THH:MM[:SS]]): the\n"
+"                             revision of every record (required with --source);\n"
+"                             'mtime': each file's modification time (UTC)\n"
+"      --hs-level L           commodity rows taken: total, 2, 4, 6, 8 or 10\n"
+"                             (comtrade: required; comext, gacc: default 8)\n"
+"      --fx FILE              exchange rates (period,currency,usd_per_unit) for\n"
+"                             values in EUR (comext) or CNY (gacc 人民币)\n"
+"      --encoding ENC         gacc: auto (default), utf-8 or gbk (read as GB18030)\n"
+"      --flow FLOW            gacc: export or import, when the file has no flow\n"
+"                             column (the flow the query was made for)\n"
+"      --watch DIR            publish each file renamed into DIR once (one\n"
+"                             transaction per file), move it to DIR/done or\n"
+"                             DIR/failed with a report; runs until SIGTERM\n"
+"      --watch-interval-ms N  how often DIR is scanned (default 1000)\n"
+"      --watch-state-topic T  where published files are recorded (default\n"
+"                             TOPIC.inbox)\n"
+"      --complete-release     with --source: each file is the complete release of\n"
+"                             every (source, reporter, month) it contains: cells of\n"
+"                             those scopes that it lacks are withdrawn\n"
 "      --strict               publish nothing from a file with any bad record\n"
 "                             (live input: stop at the first bad record)\n"
 "      --no-transaction       publish files without a transaction (records are\n"
@@ -250,6 +316,17 @@ enum {
     O_PRINT,
     O_HELPCFG,
     O_METRICS,
+    O_SOURCE,
+    O_RELEASE,
+    O_HSLEVEL,
+    O_FX,
+    O_ENCODING,
+    O_FLOW,
+    O_REJTOPIC,
+    O_COMPLETE,
+    O_WATCH,
+    O_WATCHINT,
+    O_WATCHTOPIC,
 };
 
 /* The configuration table (docs/configuration.md is generated from it). */
@@ -284,6 +361,27 @@ static const tf_cfg_prop_t produce_props[] = {
     {"registry.ca", TF_CFG_STRING, NULL, 0, 0, NULL, 0, "CA certificate file for the registry"},
     {"metrics.addr", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
      "serve /metrics, /healthz, /readyz on HOST:PORT (:PORT = 127.0.0.1); unset = off"},
+    {"rejects.topic", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "also send rejected records to this topic, with file, line, column and reason headers"},
+    {"source", TF_CFG_ENUM, "plain", 0, 0, "plain|comtrade|comext|gacc", 0,
+     "input layout: tradeflow's own (plain) or a statistics office's"},
+    {"release", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "release date of a source file (YYYY-MM-DD[THH:MM[:SS]], or mtime): the records' revision"},
+    {"hs.level", TF_CFG_ENUM, NULL, 0, 0, "total|2|4|6|8|10", 0,
+     "commodity rows a source file contributes (comtrade: required; others: 8)"},
+    {"fx", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "exchange-rate table (period,currency,usd_per_unit) for non-USD sources"},
+    {"encoding", TF_CFG_ENUM, "auto", 0, 0, "auto|utf-8|utf8|gbk|gb18030", 0,
+     "gacc files: character encoding (auto: UTF-8 if valid, else GB18030)"},
+    {"flow", TF_CFG_ENUM, NULL, 0, 0, "export|import", 0,
+     "gacc files without a flow column: the flow the query was made for"},
+    {"watch", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "inbox directory: publish each file renamed into it once, then move it to done/ or failed/"},
+    {"watch.interval.ms", TF_CFG_INT, "1000", 10, 3600000, NULL, 0, "how often the inbox is scanned"},
+    {"watch.state.topic", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "topic recording the inbox's published files (default: TOPIC.inbox)"},
+    {"complete.release", TF_CFG_BOOL, "false", 0, 0, NULL, 0,
+     "each source file is the complete release of its (source, reporter, month) scopes"},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
 
 /* The program's own early answer: -X list (librdkafka's properties). */
@@ -325,6 +423,17 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"print-config", no_argument, NULL, O_PRINT},
         {"help-config", no_argument, NULL, O_HELPCFG},
         {"metrics-addr", required_argument, NULL, O_METRICS},
+        {"source", required_argument, NULL, O_SOURCE},
+        {"release", required_argument, NULL, O_RELEASE},
+        {"hs-level", required_argument, NULL, O_HSLEVEL},
+        {"fx", required_argument, NULL, O_FX},
+        {"encoding", required_argument, NULL, O_ENCODING},
+        {"flow", required_argument, NULL, O_FLOW},
+        {"rejects-topic", required_argument, NULL, O_REJTOPIC},
+        {"complete-release", no_argument, NULL, O_COMPLETE},
+        {"watch", required_argument, NULL, O_WATCH},
+        {"watch-interval-ms", required_argument, NULL, O_WATCHINT},
+        {"watch-state-topic", required_argument, NULL, O_WATCHTOPIC},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -349,6 +458,17 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {O_REGUSER, "registry.user", NULL},
         {O_REGCA, "registry.ca", NULL},
         {O_METRICS, "metrics.addr", NULL},
+        {O_SOURCE, "source", NULL},
+        {O_RELEASE, "release", NULL},
+        {O_HSLEVEL, "hs.level", NULL},
+        {O_FX, "fx", NULL},
+        {O_ENCODING, "encoding", NULL},
+        {O_FLOW, "flow", NULL},
+        {O_REJTOPIC, "rejects.topic", NULL},
+        {O_COMPLETE, "complete.release", "true"},
+        {O_WATCH, "watch", NULL},
+        {O_WATCHINT, "watch.interval.ms", NULL},
+        {O_WATCHTOPIC, "watch.state.topic", NULL},
         {0, NULL, NULL},
     };
     char err[1024];
@@ -405,9 +525,73 @@ static int parse_args(int argc, char **argv, opts_t *o)
     o->registry_url = tf_config_str(cfg, "registry.url");
     o->registry_user = tf_config_str(cfg, "registry.user");
     o->registry_ca = tf_config_str(cfg, "registry.ca");
+    o->rejects_topic = tf_config_str(cfg, "rejects.topic");
+    tf_source_parse(tf_config_str(cfg, "source"), &o->src.kind);
+    o->src.hs_level = TF_HS_LEVEL_UNSET;
+    if ((v = tf_config_str(cfg, "hs.level")))
+        o->src.hs_level = strcmp(v, "total") == 0 ? TF_HS_LEVEL_TOTAL : atoi(v);
+    tf_encoding_parse(tf_config_str(cfg, "encoding"), &o->src.encoding);
+    if ((v = tf_config_str(cfg, "flow")))
+        tf_flow_parse(TF_DATASET_CUSTOMS, v, &o->src.flow);
+    o->fx_path = tf_config_str(cfg, "fx");
+    o->complete_release = tf_config_bool(cfg, "complete.release");
+    if (o->complete_release && o->src.kind == TF_SOURCE_PLAIN) {
+        fprintf(stderr, PROG ": --complete-release needs --source (its scopes are the source "
+                        "profiles' (source, reporter, month))\n");
+        return -1;
+    }
+    if (o->complete_release && o->no_transaction) {
+        fprintf(stderr, PROG ": --complete-release needs transactions (a release marker is "
+                        "committed with its file)\n");
+        return -1;
+    }
+    if ((v = tf_config_str(cfg, "release"))) {
+        char why[160];
+        if (strcmp(v, "mtime") == 0) {
+            o->release_mtime = true;
+            o->src.release = 1; /* set per file from its modification time */
+        } else if (tf_release_parse(v, &o->src.release, why, sizeof why)) {
+            fprintf(stderr, PROG ": --release: %s\n", why);
+            return -1;
+        }
+    }
+    if (o->src.kind != TF_SOURCE_PLAIN) {
+        if (o->kind_set && o->kind != TF_DATASET_CUSTOMS) {
+            fprintf(stderr, PROG ": --source %s is customs data (--kind customs)\n",
+                    tf_source_name(o->src.kind));
+            return -1;
+        }
+        o->kind = TF_DATASET_CUSTOMS;
+        o->kind_set = true;
+        if (o->src.release <= 0) {
+            fprintf(stderr,
+                    PROG ": --source %s needs --release DATE (the release's publication date, "
+                         "the records' revision)\n",
+                    tf_source_name(o->src.kind));
+            return -1;
+        }
+    } else if (tf_config_str(cfg, "release") || tf_config_str(cfg, "hs.level") ||
+               o->fx_path || tf_config_str(cfg, "flow")) {
+        fprintf(stderr, PROG ": --release, --hs-level, --fx and --flow need --source\n");
+        return -1;
+    }
     if (!o->kind_set) {
         fprintf(stderr, PROG ": --kind customs|investment is required\n");
         return -1;
+    }
+    o->watch_dir = tf_config_str(cfg, "watch");
+    o->watch_interval_ms = (int)tf_config_int(cfg, "watch.interval.ms");
+    o->watch_state_topic = tf_config_str(cfg, "watch.state.topic");
+    if (o->watch_dir) {
+        if (optind < argc) {
+            fprintf(stderr, PROG ": --watch DIR takes no FILE arguments\n");
+            return -1;
+        }
+        if (o->no_transaction) {
+            fprintf(stderr, PROG ": --watch publishes each file in a transaction\n");
+            return -1;
+        }
+        return 0; /* each file's format comes from its extension unless --format */
     }
     if (optind >= argc) {
         fprintf(stderr, PROG ": no input: give FILE... or - for stdin\n");
@@ -422,7 +606,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
                 fprintf(stderr, PROG ": stdin needs --format csv|jsonl\n");
                 return -1;
             }
-        } else if (!o->format_set && tf_format_from_path(argv[i], &f) != 0) {
+        } else if (!o->format_set && tf_format_from_path(argv[i], &f) != 0 &&
+                   o->src.kind == TF_SOURCE_PLAIN) {
             fprintf(stderr, PROG ": %s: cannot tell the format from the name; give --format\n",
                     argv[i]);
             return -1;
@@ -503,6 +688,20 @@ static int ensure_topic(run_t *run, tf_pub_t *p)
             return -1;
         }
         TF_LOG(TF_LOG_DEBUG, "produce", "%s (the topic exists: going on)", err);
+    }
+    if (run->state_topic[0] &&
+        tf_kafka_create_topic(rk, run->state_topic, 1, run->o->replication_factor, 30000, err,
+                              sizeof(err)) != 0 &&
+        tf_kafka_topic_exists(rk, run->state_topic, 10000, err2, sizeof(err2)) != 1) {
+        TF_LOG(TF_LOG_ERR, "produce", "--watch-state-topic: %s", err);
+        return -1;
+    }
+    const char *dlq = run->o->rejects_topic;
+    if (dlq && tf_kafka_create_topic(rk, dlq, run->o->partitions, run->o->replication_factor,
+                                     30000, err, sizeof(err)) != 0 &&
+        tf_kafka_topic_exists(rk, dlq, 10000, err2, sizeof(err2)) != 1) {
+        TF_LOG(TF_LOG_ERR, "produce", "--rejects-topic: %s", err);
+        return -1;
     }
     run->topic_ready = true;
     return 0;
@@ -614,6 +813,79 @@ static void report_line(run_t *run, tf_reader_t *r, const char *msg, const char 
     pthread_mutex_unlock(&g_out);
 }
 
+/* Queues the reader's last record for --rejects-topic (reader thread). */
+static void dlq_queue(run_t *run, tf_reader_t *r)
+{
+    size_t len;
+    const char *raw = tf_reader_raw(r, &len);
+    pthread_mutex_lock(&g_out);
+    if (run->ndlq == run->dlq_cap) {
+        size_t cap = run->dlq_cap ? run->dlq_cap * 2 : 64;
+        dlq_item_t *n = realloc(run->dlq, cap * sizeof *n);
+        if (!n) {
+            run->dlq_lost = true;
+            pthread_mutex_unlock(&g_out);
+            return;
+        }
+        run->dlq = n;
+        run->dlq_cap = cap;
+    }
+    dlq_item_t *it = &run->dlq[run->ndlq];
+    it->raw = malloc(len + 1);
+    if (!it->raw) {
+        run->dlq_lost = true;
+        pthread_mutex_unlock(&g_out);
+        return;
+    }
+    memcpy(it->raw, raw, len);
+    it->raw[len] = '\0';
+    it->rawlen = len;
+    it->line = tf_reader_line(r);
+    snprintf(it->column, sizeof it->column, "%s", tf_reader_column(r));
+    snprintf(it->reason, sizeof it->reason, "%s", tf_reader_reason(r));
+    run->ndlq++;
+    pthread_mutex_unlock(&g_out);
+}
+
+/* Sends the queued rejects to --rejects-topic through pub (main thread), in
+ * the file's transaction when it has one. Returns 0 or -1 (err filled). */
+static int dlq_drain(run_t *run, tf_pub_t *pub, const char *name, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&g_out);
+    dlq_item_t *items = run->dlq;
+    size_t n = run->ndlq;
+    bool lost = run->dlq_lost;
+    run->dlq = NULL;
+    run->ndlq = run->dlq_cap = 0;
+    run->dlq_lost = false;
+    pthread_mutex_unlock(&g_out);
+    int rc = 0;
+    if (lost) {
+        snprintf(err, errlen, "out of memory queueing a rejected record for %s",
+                 run->o->rejects_topic);
+        rc = -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0 && pub) {
+            rd_kafka_headers_t *h = rd_kafka_headers_new(5);
+            char line[32];
+            snprintf(line, sizeof line, "%ld", items[i].line);
+            rd_kafka_header_add(h, "file", -1, name, -1);
+            rd_kafka_header_add(h, "line", -1, line, -1);
+            rd_kafka_header_add(h, "column", -1, items[i].column, -1);
+            rd_kafka_header_add(h, "reason", -1, items[i].reason, -1);
+            rd_kafka_header_add(h, "source", -1, tf_source_name(run->o->src.kind), -1);
+            if (tf_pub_send_side(pub, run->o->rejects_topic, name, strlen(name), items[i].raw,
+                                 items[i].rawlen, h, items[i].line, (volatile int *)&g_stop, err,
+                                 errlen) != 0)
+                rc = -1;
+        }
+        free(items[i].raw);
+    }
+    free(items);
+    return rc;
+}
+
 /* Called on the reader thread for each rejected record. */
 static bool on_bad(void *opaque, tf_reader_t *r)
 {
@@ -625,7 +897,81 @@ static bool on_bad(void *opaque, tf_reader_t *r)
     __atomic_store_n(&run->bad_flag, 1, __ATOMIC_RELAXED);
     tf_metrics_counter_add(g_m.producer_rejected, 1);
     report_line(run, r, tf_reader_error(r), tf_reader_reason(r));
+    if (run->o->rejects_topic)
+        dlq_queue(run, r);
     return true;
+}
+
+/* --complete-release: remembers the scope of a published record (its id up
+ * to the last ':', "ct:CHN:202401"). Files come sorted by scope or nearly,
+ * so the last hit is tried first. */
+static int note_scope(run_t *run, const char *record_id)
+{
+    const char *colon = strrchr(record_id, ':');
+    size_t n = colon ? (size_t)(colon - record_id) : 0;
+    if (n == 0)
+        return 0;
+    if (run->last_scope < run->nscopes &&
+        strncmp(run->scopes[run->last_scope], record_id, n) == 0 &&
+        run->scopes[run->last_scope][n] == '\0')
+        return 0;
+    for (size_t i = 0; i < run->nscopes; i++)
+        if (strncmp(run->scopes[i], record_id, n) == 0 && run->scopes[i][n] == '\0') {
+            run->last_scope = i;
+            return 0;
+        }
+    if (run->nscopes == run->cap_scopes) {
+        size_t cap = run->cap_scopes ? run->cap_scopes * 2 : 64;
+        void *p = realloc(run->scopes, cap * sizeof *run->scopes);
+        if (!p)
+            return -1;
+        run->scopes = p;
+        run->cap_scopes = cap;
+    }
+    memcpy(run->scopes[run->nscopes], record_id, n);
+    run->scopes[run->nscopes][n] = '\0';
+    run->last_scope = run->nscopes++;
+    return 0;
+}
+
+/* --complete-release: one release marker per scope of the file, to the
+ * file's topic in its transaction (docs/produce.md, "Complete releases").
+ * Returns the number sent, or -1 (err filled). */
+static long send_markers(run_t *run, tf_pub_t *pub, char *err, size_t errlen)
+{
+    long sent = 0;
+    for (size_t i = 0; i < run->nscopes; i++) {
+        const char *sc = run->scopes[i];
+        tf_record_t m = {.dataset = TF_DATASET_CUSTOMS, .kind = TF_KIND_RELEASE,
+                         .revision = run->o->src.release, .flow = TF_FLOW_EXPORT};
+        /* "<tag>:<reporter>:<YYYYMM>" */
+        const char *a = strchr(sc, ':'), *b = a ? strchr(a + 1, ':') : NULL;
+        char per[8];
+        if (!a || !b || strlen(b + 1) != 6 || (size_t)(b - a - 1) > TF_CODE_MAX) {
+            snprintf(err, errlen, "bad release scope \"%s\"", sc);
+            return -1;
+        }
+        snprintf(m.record_id, sizeof m.record_id, "%s", sc);
+        memcpy(m.reporter, a + 1, (size_t)(b - a - 1));
+        m.reporter[b - a - 1] = '\0';
+        snprintf(m.partner, sizeof m.partner, "%s", strcmp(m.reporter, "WLD") ? "WLD" : "XXX");
+        snprintf(per, sizeof per, "%.4s-%.2s", b + 1, b + 5);
+        char why[256];
+        if (tf_period_parse(per, &m.period, why, sizeof why) != 0) {
+            snprintf(err, errlen, "release scope %s: %s", sc, why);
+            return -1;
+        }
+        tf_buf_reset(&run->value);
+        if (tf_codec_encode_record(run->codec, run->topic, &m, &run->value, why, sizeof why)) {
+            snprintf(err, errlen, "release marker %s: %s", sc, why);
+            return -1;
+        }
+        if (tf_pub_send_side(pub, run->topic, sc, strlen(sc), run->value.data, run->value.len,
+                             NULL, 0, (volatile int *)&g_stop, err, errlen) != 0)
+            return -1;
+        sent++;
+    }
+    return sent;
 }
 
 /* One pass over an input: a reader thread parses and validates (tf_feed),
@@ -640,7 +986,8 @@ static int read_pass(run_t *run, int fd, const char *name, tf_format_t fmt, off_
                      tf_pub_t *pub, bool live, counts_t *c, bool *bad_seen, char *err,
                      size_t errlen)
 {
-    tf_reader_t *r = tf_reader_new(fd, name, fmt, run->o->kind, err, errlen);
+    tf_reader_t *r = run->src ? tf_reader_new_source(fd, name, fmt, run->src, err, errlen)
+                              : tf_reader_new(fd, name, fmt, run->o->kind, err, errlen);
     if (!r) {
         fprintf(stderr, "%s: %s\n", name, err);
         return TF_READ_FATAL;
@@ -690,6 +1037,11 @@ static int read_pass(run_t *run, int fd, const char *name, tf_format_t fmt, off_
         if (result != TF_READ_EOF || (n = tf_feed_next(feed, &items)) == 0)
             break;
         tf_http_heartbeat(g_http);
+        if (pub && run->o->rejects_topic && dlq_drain(run, pub, name, err, errlen) != 0) {
+            result = PASS_SEND_FAILED;
+            tf_feed_cancel(feed);
+            break;
+        }
         if (!pub || (run->o->strict && __atomic_load_n(&run->bad_flag, __ATOMIC_RELAXED)))
             continue; /* validating only, or the file is already refused */
         for (size_t i = 0; i < n; i++) {
@@ -720,6 +1072,12 @@ static int read_pass(run_t *run, int fd, const char *name, tf_format_t fmt, off_
                 tf_feed_cancel(feed);
                 break;
             }
+            if (run->o->complete_release && note_scope(run, rec->record_id) != 0) {
+                snprintf(err, errlen, "out of memory noting release scopes");
+                result = PASS_SEND_FAILED;
+                tf_feed_cancel(feed);
+                break;
+            }
             if (run->o->crash_after > 0 && tf_pub_sent(pub) == (uint64_t)run->o->crash_after) {
                 /* Test hook: die in the middle of the transaction, after the
                  * records so far have reached the broker, as a crash would. */
@@ -731,6 +1089,45 @@ static int read_pass(run_t *run, int fd, const char *name, tf_format_t fmt, off_
     uint64_t nread = 0, nrej = 0;
     tf_read_status_t st = tf_feed_finish(feed, &nread, &nrej);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (run->o->rejects_topic) {
+        /* The rest of the rejects, before the file's commit. */
+        char derr[512];
+        if (dlq_drain(run, result == TF_READ_EOF ? pub : NULL, name, derr, sizeof derr) != 0 &&
+            result == TF_READ_EOF) {
+            snprintf(err, errlen, "%s", derr);
+            result = PASS_SEND_FAILED;
+        }
+    }
+    if (run->o->complete_release && pub) {
+        if (live) {
+            TF_LOG(TF_LOG_WARNING, "produce",
+                   "%s: a live input is not a complete release: no release markers", name);
+        } else if (result == TF_READ_EOF && st == TF_READ_EOF && !g_stop) {
+            if (nrej + encode_rejects > 0) {
+                TF_LOG(TF_LOG_WARNING, "produce",
+                       "%s: not a complete release (%llu rejected records): no release markers "
+                       "sent, so cells it lacks are not withdrawn",
+                       name, (unsigned long long)(nrej + encode_rejects));
+            } else {
+                long nm = send_markers(run, pub, err, errlen);
+                if (nm < 0)
+                    result = PASS_SEND_FAILED;
+                else
+                    c->marks += (uint64_t)nm;
+            }
+        }
+        run->nscopes = 0;
+        run->last_scope = 0;
+    }
+    if (tf_reader_skipped(r) > 0) {
+        /* Rows the profile does not take: counted by reason, not errors. */
+        c->skipped += tf_reader_skipped(r);
+        for (size_t k = 0; k < tf_reader_skip_kinds(r); k++) {
+            const struct tf_reader_skip *sk = tf_reader_skip_at(r, k);
+            TF_LOG(TF_LOG_NOTICE, "produce", "%s: skipped %llu row(s) (first at line %ld): %s",
+                   name, (unsigned long long)sk->count, sk->first_line, sk->reason);
+        }
+    }
     c->read += nread;
     c->rejected += nrej + encode_rejects;
     if (nrej + encode_rejects > 0)
@@ -751,12 +1148,46 @@ static int read_pass(run_t *run, int fd, const char *name, tf_format_t fmt, off_
 static void summary(run_t *run, const char *name, const counts_t *c, double secs,
                     const char *note)
 {
+    char skipped[96] = "";
+    if (c->skipped)
+        snprintf(skipped, sizeof skipped, ", skipped %llu", (unsigned long long)c->skipped);
+    if (c->marks) {
+        size_t k = strlen(skipped);
+        snprintf(skipped + k, sizeof skipped - k, ", release markers %llu",
+                 (unsigned long long)c->marks);
+    }
     TF_LOG(TF_LOG_NOTICE, "produce",
-           "%s: read %llu, published %llu, rejected %llu, failed %llu in %.2f s "
+           "%s: read %llu, published %llu, rejected %llu, failed %llu%s in %.2f s "
            "(%.0f records/s)%s%s",
            name, (unsigned long long)c->read, (unsigned long long)c->published,
-           (unsigned long long)c->rejected, (unsigned long long)c->failed, secs,
+           (unsigned long long)c->rejected, (unsigned long long)c->failed, skipped, secs,
            secs > 0 ? (double)c->read / secs : 0.0, note && *note ? "; " : "", note ? note : "");
+}
+
+/* --watch: records the file's identity in the state topic, in the file's
+ * transaction (so "committed" and "recorded" are one fact). */
+static int inbox_mark(run_t *run, tf_pub_t *pub, const char *name, const counts_t *c, char *err,
+                      size_t errlen)
+{
+    char v[1024], esc[600];
+    size_t k = 0;
+    for (const char *p = name; *p && k + 7 < sizeof esc; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"' || ch == '\\')
+            esc[k++] = '\\', esc[k++] = (char)ch;
+        else if (ch < 0x20)
+            k += (size_t)snprintf(esc + k, sizeof esc - k, "\\u%04x", ch);
+        else
+            esc[k++] = (char)ch;
+    }
+    esc[k] = '\0';
+    int n = snprintf(v, sizeof v,
+                     "{\"file\": \"%s\", \"topic\": \"%s\", \"read\": %llu, \"rejected\": %llu}",
+                     esc, run->topic, (unsigned long long)c->read,
+                     (unsigned long long)c->rejected);
+    return tf_pub_send_side(pub, run->state_topic, run->inbox_identity,
+                            strlen(run->inbox_identity), v, (size_t)n, NULL, 0,
+                            (volatile int *)&g_stop, err, errlen);
 }
 
 static void process_input(run_t *run, const char *path)
@@ -778,12 +1209,24 @@ static void process_input(run_t *run, const char *path)
     }
     struct stat sb;
     bool regular = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
+    if (run->src && o->release_mtime) {
+        /* --release mtime: the file's modification time is its release. */
+        struct tm tm;
+        time_t mt = regular ? sb.st_mtime : time(NULL);
+        gmtime_r(&mt, &tm);
+        int64_t rel = ((((int64_t)(tm.tm_year + 1900) * 100 + tm.tm_mon + 1) * 100 + tm.tm_mday) *
+                           100 + tm.tm_hour) * 10000 + tm.tm_min * 100 + tm.tm_sec;
+        tf_source_set_release(run->src, rel);
+        o->src.release = rel;
+        TF_LOG(TF_LOG_INFO, "produce", "%s: release %lld (the file's modification time)", name,
+               (long long)rel);
+    }
     off_t size = regular ? sb.st_size : 0;
     bool live = !regular;
     bool txn = regular && !o->no_transaction;
     tf_format_t fmt = o->format;
-    if (!o->format_set)
-        tf_format_from_path(path, &fmt); /* checked in parse_args */
+    if (!o->format_set && tf_format_from_path(path, &fmt) != 0)
+        fmt = TF_FORMAT_CSV; /* a source's .dat / .txt / .tsv (checked in parse_args) */
 
     g_input_fd = fd;
     bool bad_seen = false;
@@ -848,6 +1291,8 @@ static void process_input(run_t *run, const char *path)
             why = "interrupted";
         else if (o->strict && bad_seen)
             why = "refused by --strict";
+        if (!why && run->inbox_identity && inbox_mark(run, pub, name, &c, err, sizeof(err)) != 0)
+            why = "inbox state not sent";
         if (why) {
             if (tf_pub_abort(pub, TXN_TIMEOUT_MS, abort_err, sizeof(abort_err)) != 0) {
                 TF_LOG(TF_LOG_ERR, "produce", "%s: %s", name, abort_err);
@@ -874,6 +1319,7 @@ static void process_input(run_t *run, const char *path)
         } else {
             c.published = tf_pub_acked(pub);
             snprintf(note, sizeof(note), "committed");
+            run->file_committed = true;
         }
     } else {
         int left = tf_pub_flush(pub, FLUSH_TIMEOUT_MS);
@@ -924,10 +1370,182 @@ done:
     if (!is_stdin)
         close(fd);
     summary(run, name, &c, now_s() - t0, note);
+    run->file_counts = c;
+    snprintf(run->file_note, sizeof(run->file_note), "%s", note);
     run->total.read += c.read;
     run->total.published += c.published;
     run->total.rejected += c.rejected;
     run->total.failed += c.failed;
+    run->total.skipped += c.skipped;
+    run->total.marks += c.marks;
+}
+
+/* Sleeps up to ms, in steps, returning early on SIGINT/SIGTERM. */
+static void nap(int ms)
+{
+    for (int t = 0; t < ms && !g_stop; t += 50) {
+        struct timespec ts = {0, (ms - t < 50 ? ms - t : 50) * 1000000L};
+        nanosleep(&ts, NULL);
+        tf_http_heartbeat(g_http);
+    }
+}
+
+static void utc_now(char *buf, size_t len)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Moves a finished inbox file with its report; logs what happened. */
+static void inbox_finish(run_t *run, const char *dir, const tf_inbox_file_t *f, const char *sub,
+                         const char *result, const counts_t *c, const char *note,
+                         tf_metric_t *m_files)
+{
+    char rep[3000], when[32], moved[600], err[600];
+    utc_now(when, sizeof when);
+    snprintf(rep, sizeof rep,
+             "file: %s\nidentity: %s\nresult: %s\ntopic: %s\nstate topic: %s\n"
+             "read: %llu\npublished: %llu\nrejected: %llu\nfailed: %llu\nskipped: %llu\n"
+             "release markers: %llu\nnote: %s\nfinished: %s\n",
+             f->name, f->identity, result, run->topic, run->state_topic,
+             (unsigned long long)c->read, (unsigned long long)c->published,
+             (unsigned long long)c->rejected, (unsigned long long)c->failed,
+             (unsigned long long)c->skipped, (unsigned long long)c->marks, note, when);
+    if (tf_inbox_finish(dir, f->name, sub, rep, moved, sizeof moved, err, sizeof err) != 0) {
+        TF_LOG(TF_LOG_ERR, "watch", "%s", err);
+        return;
+    }
+    const char *lab[] = {sub};
+    tf_metrics_counter_add_labels(m_files, lab, 1);
+    TF_LOG(TF_LOG_NOTICE, "watch", "%s: %s, moved to %s/%s (report beside it)", f->name, result,
+           dir, moved);
+}
+
+/* --watch DIR: publishes each ready file once, one transaction per file,
+ * and moves it to done/ or failed/. A file is recorded in the state topic in
+ * its own transaction; at start the state topic is read, so a file that was
+ * committed before a crash (but not moved) is moved, not published again.
+ * Returns the exit status. */
+static int watch_run(run_t *run)
+{
+    opts_t *o = run->o;
+    const char *dir = o->watch_dir;
+    char err[1024];
+    if (tf_inbox_prepare(dir, err, sizeof err) != 0) {
+        TF_LOG(TF_LOG_ERR, "watch", "%s", err);
+        return EXIT_NOINPUT;
+    }
+    snprintf(run->state_topic, sizeof run->state_topic, "%s",
+             o->watch_state_topic ? o->watch_state_topic : "");
+    if (!run->state_topic[0])
+        snprintf(run->state_topic, sizeof run->state_topic, "%.240s.inbox", run->topic);
+    /* One transactional id for the inbox: a restarted watcher fences a
+     * zombie and aborts its open transaction before reading the state. */
+    if (!o->transactional_id) {
+        derive_txn_id(run, dir, run->watch_txn_id, sizeof run->watch_txn_id);
+        o->transactional_id = run->watch_txn_id;
+    }
+    if (!get_txn_pub(run, o->transactional_id))
+        return EXIT_DELIVERY;
+    tf_inbox_seen_t *seen = tf_inbox_seen_new(), *stable = tf_inbox_seen_new();
+    tf_metric_t *m_files = NULL, *m_pending = NULL;
+    if (g_metrics) {
+        static const char *const lab[] = {"result", NULL};
+        m_files = tf_metrics_counter(g_metrics, "tradeflow_producer_inbox_files_total",
+                                     "inbox files finished, by where they went (done, failed)",
+                                     lab, err, sizeof err);
+        m_pending = tf_metrics_gauge(g_metrics, "tradeflow_producer_inbox_pending",
+                                     "ready files waiting in the inbox at the last scan", NULL,
+                                     err, sizeof err);
+    }
+    int status = EXIT_ALL_GOOD;
+    bool ok = seen && stable;
+    snprintf(err, sizeof err, "out of memory");
+    rd_kafka_conf_t *cconf = ok ? tf_kafka_conf_new(o->brokers, err, sizeof err) : NULL;
+    ok = ok && cconf;
+    if (ok && tf_kafka_conf_from_config(cconf, o->cfg, err, sizeof err) != 0) {
+        rd_kafka_conf_destroy(cconf);
+        ok = false;
+    }
+    /* (tf_inbox_load_state takes cconf over) */
+    if (ok && tf_inbox_load_state(cconf, run->state_topic, seen, 60000, err, sizeof err) != 0)
+        ok = false;
+    if (!ok) {
+        TF_LOG(TF_LOG_ERR, "watch", "state topic %s: %s", run->state_topic, err);
+        tf_inbox_seen_free(seen);
+        tf_inbox_seen_free(stable);
+        return EXIT_DELIVERY;
+    }
+    TF_LOG(TF_LOG_NOTICE, "watch", "watching %s (state topic %s: %zu file(s) published before)",
+           dir, run->state_topic, tf_inbox_seen_count(seen));
+    while (!g_stop) {
+        tf_inbox_file_t *files = NULL;
+        size_t n = 0;
+        if (tf_inbox_scan(dir, &files, &n, err, sizeof err) != 0) {
+            TF_LOG(TF_LOG_ERR, "watch", "%s", err);
+            status = EXIT_NOINPUT;
+            break;
+        }
+        tf_metrics_gauge_set(m_pending, (double)n);
+        tf_inbox_seen_t *now = tf_inbox_seen_new();
+        for (size_t i = 0; i < n && !g_stop && now; i++) {
+            const tf_inbox_file_t *f = &files[i];
+            tf_inbox_seen_add(now, f->identity);
+            if (tf_inbox_seen_has(seen, f->identity)) {
+                counts_t z = {0};
+                inbox_finish(run, dir, f, "done", "already published (recorded in the state "
+                             "topic before a restart); not published again", &z, "", m_files);
+                continue;
+            }
+            /* Settle rule: the same size and mtime as at the last scan. */
+            if (!tf_inbox_seen_has(stable, f->identity))
+                continue;
+            char path[4400];
+            snprintf(path, sizeof path, "%s/%s", dir, f->name);
+            run->inbox_identity = f->identity;
+            run->file_committed = false;
+            run->file_counts = (counts_t){0};
+            run->file_note[0] = '\0';
+            int saved = run->status;
+            run->status = EXIT_ALL_GOOD;
+            process_input(run, path);
+            int fs = run->status;
+            run->status = saved;
+            run->inbox_identity = NULL;
+            if (run->file_committed) {
+                tf_inbox_seen_add(seen, f->identity);
+                if (o->crash_after_commit) {
+                    /* Test hook: die between publishing and moving. */
+                    _exit(98);
+                }
+                inbox_finish(run, dir, f, "done", fs == EXIT_SOME_REJECTED
+                             ? "published, some records rejected" : "published",
+                             &run->file_counts, run->file_note, m_files);
+                set_status(run, fs);
+            } else if (g_stop) {
+                break; /* interrupted: the file stays, it is published after a restart */
+            } else if (fs == EXIT_DELIVERY || fs == EXIT_NOINPUT) {
+                /* The broker or the file system, not the file: try again later. */
+                TF_LOG(TF_LOG_WARNING, "watch", "%s: not published (%s); trying again",
+                       f->name, run->file_note);
+            } else {
+                inbox_finish(run, dir, f, "failed", "not published", &run->file_counts,
+                             run->file_note, m_files);
+                set_status(run, fs);
+            }
+        }
+        free(files);
+        if (now) {
+            tf_inbox_seen_free(stable);
+            stable = now;
+        }
+        nap(o->watch_interval_ms);
+    }
+    tf_inbox_seen_free(seen);
+    tf_inbox_seen_free(stable);
+    return status == EXIT_ALL_GOOD ? (run->status == EXIT_DELIVERY ? EXIT_DELIVERY : 0) : status;
 }
 
 /* The librdkafka settings every producer starts from; -F and -X come after
@@ -1001,6 +1619,8 @@ int main(int argc, char **argv)
     const char *crash = getenv("TF_TEST_CRASH_AFTER");
     if (crash && *crash)
         o.crash_after = strtol(crash, NULL, 10);
+    crash = getenv("TF_TEST_CRASH_AFTER_COMMIT");
+    o.crash_after_commit = crash && *crash && strcmp(crash, "0") != 0;
 
     run_t run = {.o = &o, .status = EXIT_ALL_GOOD};
     snprintf(run.topic, sizeof(run.topic), "%s",
@@ -1046,6 +1666,25 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": registry: %s\n", err);
         goto out;
     }
+    if (o.src.kind != TF_SOURCE_PLAIN) {
+        run.econ = tf_econ_load(NULL, TF_ISO3166_ZH_MO, TF_ISO4217_JSON, err, sizeof(err));
+        if (!run.econ) {
+            fprintf(stderr, PROG ": iso-codes: %s\n", err);
+            rc = EXIT_DATAERR;
+            goto out;
+        }
+        if (o.fx_path && !(run.fx = tf_fx_load(o.fx_path, run.econ, err, sizeof(err)))) {
+            fprintf(stderr, PROG ": --fx: %s\n", err);
+            rc = EXIT_DATAERR;
+            goto out;
+        }
+        o.src.econ = run.econ;
+        o.src.fx = run.fx;
+        if (!(run.src = tf_source_new(&o.src, err, sizeof(err)))) {
+            fprintf(stderr, PROG ": %s\n", err);
+            goto out;
+        }
+    }
     if (o.rejects_path) {
         run.rejects = strcmp(o.rejects_path, "-") == 0 ? stdout : fopen(o.rejects_path, "w");
         if (!run.rejects) {
@@ -1066,6 +1705,10 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (o.watch_dir) {
+        rc = watch_run(&run);
+        goto out;
+    }
     double t0 = now_s();
     int i;
     for (i = optind; i < argc && !g_stop; i++)
@@ -1090,6 +1733,13 @@ out:
         rd_kafka_conf_destroy(run.base_conf);
     tf_codec_destroy(run.codec);
     tf_buf_free(&run.value);
+    tf_source_free(run.src);
+    tf_fx_free(run.fx);
+    tf_econ_free(run.econ);
+    for (size_t k = 0; k < run.ndlq; k++)
+        free(run.dlq[k].raw);
+    free(run.dlq);
+    free(run.scopes);
     if (g_devnull >= 0)
         close(g_devnull);
     tf_config_destroy(o.cfg);

@@ -54,6 +54,7 @@ enum fid {
     F_NEW_RANK,
     F_KIND,
     F_DETECTED_AT,
+    F_RECORD_KIND,
 };
 
 static const struct {
@@ -66,7 +67,7 @@ static const struct {
     {"unit", F_UNIT},           {"sector", F_SECTOR},       {"alert_id", F_ALERT_ID},
     {"dataset", F_DATASET},     {"basis", F_BASIS},         {"level", F_LEVEL},
     {"old_rank", F_OLD_RANK},   {"new_rank", F_NEW_RANK},   {"kind", F_KIND},
-    {"detected_at", F_DETECTED_AT},
+    {"detected_at", F_DETECTED_AT}, {"record_kind", F_RECORD_KIND},
 };
 
 #define MAX_SYMBOLS 32
@@ -182,6 +183,7 @@ static int c_enum_count(enum fid id)
     case F_BASIS: return 2;
     case F_LEVEL: return 2;
     case F_KIND: return 2;
+    case F_RECORD_KIND: return 2;
     default: return 0;
     }
 }
@@ -192,12 +194,14 @@ static const char *c_enum_name(enum fid id, int v)
     static const char *const bases[] = {"month", "ytd"};
     static const char *const levels[] = {"partner", "group"};
     static const char *const kinds[] = {"shift", "retraction"};
+    static const char *const record_kinds[] = {"fact", "release"};
     switch (id) {
     case F_FLOW: return tf_flow_name((tf_flow_t)v);
     case F_DATASET: return datasets[v];
     case F_BASIS: return bases[v];
     case F_LEVEL: return levels[v];
     case F_KIND: return kinds[v];
+    case F_RECORD_KIND: return record_kinds[v];
     default: return "";
     }
 }
@@ -924,6 +928,7 @@ int tf_codec_encode_record(tf_codec_t *c, const char *topic, const tf_record_t *
             v->u.l = r->revision;
             break;
         case F_FLOW: rc = set_enum(m, v, (int)r->flow, name, errstr, errlen); break;
+        case F_RECORD_KIND: rc = set_enum(m, v, (int)r->kind, name, errstr, errlen); break;
         case F_PERIOD: rc = set_period(m, v, r->period, name, errstr, errlen); break;
         case F_VALUE_USD:
             rc = set_scaled(m, v, r->value_cents, 2, &sc, name, errstr, errlen);
@@ -1016,6 +1021,10 @@ int tf_codec_decode_record(tf_codec_t *c, const void *data, size_t len, tf_recor
         case F_FLOW:
             rc = get_enum(m, v, &en, name, errstr, errlen);
             out->flow = (tf_flow_t)en;
+            break;
+        case F_RECORD_KIND:
+            rc = get_enum(m, v, &en, name, errstr, errlen);
+            out->kind = (tf_record_kind_t)en;
             break;
         case F_PERIOD: rc = get_period(v, &out->period, name, errstr, errlen); break;
         case F_VALUE_USD:

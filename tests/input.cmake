@@ -17,3 +17,6 @@ if(TF_FUZZ)
     set_tests_properties(${_fz}_catalogue PROPERTIES LABELS fuzz TIMEOUT 120)
   endforeach()
 endif()
+# Source profiles (producers/tf_source.c, issue 18): samples in tests/data/source.
+tf_unit_test(test_source SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_source.c LIBS tfinput TIMEOUT 60)
+target_compile_definitions(test_source PRIVATE TF_SOURCE_DATA="${CMAKE_SOURCE_DIR}/tests/data/source")

@@ -15,7 +15,12 @@ if(TARGET tfcodec)
 endif()
 
 # Integration, against the real broker of deploy/stack.sh (TRADEFLOW_BROKERS).
-foreach(_t roundtrip rejects crash live)
+foreach(_t roundtrip rejects crash live sources watch)
   tf_integration_test(produce_${_t}
     COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_produce_${_t}.sh TIMEOUT 180)
 endforeach()
+# Unit: the watched inbox's helpers (name rule, scan, move + report, identities).
+tf_unit_test(test_inbox
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_inbox.c ${CMAKE_SOURCE_DIR}/producers/tf_inbox.c
+  LIBS PkgConfig::RDKAFKA)
+target_include_directories(test_inbox PRIVATE ${CMAKE_SOURCE_DIR}/producers)

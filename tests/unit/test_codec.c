@@ -87,6 +87,20 @@ static void test_roundtrip_customs(void)
     CHECK(tf_codec_encode_record(codec, NULL, &r, &b, err, sizeof err) == -1);
     CHECK(b.len == 0);
 
+    /* A release marker (CustomsRecord version 2's record_kind). */
+    r = customs();
+    CHECK(r.kind == TF_KIND_FACT);
+    r.kind = TF_KIND_RELEASE;
+    tf_buf_reset(&b);
+    CHECK(tf_codec_encode_record(codec, NULL, &r, &b, err, sizeof err) == 0);
+    CHECK(tf_codec_decode_record(codec, b.data, b.len, &back, err, sizeof err) == 0);
+    CHECK(back.kind == TF_KIND_RELEASE && record_eq(&r, &back));
+    r.kind = TF_KIND_FACT;
+    tf_buf_reset(&b);
+    CHECK(tf_codec_encode_record(codec, NULL, &r, &b, err, sizeof err) == 0);
+    CHECK(tf_codec_decode_record(codec, b.data, b.len, &back, err, sizeof err) == 0);
+    CHECK(back.kind == TF_KIND_FACT);
+
     /* TOTAL is not a customs flow symbol. */
     r = customs();
     r.flow = TF_FLOW_TOTAL;
