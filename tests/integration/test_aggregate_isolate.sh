@@ -14,8 +14,7 @@ set -euo pipefail
 . "$TF_SOURCE_DIR/tests/integration/agg_lib.sh"
 tf_require_stack
 tf_new_db agg_isolate
-W="$(mktemp -d)"
-trap 'rm -rf "$W"' EXIT
+tf_new_workdir W
 AGG="$(tf_bin tradeflow-aggregate)"
 H='record_id,revision,reporter,partner,flow,period,hs_code,value_usd,quantity,unit'
 
@@ -75,7 +74,7 @@ expect "dead letters after a second run" \
 
 # ---- (a2) the same as a daemon: the counts in /metrics; SIGTERM stops it --
 q "TRUNCATE tradeflow.facts, tradeflow.monthly, tradeflow.ranking, tradeflow.settle_pending,
-   tradeflow.alerts, tradeflow.consumer_offsets" >/dev/null
+   tradeflow.alerts, tradeflow.consumer_offsets CASCADE" >/dev/null
 PORT="$("$TF_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 DLQ2="$(tf_topic isolate_dlq2)"
 "$AGG" -g "grp2-$TA" -t "$TA" --dlq-topic "$DLQ2" --metrics-addr "127.0.0.1:$PORT" \
@@ -99,7 +98,7 @@ echo "ok: /metrics: 2 rejected, data errors and splits counted; SIGTERM exits 0"
 # ---- (b) the overflow feed ----------------------------------------------
 q "ALTER TABLE tradeflow.facts DROP CONSTRAINT tft_no_666" >/dev/null
 q "TRUNCATE tradeflow.facts, tradeflow.monthly, tradeflow.ranking, tradeflow.settle_pending,
-   tradeflow.alerts, tradeflow.consumer_offsets" >/dev/null
+   tradeflow.alerts, tradeflow.consumer_offsets CASCADE" >/dev/null
 printf '%s\nb1,0,CHN,VNM,export,2019-01,,100.00,,\nb2,0,CHN,THA,export,2019-02,,5.50,,\nb3,0,CHN,VNM,import,2019-02,,7.00,,\n' "$H" >"$W/before.csv"
 "$TF_PYTHON" -c "
 print('$H')

@@ -18,8 +18,7 @@ set -euo pipefail
 . "$TF_SOURCE_DIR/tests/integration/agg_lib.sh"
 tf_require_stack
 S="$TF_SOURCE_DIR/tests/data/source"
-W="$(mktemp -d)"
-trap 'rm -rf "$W"' EXIT
+tf_new_workdir W
 PRODUCE="$(tf_bin tradeflow-produce)"
 DUMP="$TF_BUILD_DIR/tests/test_produce_dump"
 

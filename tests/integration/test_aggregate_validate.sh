@@ -14,8 +14,7 @@ set -euo pipefail
 . "$TF_SOURCE_DIR/tests/integration/agg_lib.sh"
 tf_require_stack
 tf_new_db agg_validate
-W="$(mktemp -d)"
-trap 'rm -rf "$W"' EXIT
+tf_new_workdir W
 T="$(tf_topic validate)"
 DLQ="$(tf_topic validate_dlq)"
 D="$TF_SOURCE_DIR/tests/integration/agg"

@@ -31,8 +31,7 @@ set -euo pipefail
 . "$TF_SOURCE_DIR/tests/integration/deliver_lib.sh"
 tf_require_stack
 tf_new_db alerts_deliver
-W="$(mktemp -d)"
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; [ "${TF_KEEP:-0}" = 1 ] && echo "kept $W" >&2 || rm -rf "$W"' EXIT
+tf_new_workdir W # (background jobs are killed at exit; TF_KEEP=1 keeps W)
 D="$TF_ALERTS_DATA"
 TC="$(tf_topic deliver_in)"
 TA="$(tf_topic deliver_out)"

@@ -18,8 +18,7 @@ set -euo pipefail
 . "$TF_SOURCE_DIR/tests/integration/agg_lib.sh"
 tf_require_stack
 tf_new_db secrets_masked
-W="$(mktemp -d)"
-trap 'rm -rf "$W"' EXIT
+tf_new_workdir W
 S="tfS3cr3t$RANDOM$RANDOM" # every secret below contains this
 PROGS=(produce aggregate relay alerts report)
 leaks() { grep -l -- "$S" "$@" 2>/dev/null || true; }

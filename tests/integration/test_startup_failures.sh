@@ -9,8 +9,7 @@ set -euo pipefail
 . "$TF_SOURCE_DIR/tests/integration/agg_lib.sh"
 tf_require_stack
 tf_new_db startup
-W="$(mktemp -d)"
-trap 'rm -rf "$W"' EXIT
+tf_new_workdir W
 "$(tf_bin tradeflow-aggregate)" migrate --log-level warning || fail "migrate"
 T="$(tf_topic startup)"
 tf_create_topic "$T" 1
