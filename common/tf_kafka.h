@@ -10,6 +10,7 @@
 #ifndef TF_KAFKA_H
 #define TF_KAFKA_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include <librdkafka/rdkafka.h>
@@ -57,7 +58,6 @@ int tf_kafka_check_config(const struct tf_config *cfg, char *errstr, size_t errl
  * and *stop (NULL: none) is a signal flag. Returns 0, -1 when no broker
  * answered in time ("Kafka brokers LIST unreachable for N s: reason"), -2
  * when *give_up or *stop was set. */
-#include <signal.h>
 int tf_kafka_wait_ready(rd_kafka_t *rk, int timeout_ms, const int *give_up,
                         const volatile sig_atomic_t *stop, char *errstr, size_t errlen);
 

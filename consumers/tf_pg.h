@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <libpq-fe.h>
+#include <signal.h>
 
 /* Directory of the SQL migrations: $TRADEFLOW_MIGRATIONS_DIR, else
  * <exe dir>/../share/tradeflow/migrations if it exists, else the source
@@ -37,7 +38,6 @@ int tf_pg_check_config(const struct tf_config *cfg, char *errstr, size_t errlen)
  * unknown role or database, TLS verification failed or TLS unavailable (*refused = 1; exit TF_EXIT_NOPERM);
  * else *refused = 0 (exit TF_EXIT_UNAVAILABLE). errstr says which and
  * for how long. Caller frees with PQfinish(). */
-#include <signal.h>
 PGconn *tf_pg_connect_wait(const char *conninfo, const char *app, int timeout_ms,
                            const volatile sig_atomic_t *stop, int *refused, char *errstr,
                            size_t errlen);

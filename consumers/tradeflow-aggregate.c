@@ -1178,20 +1178,22 @@ int main(int argc, char **argv)
     rc = app.fatal ? 1 : 0;
     /* Commit what was read before leaving; give PostgreSQL a few seconds if
      * it is briefly away (nothing is lost otherwise: it is read again). */
-    /* After a signal: one attempt, no back-off (a stop must not wait out
-     * an outage; nothing uncommitted is lost, it is read again). */
+    /* After a signal: three attempts within a second, not the back-off of
+     * a normal end (a stop must not wait out an outage; nothing uncommitted
+     * is lost, it is read again). */
     for (int i = 0; !app.fatal;) {
         if (inflight_wait(&app) == TF_AGG_IDLE && tf_agg_pending(app.agg) == 0 &&
             !app.need_settle)
             break;
         if (flush_sync(&app, 1) == 0)
             continue;
-        if (++i == 6 || stop_requested) {
+        if (++i == (stop_requested ? 3 : 6)) {
             TF_LOG(TF_LOG_ERR, "pg", "could not commit the last batch; it will be read again");
             rc = 1;
             break;
         }
-        for (int64_t until = tf_mono_ms() + (250 << i); !stop_requested && tf_mono_ms() < until;)
+        int64_t nap = stop_requested ? 250 * i : 250 << i;
+        for (int64_t until = tf_mono_ms() + nap; tf_mono_ms() < until;)
             usleep(20000);
     }
 
