@@ -35,6 +35,10 @@ typedef struct tf_agg_stats {
     uint64_t retries;    /* transactions retried */
     uint64_t settles;    /* settle points (alert evaluations) */
     uint64_t alerts;     /* alerts raised (shifts + retractions) */
+    uint64_t settle_remaining; /* (scope, period)s still pending after the last settle
+                                * point (its time budget ran out; see
+                                * tf_agg_set_settle_budget) */
+    uint64_t last_settle_us;   /* duration of the last settle point's settle_alerts() */
     uint64_t last_commit_us; /* duration of the last COMMIT (PostgreSQL's fsync etc.) */
     uint64_t last_apply_us;  /* duration of the last batch's transaction, all attempts */
 } tf_agg_stats_t;
@@ -68,6 +72,13 @@ size_t tf_agg_pending(const tf_agg_t *a);
  * all; older ones are only written to the table). Returns -1 on a bad period. */
 int tf_agg_set_alerts(tf_agg_t *a, int top_n, const char *alerts_from, char *errstr,
                       size_t errlen);
+
+/* Time budget of a settle point in ms (0 = none, the default): once it has
+ * passed, settle_alerts() takes no further reporter-year and leaves the rest
+ * pending (stats.settle_remaining), so a backlog's rankings are brought up to
+ * date over several batches instead of stalling one (008_incremental_settle.sql).
+ * Returns -1 on a negative value. */
+int tf_agg_set_settle_budget(tf_agg_t *a, int budget_ms, char *errstr, size_t errlen);
 
 /* ---- applying batches --------------------------------------------------
  * A batch is applied by tf_agg's own thread on its own connection, while the
