@@ -1025,8 +1025,11 @@ int main(int argc, char **argv)
     /* Commit what was read before leaving; give PostgreSQL a few seconds if
      * it is briefly away (nothing is lost otherwise: it is read again). */
     for (int i = 0; !app.fatal;) {
+        /* (A settle backlog is worked off before --exit-at-end leaves, but
+         * not after a stop request: it stays in tradeflow.settle_pending for
+         * the next run, after one settle point.) */
         if (inflight(&app, -1) == TF_AGG_IDLE && tf_agg_pending(app.agg) == 0 &&
-            !app.need_settle)
+            (!app.need_settle || (stop_requested && app.settle_backlog)))
             break;
         if (flush_sync(&app, 1) == 0)
             continue;

@@ -98,11 +98,15 @@ $$;
 -- scope's earliest pending one. The same formulas as refresh_ranking (006).
 -- The large tables are read by LATERAL index range scans per scope-year
 -- (tf_unit), everything else is hash joins of those small sets (the temporary
--- tables have no statistics: nested loops over them are what made 006 set
--- enable_nestloop = off). Returns the number of rows in tf_new.
+-- tables have no statistics, those of the large ones lag behind a backfill:
+-- nested loops over them are what made 006 set enable_nestloop = off, and a
+-- merge join of two "1 row" estimates on part of the key is quadratic too).
+-- Returns the number of rows in tf_new.
 CREATE OR REPLACE FUNCTION tradeflow.ranking_diff(p_dataset text, p_reporter text)
 RETURNS integer LANGUAGE plpgsql
 SET enable_nestloop = off
+SET enable_mergejoin = off
+SET plan_cache_mode = force_custom_plan
 SET jit = off
 AS $$
 DECLARE
@@ -121,7 +125,8 @@ BEGIN
                 SELECT mo.period, mo.partner, mo.value_usd FROM tradeflow.monthly mo
                  WHERE mo.dataset = p_dataset AND mo.reporter = p_reporter
                    AND mo.flow = u.flow AND mo.level = u.level
-                   AND mo.period >= u.y AND mo.period < (u.y + interval '1 year')::date) x
+                   AND mo.period >= u.y AND mo.period < (u.y + interval '1 year')::date
+                OFFSET 0) x     -- (OFFSET 0: not pulled up into a join with a full scan)
     ), sp AS (                      -- each scope-year's periods with data
         SELECT DISTINCT flow, level, y, period FROM m
     ), pa AS (
@@ -154,13 +159,16 @@ BEGIN
                round(100 * value_usd / nullif(denom, 0), 4) AS share_pct
           FROM d
     ), py AS (                      -- the year before (settled: oldest years first)
-        SELECT u.flow, u.level, x.basis, x.period, x.partner, x.value_usd, x.share_pct
-          FROM tf_unit u CROSS JOIN LATERAL (
-                SELECT r.basis, r.period, r.partner, r.value_usd, r.share_pct
+        SELECT u.flow, u.level, b.basis, x.period, x.partner, x.value_usd, x.share_pct
+          FROM tf_unit u CROSS JOIN (VALUES ('month'), ('ytd')) b (basis)
+         CROSS JOIN LATERAL (   -- (per basis: the key has basis before period)
+                SELECT r.period, r.partner, r.value_usd, r.share_pct
                   FROM tradeflow.ranking r
                  WHERE r.dataset = p_dataset AND r.reporter = p_reporter AND r.flow = u.flow
-                   AND r.level = u.level AND r.period >= (u.y - interval '1 year')::date
-                   AND r.period < u.y) x
+                   AND r.level = u.level AND r.basis = b.basis
+                   AND r.period >= (u.pmin - interval '1 year')::date
+                   AND r.period < u.y
+                OFFSET 0) x
     ), nw AS (
         SELECT e.flow, e.level, e.basis, e.period, e.partner, e.rank, e.value_usd, e.share_pct,
                p.value_usd AS pv,
@@ -171,16 +179,18 @@ BEGIN
             ON p.flow = e.flow AND p.level = e.level AND p.basis = e.basis
            AND p.partner = e.partner AND p.period = (e.period - interval '1 year')::date
     ), old AS (                     -- the stored rows of the same periods
-        SELECT u.flow, u.level, x.*
-          FROM tf_unit u CROSS JOIN LATERAL (
-                SELECT r.basis, r.period, r.partner, r.rank, r.value_usd, r.share_pct,
+        SELECT u.flow, u.level, b.basis, x.*
+          FROM tf_unit u CROSS JOIN (VALUES ('month'), ('ytd')) b (basis)
+         CROSS JOIN LATERAL (
+                SELECT r.period, r.partner, r.rank, r.value_usd, r.share_pct,
                        r.prev_year_value_usd, r.yoy_pct, r.share_change_pp
                   FROM tradeflow.ranking r
                  WHERE r.dataset = p_dataset AND r.reporter = p_reporter AND r.flow = u.flow
-                   AND r.level = u.level AND r.period >= u.y
-                   AND r.period < (u.y + interval '1 year')::date) x
-         WHERE (x.basis = 'ytd' AND x.period >= u.pmin)
-            OR (x.basis = 'month' AND EXISTS (SELECT 1 FROM tf_pend_y p
+                   AND r.level = u.level AND r.basis = b.basis AND r.period >= u.pmin
+                   AND r.period < (u.y + interval '1 year')::date
+                OFFSET 0) x
+         WHERE b.basis = 'ytd'
+            OR (b.basis = 'month' AND EXISTS (SELECT 1 FROM tf_pend_y p
                                                WHERE p.flow = u.flow AND p.level = u.level
                                                  AND p.period = x.period))
     )
@@ -209,25 +219,40 @@ CREATE OR REPLACE FUNCTION tradeflow.ranking_write(p_dataset text, p_reporter te
 RETURNS integer LANGUAGE plpgsql
 SET enable_hashjoin = off
 SET enable_mergejoin = off
+SET enable_seqscan = off        -- (of tradeflow.ranking; tf_new has no other path)
+SET plan_cache_mode = force_custom_plan
 SET jit = off
 AS $$
 DECLARE
     n integer;
     k integer;
 BEGIN
-    DELETE FROM tradeflow.ranking r USING tf_new x
-     WHERE x.op = 'D' AND r.dataset = p_dataset AND r.reporter = p_reporter
-       AND r.flow = x.flow AND r.level = x.level AND r.basis = x.basis
-       AND r.period = x.period AND r.partner = x.partner;
+    -- (The stored rows are found from tf_new, by key, in a LATERAL subquery
+    -- that the planner can neither reorder nor pull up: the statistics of
+    -- tradeflow.ranking lag behind a backfill, and with them a join ordered
+    -- the other way scans a reporter's whole ranking per row.)
+    DELETE FROM tradeflow.ranking r
+     WHERE r.ctid = ANY (ARRAY(
+            SELECT l.tid FROM tf_new x CROSS JOIN LATERAL (
+                   SELECT o.ctid AS tid FROM tradeflow.ranking o
+                    WHERE o.dataset = p_dataset AND o.reporter = p_reporter
+                      AND o.flow = x.flow AND o.level = x.level AND o.basis = x.basis
+                      AND o.period = x.period AND o.partner = x.partner
+                   OFFSET 0) l
+             WHERE x.op = 'D'));
     GET DIAGNOSTICS n = ROW_COUNT;
     UPDATE tradeflow.ranking r
-       SET rank = x.rank, value_usd = x.value_usd, share_pct = x.share_pct,
-           prev_year_value_usd = x.prev_year_value_usd, yoy_pct = x.yoy_pct,
-           share_change_pp = x.share_change_pp
-      FROM tf_new x
-     WHERE x.op = 'U' AND r.dataset = p_dataset AND r.reporter = p_reporter
-       AND r.flow = x.flow AND r.level = x.level AND r.basis = x.basis
-       AND r.period = x.period AND r.partner = x.partner;
+       SET rank = y.rank, value_usd = y.value_usd, share_pct = y.share_pct,
+           prev_year_value_usd = y.prev_year_value_usd, yoy_pct = y.yoy_pct,
+           share_change_pp = y.share_change_pp
+      FROM (SELECT x.*, l.tid FROM tf_new x CROSS JOIN LATERAL (
+                   SELECT o.ctid AS tid FROM tradeflow.ranking o
+                    WHERE o.dataset = p_dataset AND o.reporter = p_reporter
+                      AND o.flow = x.flow AND o.level = x.level AND o.basis = x.basis
+                      AND o.period = x.period AND o.partner = x.partner
+                   OFFSET 0) l
+             WHERE x.op = 'U') y
+     WHERE r.ctid = y.tid;
     GET DIAGNOSTICS k = ROW_COUNT;
     n := n + k;
     INSERT INTO tradeflow.ranking
@@ -240,21 +265,34 @@ BEGIN
     GET DIAGNOSTICS k = ROW_COUNT;
     n := n + k;
     -- One year later: the rows comparing against a changed row (value and
-    -- share of a vanished row are NULL, so are then the columns).
+    -- share of a vanished row are NULL, so are then the columns). Not looked
+    -- for when the scopes have no rows in the next year (a backfill).
+    IF NOT EXISTS (SELECT 1 FROM tf_unit u CROSS JOIN LATERAL (
+                        SELECT 1 FROM tradeflow.ranking o
+                         WHERE o.dataset = p_dataset AND o.reporter = p_reporter
+                           AND o.flow = u.flow AND o.level = u.level
+                           AND o.basis = 'month'  -- (where there is data)
+                           AND o.period >= (u.y + interval '1 year')::date
+                           AND o.period < (u.y + interval '2 years')::date
+                         LIMIT 1) l) THEN
+        RETURN n;
+    END IF;
     UPDATE tradeflow.ranking r
-       SET prev_year_value_usd = x.value_usd,
-           yoy_pct = CASE WHEN x.value_usd <> 0
-                          THEN round(100 * (r.value_usd - x.value_usd) / x.value_usd, 4) END,
-           share_change_pp = r.share_pct - x.share_pct
-      FROM tf_new x
-     WHERE r.dataset = p_dataset AND r.reporter = p_reporter
-       AND r.flow = x.flow AND r.level = x.level AND r.basis = x.basis
-       AND r.period = (x.period + interval '1 year')::date AND r.partner = x.partner
+       SET prev_year_value_usd = y.pv,
+           yoy_pct = CASE WHEN y.pv <> 0 THEN round(100 * (r.value_usd - y.pv) / y.pv, 4) END,
+           share_change_pp = r.share_pct - y.ps
+      FROM (SELECT l.tid, x.value_usd AS pv, x.share_pct AS ps
+              FROM tf_new x CROSS JOIN LATERAL (
+                   SELECT o.ctid AS tid FROM tradeflow.ranking o
+                    WHERE o.dataset = p_dataset AND o.reporter = p_reporter
+                      AND o.flow = x.flow AND o.level = x.level AND o.basis = x.basis
+                      AND o.period = (x.period + interval '1 year')::date
+                      AND o.partner = x.partner
+                   OFFSET 0) l) y
+     WHERE r.ctid = y.tid
        AND (r.prev_year_value_usd, r.yoy_pct, r.share_change_pp) IS DISTINCT FROM
-           (x.value_usd,
-            CASE WHEN x.value_usd <> 0
-                 THEN round(100 * (r.value_usd - x.value_usd) / x.value_usd, 4) END,
-            r.share_pct - x.share_pct);
+           (y.pv, CASE WHEN y.pv <> 0 THEN round(100 * (r.value_usd - y.pv) / y.pv, 4) END,
+            r.share_pct - y.ps);
     GET DIAGNOSTICS k = ROW_COUNT;
     RETURN n + k;
 END;
