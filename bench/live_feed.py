@@ -53,27 +53,32 @@ def prepare(a):
                           to_char(period, 'YYYY-MM'), coalesce(hs_code, ''), value_usd
                      FROM tradeflow.facts TABLESAMPLE SYSTEM (3) REPEATABLE (7)
                     WHERE period < DATE '{cut}' LIMIT 20000""")
-    # Event candidates: one per (reporter, period), a partner ranked 11-20.
-    ev = psql(f"""SELECT DISTINCT ON (r.reporter, r.period)
-                         r.reporter, to_char(r.period, 'YYYY-MM'), r.partner, t.value_usd,
-                         f.record_id, f.revision, coalesce(f.hs_code, ''), f.value_usd
-                    FROM tradeflow.ranking r
-                    JOIN tradeflow.ranking t
-                      ON t.dataset = r.dataset AND t.reporter = r.reporter AND t.flow = r.flow
-                     AND t.level = r.level AND t.basis = r.basis AND t.period = r.period
-                     AND t.rank = 1
-                    JOIN LATERAL (SELECT record_id, revision, hs_code, value_usd
-                                    FROM tradeflow.facts f
-                                   WHERE f.dataset = 'customs' AND f.reporter = r.reporter
-                                     AND f.partner = r.partner AND f.flow = 'export'
-                                     AND f.period = r.period LIMIT 1) f ON true
-                   WHERE r.dataset = 'customs' AND r.flow = 'export' AND r.level = 'partner'
-                     AND r.basis = 'month' AND r.rank BETWEEN 11 AND 20
-                     AND r.period < DATE '{cut}'
-                   ORDER BY r.reporter, r.period, hashtext(r.partner)""")
+    # Event candidates: one per (reporter, period), a sampled export fact
+    # whose partner ranks 11-20 that month (index lookups by full key: the
+    # statistics of a just-loaded ranking table are no guide).
+    ev = psql(f"""WITH s AS MATERIALIZED (
+                      SELECT * FROM tradeflow.facts TABLESAMPLE SYSTEM (3) REPEATABLE (7)
+                       WHERE period < DATE '{cut}' AND flow = 'export' AND partner <> 'WLD')
+                  SELECT DISTINCT ON (s.reporter, s.period)
+                         s.reporter, to_char(s.period, 'YYYY-MM'), s.partner, t.value_usd,
+                         s.record_id, s.revision, coalesce(s.hs_code, ''), s.value_usd
+                    FROM s
+                   CROSS JOIN LATERAL (
+                         SELECT r.rank FROM tradeflow.ranking r
+                          WHERE r.dataset = 'customs' AND r.reporter = s.reporter
+                            AND r.flow = 'export' AND r.level = 'partner' AND r.basis = 'month'
+                            AND r.period = s.period AND r.partner = s.partner OFFSET 0) r
+                   CROSS JOIN LATERAL (
+                         SELECT t.value_usd FROM tradeflow.ranking t
+                          WHERE t.dataset = 'customs' AND t.reporter = s.reporter
+                            AND t.flow = 'export' AND t.level = 'partner' AND t.basis = 'month'
+                            AND t.period = s.period AND t.rank = 1 LIMIT 1) t
+                   WHERE r.rank BETWEEN 11 AND 20
+                   ORDER BY s.reporter, s.period, s.record_id""")
     partners = {}
-    for rep, p in psql("SELECT DISTINCT reporter, partner FROM tradeflow.monthly "
-                       "WHERE level = 'partner' AND partner <> 'WLD' ORDER BY 1, 2"):
+    for rep, p in psql(f"SELECT DISTINCT reporter, partner FROM tradeflow.monthly "
+                       f"WHERE level = 'partner' AND partner <> 'WLD' "
+                       f"AND period >= DATE '{cut}' ORDER BY 1, 2"):
         partners.setdefault(rep, []).append(p)
     y, m = int(last[:4]), int(last[5:7])
     nxt = "%04d-%02d" % ((y + 1, 1) if m == 12 else (y, m + 1))
