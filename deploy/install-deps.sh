@@ -36,7 +36,7 @@ command -v dpkg-query >/dev/null 2>&1 || die "this script knows Debian/Ubuntu (d
 pkgs=(build-essential cmake pkg-config librdkafka-dev libavro-dev libpq-dev
     kcat libjansson-dev libcsv-dev libcurl4-openssl-dev libmicrohttpd-dev prometheus
     clang libclang-rt-14-dev valgrind python3 python3-venv util-linux help2man
-    chromium openssl curl man-db systemd time)
+    chromium openssl curl man-db systemd time iso-codes)
 missing=()
 for p in "${pkgs[@]}"; do
     installed "$p" || missing+=("$p")
