@@ -31,6 +31,31 @@ GEN="$TF_SOURCE_DIR/producers/tradeflow-genfeed"
 "$TF_PYTHON" "$GEN" --kind customs --reporters 2 --partners 60 --years 2017-2021 --hs \
     --scale 0.6 --seed 31 -q --out "$W/feed.csv" || fail "genfeed"
 expect "record_ids are synthetic" "$(tail -n +2 "$W/feed.csv" | grep -vc '^SYN-' || true)" 0
+"$TF_PYTHON" "$GEN" --kind customs --reporters 2 --partners 60 --years 2017-2021 --hs \
+    --scale 0.6 --seed 31 -q --out "$W/again.csv" || fail "genfeed"
+cmp -s "$W/feed.csv" "$W/again.csv" || fail "genfeed --reporters is not deterministic per seed"
+# The mix: ~3% of record_ids revised (a fifth of those to another partner, a
+# tenth to another period), ~1% exact duplicates, 61 partner codes (60 + WLD).
+"$TF_PYTHON" - "$W/feed.csv" <<'PY' || fail "the realistic feed's mix is off"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+by = {}
+for r in rows:
+    by.setdefault(r["record_id"], []).append(r)
+ids = len(by)
+rev = [v for v in by.values() if len({x["revision"] for x in v}) > 1]
+moved_p = sum(1 for v in rev if len({x["partner"] for x in v}) > 1)
+moved_t = sum(1 for v in rev if len({x["period"] for x in v}) > 1)
+dups = len(rows) - sum(len({tuple(x.values()) for x in v}) for v in by.values())
+partners = {r["partner"] for r in rows}
+print(f"ok: {ids} record_ids, {len(rev)} revised ({100 * len(rev) / ids:.1f}%; "
+      f"{100 * moved_p / len(rev):.0f}% to another partner, {100 * moved_t / len(rev):.0f}% "
+      f"to another period), {dups} exact duplicates ({100 * dups / ids:.1f}%), "
+      f"{len(partners)} partner codes")
+assert 0.025 < len(rev) / ids < 0.035 and 0.14 < moved_p / len(rev) < 0.26
+assert 0.05 < moved_t / len(rev) < 0.15 and 0.007 < dups / ids < 0.013
+assert len(partners) == 61 and {"VNM", "DEU", "GBR", "WLD"} <= partners
+PY
 expect "reporters" "$(tail -n +2 "$W/feed.csv" | cut -d, -f3 | sort -u | tr '\n' ' ')" "CHN USA "
 # Revisions of old periods: the highest revision of 3% of the record_ids of
 # 2017-2019, one higher, another value; a fifth to another partner of the
