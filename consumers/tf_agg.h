@@ -87,9 +87,10 @@ int tf_agg_set_settle_budget(tf_agg_t *a, int budget_ms, char *errstr, size_t er
  * dedup -> monthly deltas -> Kafka offsets [-> settle point] -> COMMIT;
  * serialisation failures are retried inside it (the retry asks apply_stage
  * to lock more, see 006_fast_apply.sql). With settle, the same transaction
- * refreshes the rankings of everything changed since the last settle point
- * and evaluates ranking shifts (outbox + NOTIFY); settle with an empty
- * buffer runs just that. */
+ * refreshes the rankings of what changed since the last settle point (within
+ * the settle budget; stats.settle_remaining says what is left, see
+ * 008_incremental_settle.sql) and evaluates ranking shifts (outbox +
+ * NOTIFY); settle with an empty buffer runs just that. */
 
 typedef enum tf_agg_state {
     TF_AGG_IDLE,   /* no batch in flight: tf_agg_submit() may be called */
