@@ -388,11 +388,13 @@ BEGIN
             UNION
             SELECT flow, level, 'ytd', period FROM tf_pend
             UNION
-            SELECT DISTINCT py.flow, py.level, 'ytd', r.period
-              FROM py JOIN tradeflow.ranking r
-                ON r.dataset = s.dataset AND r.reporter = s.reporter AND r.flow = py.flow
-               AND r.level = py.level AND r.basis = 'ytd' AND r.period >= py.mp
-               AND r.period < (py.y + interval '1 year')::date
+            SELECT DISTINCT py.flow, py.level, 'ytd', x.period
+              FROM py CROSS JOIN LATERAL (   -- (by index, whatever the statistics say)
+                   SELECT r.period FROM tradeflow.ranking r
+                    WHERE r.dataset = s.dataset AND r.reporter = s.reporter
+                      AND r.flow = py.flow AND r.level = py.level AND r.basis = 'ytd'
+                      AND r.period >= py.mp AND r.period < (py.y + interval '1 year')::date
+                   OFFSET 0) x
             UNION
             SELECT py.flow, py.level, 'ytd',
                    (SELECT min(r.period) FROM tradeflow.ranking r
