@@ -51,6 +51,7 @@ struct tf_agg {
     tf_agg_stats_t stats;
     char top_n[16];
     char alerts_from[32]; /* YYYY-MM-01 */
+    char settle_budget[16]; /* ms; "" = no limit (SQL NULL) */
 
     /* Hand-over between the caller and the apply thread. */
     pthread_mutex_t mu;
@@ -191,6 +192,19 @@ void tf_agg_destroy(tf_agg_t *a)
     pthread_cond_destroy(&a->cv);
     pthread_mutex_destroy(&a->mu);
     free(a);
+}
+
+int tf_agg_set_settle_budget(tf_agg_t *a, int budget_ms, char *errstr, size_t errlen)
+{
+    if (budget_ms < 0) {
+        snprintf(errstr, errlen, "settle budget: %d ms is negative", budget_ms);
+        return -1;
+    }
+    if (budget_ms == 0)
+        a->settle_budget[0] = 0;
+    else
+        snprintf(a->settle_budget, sizeof(a->settle_budget), "%d", budget_ms);
+    return 0;
 }
 
 int tf_agg_set_alerts(tf_agg_t *a, int top_n, const char *alerts_from, char *errstr,
@@ -774,25 +788,31 @@ static int apply_once(tf_agg_t *a, int careful, int split, int no_settle, char *
             goto out;
     }
     if (a->fly_settle && !no_settle) {
-        const char *params[] = {a->top_n, a->alerts_from};
+        const char *params[] = {a->top_n, a->alerts_from,
+                                a->settle_budget[0] ? a->settle_budget : NULL};
         PQclear(r);
         *stage = AT_SETTLE;
+        int64_t s0 = tf_mono_us();
         r = PQexecParams(a->conn,
-                         "SELECT evaluated, raised FROM tradeflow.settle_alerts($1::int, $2::date)",
-                         2, NULL, params, NULL, NULL, 0);
+                         "SELECT evaluated, raised, remaining "
+                         "FROM tradeflow.settle_alerts($1::int, $2::date, $3::int)",
+                         3, NULL, params, NULL, NULL, 0);
         if (run(r, PGRES_TUPLES_OK, "settling alerts", sqlstate, errstr, errlen))
             goto out;
         delta->settles = 1;
         delta->alerts = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+        delta->settle_remaining = strtoull(PQgetvalue(r, 0, 2), NULL, 10);
+        delta->last_settle_us = (uint64_t)(tf_mono_us() - s0);
         /* Vintages of the refreshed rankings (009). */
         PQclear(r);
         r = PQexec(a->conn, "SELECT tradeflow.record_vintages()");
         if (run(r, PGRES_TUPLES_OK, "recording vintages", sqlstate, errstr, errlen))
             goto out;
         /* settle_alerts skips reporters another transaction holds (a
-         * consumer that died mid-settle, until PostgreSQL ends its session):
-         * then this was not a complete settle point, and the caller settles
-         * again (--exit-at-end waits for it). */
+         * consumer that died mid-settle, until PostgreSQL ends its session)
+         * and does not count them in `remaining`: then this was not a
+         * complete settle point either, and the caller settles again
+         * (--exit-at-end waits for it). */
         PQclear(r);
         r = PQexec(a->conn, "SELECT EXISTS (SELECT 1 FROM tradeflow.settle_pending)");
         if (run(r, PGRES_TUPLES_OK, "settle check", sqlstate, errstr, errlen))
@@ -1059,6 +1079,10 @@ tf_agg_state_t tf_agg_poll(tf_agg_t *a, int wait_ms,
     a->stats.settles += d->settles;
     a->stats.settle_errors += d->settle_errors;
     a->stats.alerts += d->alerts;
+    if (d->settles) {
+        a->stats.settle_remaining = d->settle_remaining;
+        a->stats.last_settle_us = d->last_settle_us;
+    }
     a->stats.last_commit_us = d->last_commit_us;
     a->stats.last_apply_us = d->last_apply_us;
     if (a->committed)

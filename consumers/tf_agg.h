@@ -42,6 +42,10 @@ typedef struct tf_agg_stats {
     uint64_t settle_errors; /* settle points that failed with a data error: the batch
                              * committed without them (tf_agg_settle_error()) */
     uint64_t alerts;     /* alerts raised (shifts + retractions) */
+    uint64_t settle_remaining; /* (scope, period)s still pending after the last settle
+                                * point (its time budget ran out; see
+                                * tf_agg_set_settle_budget) */
+    uint64_t last_settle_us;   /* duration of the last settle point's settle_alerts() */
     uint64_t last_commit_us; /* duration of the last COMMIT (PostgreSQL's fsync etc.) */
     uint64_t last_apply_us;  /* duration of the last batch's transaction, all attempts */
 } tf_agg_stats_t;
@@ -76,6 +80,13 @@ size_t tf_agg_pending(const tf_agg_t *a);
 int tf_agg_set_alerts(tf_agg_t *a, int top_n, const char *alerts_from, char *errstr,
                       size_t errlen);
 
+/* Time budget of a settle point in ms (0 = none, the default): once it has
+ * passed, settle_alerts() takes no further reporter-year and leaves the rest
+ * pending (stats.settle_remaining), so a backlog's rankings are brought up to
+ * date over several batches instead of stalling one (008_incremental_settle.sql).
+ * Returns -1 on a negative value. */
+int tf_agg_set_settle_budget(tf_agg_t *a, int budget_ms, char *errstr, size_t errlen);
+
 /* ---- applying batches --------------------------------------------------
  * A batch is applied by tf_agg's own thread on its own connection, while the
  * caller goes on buffering the next one (at most one batch in flight, so
@@ -91,9 +102,10 @@ int tf_agg_set_alerts(tf_agg_t *a, int top_n, const char *alerts_from, char *err
  * caller to dead-letter, then the rest is applied (tf_agg_retry), in order,
  * with the offsets of all of them. Transient errors (connection, resources,
  * shutdown) end in TF_AGG_FAILED, for the caller's back-off. With settle, the same transaction
- * refreshes the rankings of everything changed since the last settle point
- * and evaluates ranking shifts (outbox + NOTIFY); settle with an empty
- * buffer runs just that. */
+ * refreshes the rankings of what changed since the last settle point (within
+ * the settle budget; stats.settle_remaining says what is left, see
+ * 008_incremental_settle.sql) and evaluates ranking shifts (outbox +
+ * NOTIFY); settle with an empty buffer runs just that. */
 
 typedef enum tf_agg_state {
     TF_AGG_IDLE,   /* no batch in flight: tf_agg_submit() may be called */

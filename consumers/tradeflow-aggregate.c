@@ -58,9 +58,12 @@ typedef struct app {
     int64_t last_settle_ms;
     int paused;            /* partitions paused: a batch failed, retried at retry_at */
     int64_t retry_at, backoff_ms;
-    long settle_ms, alert_top;
+    long settle_ms, alert_top, settle_budget_ms;
     const char *alerts_from;
-    int need_settle; /* batches committed since the last settle point */
+    int need_settle; /* batches committed since the last settle point, or the last
+                      * one left work pending (settle_backlog) */
+    int settle_backlog; /* the last settle point ran out of its budget: settle
+                         * again with the next batch until nothing is pending */
     /* --exit-at-end: when others_caught_up() last said yes (0: not since the
      * last assignment change) and when it was last asked; see others_done() */
     int64_t others_done_ms, others_checked_ms;
@@ -134,6 +137,8 @@ static void usage(FILE *f)
         "      --alert-top N      ranks watched for shifts (default: 10)\n"
         "      --settle-interval S  evaluate shifts at least every S seconds while\n"
         "                         not caught up (default: 60); always when caught up\n"
+        "      --settle-budget MS  ranking work per settle point; the rest follows with\n"
+        "                         the next batches (default: 250; 0 = no limit)\n"
         "      --alerts-from YYYY-MM  older shifts go to the table only, not to\n"
         "                         NOTIFY or Kafka (for backfills)\n"
         "Running:\n"
@@ -415,10 +420,14 @@ static void batch_committed(app_t *app, const rd_kafka_topic_partition_list_t *c
         TF_LOG(TF_LOG_ERR, "pg", "settle point failed, batch committed without it: %s",
                tf_agg_settle_error(app->agg));
     if (settled) {
+        TF_LOG(TF_LOG_DEBUG, "alerts", "settle point: %.1f ms, %llu (scope, period)s left",
+               now->last_settle_us / 1000.0, (unsigned long long)now->settle_remaining);
         app->last_settle_ms = tf_mono_ms();
-        if (!settle_failed)
+        /* Rankings are settled as of now only when nothing was left. */
+        app->settle_backlog = now->settle_remaining > 0;
+        if (!settle_failed && !app->settle_backlog)
             tf_metrics_gauge_set(app->m.last_settle_seconds, (double)time(NULL));
-        app->need_settle = 0;
+        app->need_settle = app->settle_backlog;
         if (now->alerts > was->alerts)
             TF_LOG(TF_LOG_INFO, "alerts", "settle point: %llu alert(s) raised",
                    (unsigned long long)(now->alerts - was->alerts));
@@ -871,6 +880,8 @@ static const tf_cfg_prop_t agg_props[] = {
     {"alert.top", TF_CFG_INT, "10", 1, 1000, NULL, 0, "ranks watched for shifts"},
     {"settle.interval", TF_CFG_INT, "60", 1, 86400, NULL, 0,
      "seconds between settle points at the latest while not caught up"},
+    {"settle.budget.ms", TF_CFG_INT, "250", 0, 3600000, NULL, 0,
+     "ms of ranking work per settle point before the rest waits for the next batch (0 = none)"},
     {"alerts.from", TF_CFG_PERIOD, NULL, 0, 0, NULL, 0,
      "shifts of earlier periods go to the table only (not NOTIFY/Kafka)"},
     {"exit.at.end", TF_CFG_BOOL, "false", 0, 0, NULL, 0,
@@ -901,7 +912,7 @@ static void release_config(app_t *app)
  * or noted (--print-config). exit_code >= 0 means "stop with this status". */
 enum { O_PG = 256, O_EXIT, O_BSIZE, O_BMS, O_DLQ, O_SCHEMA, O_REG, O_REGUSER, O_REGCA,
        O_LOGL, O_LOGF, O_VERSION, O_NOMIG, O_TOP, O_SETTLE, O_AFROM, O_PRINT, O_HELPCFG,
-       O_METRICS, O_STARTUP };
+       O_METRICS, O_STARTUP, O_SBUDGET };
 
 int main(int argc, char **argv)
 {
@@ -921,6 +932,7 @@ int main(int argc, char **argv)
         {"no-migrate", no_argument, 0, O_NOMIG},
         {"alert-top", required_argument, 0, O_TOP},
         {"settle-interval", required_argument, 0, O_SETTLE},
+        {"settle-budget", required_argument, 0, O_SBUDGET},
         {"alerts-from", required_argument, 0, O_AFROM},
         {"print-config", no_argument, 0, O_PRINT},
         {"metrics-addr", required_argument, 0, O_METRICS},
@@ -939,6 +951,7 @@ int main(int argc, char **argv)
         {O_LOGL, "log.level", NULL},     {O_LOGF, "log.format", NULL},
         {O_NOMIG, "migrate", "false"},   {O_TOP, "alert.top", NULL},
         {O_SETTLE, "settle.interval", NULL}, {O_AFROM, "alerts.from", NULL},
+        {O_SBUDGET, "settle.budget.ms", NULL},
         {O_METRICS, "metrics.addr", NULL}, {O_STARTUP, "startup.timeout", NULL},
         {0, NULL, NULL}};
     char errstr[1024];
@@ -993,6 +1006,7 @@ int main(int argc, char **argv)
     app.batch_ms = tf_config_int(cfg, "batch.ms");
     app.alert_top = tf_config_int(cfg, "alert.top");
     app.settle_ms = 1000 * tf_config_int(cfg, "settle.interval");
+    app.settle_budget_ms = tf_config_int(cfg, "settle.budget.ms");
     app.alerts_from = tf_config_str(cfg, "alerts.from");
     app.ntopics = 0;
     for (size_t i = 0; i < tf_config_list_len(cfg, "topics") && app.ntopics < 16; i++)
@@ -1053,6 +1067,11 @@ int main(int argc, char **argv)
     if (tf_agg_set_alerts(app.agg, (int)app.alert_top, app.alerts_from, errstr,
                           sizeof(errstr))) {
         TF_LOG(TF_LOG_ERR, "alerts", "--alerts-from: %s", errstr);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if (tf_agg_set_settle_budget(app.agg, (int)app.settle_budget_ms, errstr, sizeof(errstr))) {
+        TF_LOG(TF_LOG_ERR, "alerts", "--settle-budget: %s", errstr);
         rc = EXIT_USAGE;
         goto out;
     }
@@ -1151,7 +1170,8 @@ int main(int argc, char **argv)
         /* Settle points: when caught up (at most every SETTLE_MIN_MS, so that a
          * live feed that is always nearly caught up does not evaluate shifts
          * on every batch), and at the latest every settle.interval. */
-        int settle_due = caught_up || t - app.last_settle_ms >= app.settle_ms;
+        int settle_due =
+            caught_up || app.settle_backlog || t - app.last_settle_ms >= app.settle_ms;
         /* A settle point without a batch: caught up (or the interval passed)
          * with batches committed since the last one. */
         if (!due && !pending && app.need_settle && settle_due)
@@ -1182,8 +1202,11 @@ int main(int argc, char **argv)
      * a normal end (a stop must not wait out an outage; nothing uncommitted
      * is lost, it is read again). */
     for (int i = 0; !app.fatal;) {
+        /* (A settle backlog is worked off before --exit-at-end leaves, but
+         * not after a stop request: it stays in tradeflow.settle_pending for
+         * the next run, after one settle point.) */
         if (inflight_wait(&app) == TF_AGG_IDLE && tf_agg_pending(app.agg) == 0 &&
-            !app.need_settle)
+            (!app.need_settle || (stop_requested && app.settle_backlog)))
             break;
         if (flush_sync(&app, 1) == 0)
             continue;

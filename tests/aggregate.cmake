@@ -1,7 +1,7 @@
 # tradeflow-aggregate (issue 5) and the fault suite (issue 7): integration
 # tests on the real stack. The fault scenarios also carry the label "faults"
 # (ctest -L faults).
-foreach(_t semantics crash group poison migrate faults rebuild releases)
+foreach(_t semantics crash group poison migrate faults rebuild releases realistic)
   tf_integration_test(aggregate_${_t}
     COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/test_aggregate_${_t}.sh
     TIMEOUT 400)
