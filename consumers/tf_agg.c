@@ -813,11 +813,13 @@ static int apply_once(tf_agg_t *a, int careful, int split, int no_settle, char *
          * and does not count them in `remaining`: then this was not a
          * complete settle point either, and the caller settles again
          * (--exit-at-end waits for it). */
-        PQclear(r);
-        r = PQexec(a->conn, "SELECT EXISTS (SELECT 1 FROM tradeflow.settle_pending)");
-        if (run(r, PGRES_TUPLES_OK, "settle check", sqlstate, errstr, errlen))
-            goto out;
-        a->fly_unsettled = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+        if (delta->settle_remaining == 0) { /* (a backlog is settled again anyway) */
+            PQclear(r);
+            r = PQexec(a->conn, "SELECT EXISTS (SELECT 1 FROM tradeflow.settle_pending)");
+            if (run(r, PGRES_TUPLES_OK, "settle check", sqlstate, errstr, errlen))
+                goto out;
+            a->fly_unsettled = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+        }
     }
     PQclear(r);
     *stage = AT_AFTER; /* (a deferred check failing at COMMIT is not the settle point's) */
