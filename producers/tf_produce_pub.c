@@ -79,8 +79,8 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 }
 
 tf_pub_t *tf_pub_new(rd_kafka_conf_t *conf, const char *topic, const char *transactional_id,
-                     int timeout_ms, tf_pub_fail_cb *fail_cb, void *fail_opaque, char *errstr,
-                     size_t errlen)
+                     int timeout_ms, int connect_timeout_ms, tf_pub_fail_cb *fail_cb,
+                     void *fail_opaque, char *errstr, size_t errlen)
 {
     tf_pub_t *p = calloc(1, sizeof(*p));
     if (!p) {
@@ -124,10 +124,13 @@ tf_pub_t *tf_pub_new(rd_kafka_conf_t *conf, const char *topic, const char *trans
     /* Fail fast and clearly when no broker answers, rather than after the
      * transaction or topic calls' longer timeouts. */
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t merr = rd_kafka_metadata(p->rk, 0, NULL, &md, TF_PUB_CONNECT_TIMEOUT_MS);
+    rd_kafka_resp_err_t merr = rd_kafka_metadata(p->rk, 0, NULL, &md,
+                                                connect_timeout_ms > 0 ? connect_timeout_ms
+                                                                       : TF_PUB_CONNECT_TIMEOUT_MS);
     if (merr) {
         snprintf(errstr, errlen, "no answer from the Kafka cluster within %d ms: %s",
-                 TF_PUB_CONNECT_TIMEOUT_MS, rd_kafka_err2str(merr));
+                 connect_timeout_ms > 0 ? connect_timeout_ms : TF_PUB_CONNECT_TIMEOUT_MS,
+                 rd_kafka_err2str(merr));
         goto fail;
     }
     rd_kafka_metadata_destroy(md);

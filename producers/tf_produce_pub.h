@@ -28,7 +28,7 @@
 typedef struct tf_pub tf_pub_t;
 
 /* tf_pub_new() gives up when no broker answers a metadata request within
- * this time. */
+ * connect_timeout_ms, or this time when that is 0. */
 #define TF_PUB_CONNECT_TIMEOUT_MS 15000
 
 /* Called for each message that failed delivery, from the thread that polls.
@@ -42,11 +42,12 @@ typedef void tf_pub_fail_cb(void *opaque, long line, const char *reason);
  * With a non-NULL transactional_id it becomes a transactional producer and
  * init_transactions() is run, which fences any earlier producer (a crashed
  * run) with the same id and aborts its open transaction. timeout_ms bounds
- * the initialisation. fail_cb may be NULL. Caller frees with
+ * the initialisation; connect_timeout_ms (0: TF_PUB_CONNECT_TIMEOUT_MS) the
+ * wait for a first answer from the cluster. fail_cb may be NULL. Caller frees with
  * tf_pub_destroy(). */
 tf_pub_t *tf_pub_new(rd_kafka_conf_t *conf, const char *topic, const char *transactional_id,
-                     int timeout_ms, tf_pub_fail_cb *fail_cb, void *fail_opaque, char *errstr,
-                     size_t errlen);
+                     int timeout_ms, int connect_timeout_ms, tf_pub_fail_cb *fail_cb,
+                     void *fail_opaque, char *errstr, size_t errlen);
 /* Flushes nothing: call tf_pub_flush() or tf_pub_commit() first if delivery
  * matters. Pending messages are purged. NULL is accepted. */
 void tf_pub_destroy(tf_pub_t *p);

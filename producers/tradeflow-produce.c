@@ -125,6 +125,7 @@ typedef struct opts {
     const char *watch_dir;   /* --watch DIR */
     int watch_interval_ms;
     const char *watch_state_topic;
+    int startup_ms; /* startup.timeout */
 } opts_t;
 
 /* A rejected record waiting for the main thread to send it to
@@ -224,6 +225,8 @@ static void usage(FILE *fp)
 "  -X KEY=VALUE               librdkafka property (repeatable; -X list shows all)\n"
 "  -F FILE                    librdkafka properties file (key=value, # comments)\n"
 "  -t, --topic TOPIC          default tradeflow.customs / tradeflow.investment\n"
+"      --startup-timeout S    wait at most S s for a broker to answer (default 15;\n"
+"                             then exit 2 with \"no answer from the Kafka cluster\")\n"
 "      --partitions N         partitions when the topic is created (default 6)\n"
 "      --replication-factor N replication factor when the topic is created\n"
 "                             (default -1: the broker's default)\n"
@@ -326,6 +329,7 @@ enum {
     O_COMPLETE,
     O_WATCH,
     O_WATCHINT,
+    O_STARTUP,
     O_WATCHTOPIC,
 };
 
@@ -335,6 +339,8 @@ static const tf_cfg_prop_t produce_props[] = {
     {"format", TF_CFG_ENUM, NULL, 0, 0, "csv|jsonl|json|ndjson", 0,
      "input format (default: from the file name; required for stdin)"},
     {"brokers", TF_CFG_STRING, NULL, 0, 0, NULL, 0, "Kafka bootstrap servers"},
+    {"startup.timeout", TF_CFG_INT, "15", 1, 3600, NULL, 0,
+     "seconds to wait for a Kafka broker to answer before a file is published; then exit 2"},
     {"topic", TF_CFG_STRING, NULL, 0, 0, NULL, 0,
      "topic (default: tradeflow.customs / tradeflow.investment)"},
     {"partitions", TF_CFG_INT, "6", 1, 100000, NULL, 0, "partitions when the topic is created"},
@@ -433,6 +439,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"complete-release", no_argument, NULL, O_COMPLETE},
         {"watch", required_argument, NULL, O_WATCH},
         {"watch-interval-ms", required_argument, NULL, O_WATCHINT},
+        {"startup-timeout", required_argument, NULL, O_STARTUP},
         {"watch-state-topic", required_argument, NULL, O_WATCHTOPIC},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -468,6 +475,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {O_COMPLETE, "complete.release", "true"},
         {O_WATCH, "watch", NULL},
         {O_WATCHINT, "watch.interval.ms", NULL},
+        {O_STARTUP, "startup.timeout", NULL},
         {O_WATCHTOPIC, "watch.state.topic", NULL},
         {0, NULL, NULL},
     };
@@ -581,6 +589,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
     }
     o->watch_dir = tf_config_str(cfg, "watch");
     o->watch_interval_ms = (int)tf_config_int(cfg, "watch.interval.ms");
+    o->startup_ms = 1000 * (int)tf_config_int(cfg, "startup.timeout");
     o->watch_state_topic = tf_config_str(cfg, "watch.state.topic");
     if (o->watch_dir) {
         if (optind < argc) {
@@ -745,8 +754,8 @@ static tf_pub_t *new_pub(run_t *run, const char *txn_id)
 {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_dup(run->base_conf);
-    tf_pub_t *p = tf_pub_new(conf, run->topic, txn_id, TXN_TIMEOUT_MS, on_delivery_failure, run,
-                             err, sizeof(err));
+    tf_pub_t *p = tf_pub_new(conf, run->topic, txn_id, TXN_TIMEOUT_MS, run->o->startup_ms,
+                             on_delivery_failure, run, err, sizeof(err));
     if (!p) {
         TF_LOG(TF_LOG_ERR, "produce", "%s", err);
         return NULL;

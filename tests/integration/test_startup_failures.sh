@@ -54,6 +54,11 @@ for p in alerts report; do
     case_ "${p}_pg_refused" 77 'PostgreSQL refused the connection' \
         "$(tf_bin "tradeflow-$p")" --reporter CHN --pg "user=tf_no_such_role"
 done
+# The producer's deadline for a first answer from the cluster (exit 2: the
+# file was not published).
+printf 'record_id,revision,reporter,partner,flow,period,hs_code,value_usd,quantity,unit\nsu1,0,CHN,VNM,export,2019-01,,1.00,,\n' >"$W/one.csv"
+case_ produce_broker_refused 2 'no answer from the Kafka cluster within 2000 ms' \
+    "$(tf_bin tradeflow-produce)" --kind customs -b 127.0.0.1:1 -t "$T" "${ST[@]}" "$W/one.csv"
 # A stream that never ends its CSV header: rejected at the line limit.
 case_ produce_dev_zero 65 'header longer than 1048576 bytes' \
     "$(tf_bin tradeflow-produce)" --kind customs --format csv -t "$T" /dev/zero
