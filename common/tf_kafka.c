@@ -286,12 +286,7 @@ int tf_kafka_use_kip848(const char *user_setting, int rdkafka_version, int broke
     return use;
 }
 
-/* Big-endian readers for the probe's reply. */
-static int16_t be16(const unsigned char *p)
-{
-    return (int16_t)(((unsigned)p[0] << 8) | p[1]);
-}
-
+/* The big-endian size in front of the probe's reply. */
 static int32_t be32(const unsigned char *p)
 {
     return (int32_t)(((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) |
@@ -322,6 +317,128 @@ static int read_full(int fd, unsigned char *buf, size_t n, long long deadline)
         got += (size_t)r;
     }
     return 0;
+}
+
+/* A bounds-checked reader over a reply. */
+struct rd {
+    const unsigned char *p, *end;
+    int bad;
+};
+
+static unsigned rd_u8(struct rd *r)
+{
+    if (r->p >= r->end) {
+        r->bad = 1;
+        return 0;
+    }
+    return *r->p++;
+}
+
+static int16_t rd_i16(struct rd *r)
+{
+    unsigned a = rd_u8(r), b = rd_u8(r);
+    return (int16_t)((a << 8) | b);
+}
+
+static int32_t rd_i32(struct rd *r)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++)
+        v = (v << 8) | rd_u8(r);
+    return (int32_t)v;
+}
+
+static uint32_t rd_uvarint(struct rd *r)
+{
+    uint32_t v = 0;
+    for (int shift = 0; shift < 35; shift += 7) {
+        unsigned b = rd_u8(r);
+        v |= (uint32_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return v;
+    }
+    r->bad = 1;
+    return 0;
+}
+
+static void rd_skip(struct rd *r, uint32_t n)
+{
+    if ((size_t)(r->end - r->p) < n) {
+        r->bad = 1;
+        r->p = r->end;
+    } else {
+        r->p += n;
+    }
+}
+
+static void rd_skip_tags(struct rd *r)
+{
+    uint32_t n = rd_uvarint(r);
+    for (uint32_t i = 0; i < n && !r->bad; i++) {
+        rd_uvarint(r);
+        rd_skip(r, rd_uvarint(r));
+    }
+}
+
+/* An ApiVersions v3 reply after its size: 1 if it lists
+ * ConsumerGroupHeartbeat (key 68) and finalizes group.version >= 1 (the
+ * consumer protocol is on: Kafka 4.x by default; 3.9 lists the key but
+ * leaves group.version at 0), 0 if not, -1 if malformed. */
+static int parse_api_versions(const unsigned char *buf, size_t len, char *errstr, size_t errlen)
+{
+    struct rd r = {buf, buf + len, 0};
+    if (rd_i32(&r) != 0x54463137) {
+        snprintf(errstr, errlen, "malformed ApiVersions reply (correlation id)");
+        return -1;
+    }
+    int16_t ec = rd_i16(&r);
+    if (ec == 35) /* UNSUPPORTED_VERSION: a broker before 2.4, no KIP-848 */
+        return 0;
+    if (ec != 0) {
+        snprintf(errstr, errlen, "ApiVersions refused (error %d)", ec);
+        return -1;
+    }
+    int has68 = 0, group_version = 0;
+    uint32_t n = rd_uvarint(&r);
+    for (uint32_t i = 0; n && i < n - 1 && !r.bad; i++) {
+        if (rd_i16(&r) == 68)
+            has68 = 1;
+        rd_i16(&r);
+        rd_i16(&r);
+        rd_skip_tags(&r);
+    }
+    rd_i32(&r); /* throttle_time_ms */
+    uint32_t ntags = rd_uvarint(&r);
+    for (uint32_t t = 0; t < ntags && !r.bad; t++) {
+        uint32_t tag = rd_uvarint(&r), tlen = rd_uvarint(&r);
+        if (tag != 2) { /* 2: FinalizedFeatures */
+            rd_skip(&r, tlen);
+            continue;
+        }
+        struct rd f = {r.p, r.p + tlen, 0};
+        rd_skip(&r, tlen);
+        if (r.bad)
+            break;
+        uint32_t nf = rd_uvarint(&f);
+        for (uint32_t i = 0; nf && i < nf - 1 && !f.bad; i++) {
+            uint32_t sl = rd_uvarint(&f);
+            const unsigned char *name = f.p;
+            rd_skip(&f, sl ? sl - 1 : 0);
+            int16_t max_level = rd_i16(&f);
+            rd_i16(&f);
+            rd_skip_tags(&f);
+            if (!f.bad && sl == sizeof("group.version") &&
+                memcmp(name, "group.version", sl - 1) == 0)
+                group_version = max_level;
+        }
+        if (f.bad)
+            r.bad = 1;
+    }
+    if (r.bad) {
+        snprintf(errstr, errlen, "malformed ApiVersions reply");
+        return -1;
+    }
+    return has68 && group_version >= 1;
 }
 
 int tf_kafka_probe_consumer_protocol(const char *bootstrap, int timeout_ms, char *errstr,
@@ -383,20 +500,24 @@ int tf_kafka_probe_consumer_protocol(const char *bootstrap, int timeout_ms, char
                  soerr ? strerror(soerr) : "no connection within the timeout");
         goto out;
     }
-    /* ApiVersions v0 (request header v1): size, api_key 18, version 0,
-     * correlation id, client id. Every broker answers some ApiVersions
-     * version, an unsupported one with UNSUPPORTED_VERSION and its range. */
+    /* ApiVersions v3 (request header v2): size, api_key 18, version 3,
+     * correlation id, client id, no tagged fields; body: client software
+     * name and version (compact strings), no tagged fields. */
     static const char cid[] = "tradeflow-probe";
-    unsigned char req[4 + 2 + 2 + 4 + 2 + sizeof(cid) - 1];
+    static const char sw[] = "\x0a" "tradeflow" "\x04" "0.1" "\x00";
+    unsigned char req[4 + 2 + 2 + 4 + 2 + sizeof(cid) - 1 + 1 + sizeof(sw) - 1];
     uint32_t body = (uint32_t)(sizeof(req) - 4);
     unsigned char *q = req;
     *q++ = (unsigned char)(body >> 24), *q++ = (unsigned char)(body >> 16);
     *q++ = (unsigned char)(body >> 8), *q++ = (unsigned char)body;
     *q++ = 0, *q++ = 18; /* ApiVersions */
-    *q++ = 0, *q++ = 0;  /* version 0 */
+    *q++ = 0, *q++ = 3;  /* version 3 */
     *q++ = 0x54, *q++ = 0x46, *q++ = 0x31, *q++ = 0x37; /* correlation id */
     *q++ = 0, *q++ = (unsigned char)(sizeof(cid) - 1);
     memcpy(q, cid, sizeof(cid) - 1);
+    q += sizeof(cid) - 1;
+    *q++ = 0; /* header tagged fields */
+    memcpy(q, sw, sizeof(sw) - 1);
     if (write(fd, req, sizeof(req)) != (ssize_t)sizeof(req)) {
         snprintf(errstr, errlen, "%s:%s: cannot send ApiVersions: %s", host, port,
                  strerror(errno));
@@ -405,14 +526,13 @@ int tf_kafka_probe_consumer_protocol(const char *bootstrap, int timeout_ms, char
     unsigned char hdr[4];
     if (read_full(fd, hdr, 4, deadline) != 0) {
         snprintf(errstr, errlen,
-                 "%s:%s: no ApiVersions answer within %d ms (not a PLAINTEXT listener?)", host,
-                 port, timeout_ms);
+                 "%s:%s: no ApiVersions answer within %d ms (a TLS listener?)", host, port,
+                 timeout_ms);
         goto out;
     }
     int32_t size = be32(hdr);
-    /* A TLS or SASL listener answers garbage or nothing; a real reply to
-     * ApiVersions v0 is small. */
-    if (size < 10 || size > 65536) {
+    /* A TLS listener answers garbage or nothing; a real reply is small. */
+    if (size < 6 || size > 65536) {
         snprintf(errstr, errlen, "%s:%s: not a Kafka PLAINTEXT reply (size %d)", host, port,
                  (int)size);
         goto out;
@@ -427,17 +547,11 @@ int tf_kafka_probe_consumer_protocol(const char *bootstrap, int timeout_ms, char
         free(resp);
         goto out;
     }
-    int16_t ec = be16(resp + 4);
-    int32_t n = be32(resp + 6);
-    if (be32(resp) != 0x54463137 || n < 0 || 10 + (long)n * 6 > size) {
-        snprintf(errstr, errlen, "%s:%s: malformed ApiVersions reply", host, port);
-    } else if (ec != 0) {
-        snprintf(errstr, errlen, "%s:%s: ApiVersions v0 refused (error %d)", host, port, ec);
-    } else {
-        rc = 0;
-        for (int32_t i = 0; i < n; i++)
-            if (be16(resp + 10 + 6 * i) == 68)
-                rc = 1;
+    rc = parse_api_versions(resp, (size_t)size, errstr, errlen);
+    if (rc < 0) {
+        char why[256];
+        snprintf(why, sizeof(why), "%s", errstr);
+        snprintf(errstr, errlen, "%s:%s: %s", host, port, why);
     }
     free(resp);
 out:

@@ -89,9 +89,12 @@ int tf_kafka_use_kip848(const char *user_setting, int rdkafka_version, int broke
 
 /* Asks the first bootstrap server (host:port, the first of a comma-separated
  * list) for its ApiVersions over a plain TCP connection, as a PLAINTEXT or
- * SASL_PLAINTEXT listener answers (before any login): 1 if it lists
- * ConsumerGroupHeartbeat (API key 68, which a broker lists only when the
- * consumer protocol is enabled), 0 if not, -1 when it cannot tell (refused,
+ * SASL_PLAINTEXT listener answers (before any login; ApiVersions v3): 1
+ * if the broker offers the consumer protocol, i.e. lists
+ * ConsumerGroupHeartbeat (API key 68) and finalizes the group.version
+ * feature at 1 or more (Kafka 4.x by default; 3.9 lists the key but leaves
+ * group.version at 0), 0 if not (or a broker before 2.4, which refuses v3),
+ * -1 when it cannot tell (refused,
  * no answer within timeout_ms, a TLS listener, a malformed reply), with the
  * reason in errstr. Blocks up to timeout_ms. */
 int tf_kafka_probe_consumer_protocol(const char *bootstrap, int timeout_ms, char *errstr,

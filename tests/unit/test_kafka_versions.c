@@ -140,23 +140,44 @@ static void test_probe_failures(void)
     CHECK_INT(probe_fake(tls_alert, sizeof(tls_alert), 1000, err, sizeof(err)), -1);
     CHECK_MSG(strstr(err, "not a Kafka") != NULL, "%s", err);
     /* A Kafka-shaped reply with another correlation id. */
-    static const unsigned char wrong_id[] = {0, 0, 0, 10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0};
+    static const unsigned char wrong_id[] = {0, 0, 0, 10, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0};
     CHECK_INT(probe_fake(wrong_id, sizeof(wrong_id), 1000, err, sizeof(err)), -1);
     CHECK_MSG(strstr(err, "malformed") != NULL, "%s", err);
-    /* Replies of a broker with and without ConsumerGroupHeartbeat (68). */
-    static const unsigned char with68[] = {0, 0, 0, 22, 0x54, 0x46, 0x31, 0x37, 0, 0, 0, 0, 0, 2,
-                                           0, 18, 0, 0, 0, 3, 0, 68, 0, 0, 0, 1};
-    CHECK_INT(probe_fake(with68, sizeof(with68), 1000, err, sizeof(err)), 1);
-    static const unsigned char without[] = {0, 0, 0, 16, 0x54, 0x46, 0x31, 0x37, 0, 0,
-                                            0, 0, 0, 1, 0, 18, 0, 0, 0, 3};
-    CHECK_INT(probe_fake(without, sizeof(without), 1000, err, sizeof(err)), 0);
-    /* An error code in the reply. */
-    static const unsigned char refused[] = {0, 0, 0, 10, 0x54, 0x46, 0x31, 0x37, 0, 35, 0, 0, 0, 0};
+    /* ApiVersions v3 replies: key 68 and group.version 1 (Kafka 4.x), key
+     * 68 and no finalized group.version (3.9), group.version but no 68. */
+#define CORR 0x54, 0x46, 0x31, 0x37
+#define KEY(k, max) 0, k, 0, 0, 0, max, 0
+#define GV1 2, 20, 2, 14, 'g', 'r', 'o', 'u', 'p', '.', 'v', 'e', 'r', 's', 'i', 'o', 'n', 0, 1, 0, 0, 0
+    static const unsigned char k4[] = {0, 0, 0, 48, CORR, 0, 0, 3, KEY(18, 3), KEY(68, 1),
+                                       0, 0, 0, 0, 1, GV1};
+    CHECK_INT(probe_fake(k4, sizeof(k4), 1000, err, sizeof(err)), 1);
+    static const unsigned char k39[] = {0, 0, 0, 26, CORR, 0, 0, 3, KEY(18, 3), KEY(68, 0),
+                                        0, 0, 0, 0, 0};
+    CHECK_INT(probe_fake(k39, sizeof(k39), 1000, err, sizeof(err)), 0);
+    static const unsigned char no68[] = {0, 0, 0, 41, CORR, 0, 0, 2, KEY(18, 3),
+                                         0, 0, 0, 0, 1, GV1};
+    CHECK_INT(probe_fake(no68, sizeof(no68), 1000, err, sizeof(err)), 0);
+    /* Another feature (tag 0, SupportedFeatures) is skipped. */
+    static const unsigned char other[] = {0, 0, 0, 33, CORR, 0, 0, 3, KEY(18, 3), KEY(68, 1),
+                                          0, 0, 0, 0, 1, 0, 5, 1, 2, 3, 4, 5};
+    CHECK_INT(probe_fake(other, sizeof(other), 1000, err, sizeof(err)), 0);
+    /* UNSUPPORTED_VERSION: a broker before 2.4, which has no KIP-848. */
+    static const unsigned char old[] = {0, 0, 0, 10, CORR, 0, 35, 0, 0, 0, 0};
+    CHECK_INT(probe_fake(old, sizeof(old), 1000, err, sizeof(err)), 0);
+    /* Another error code. */
+    static const unsigned char refused[] = {0, 0, 0, 6, CORR, 0, 1};
     CHECK_INT(probe_fake(refused, sizeof(refused), 1000, err, sizeof(err)), -1);
-    CHECK_MSG(strstr(err, "error 35") != NULL, "%s", err);
-    /* A count longer than the reply. */
-    static const unsigned char trunc[] = {0, 0, 0, 10, 0x54, 0x46, 0x31, 0x37, 0, 0, 0, 0, 0, 9};
+    CHECK_MSG(strstr(err, "error 1") != NULL, "%s", err);
+    /* More entries announced than the reply holds; a feature cut short. */
+    static const unsigned char trunc[] = {0, 0, 0, 14, CORR, 0, 0, 10, KEY(18, 3)};
     CHECK_INT(probe_fake(trunc, sizeof(trunc), 1000, err, sizeof(err)), -1);
+    CHECK_MSG(strstr(err, "malformed") != NULL, "%s", err);
+    static const unsigned char cut[] = {0, 0, 0, 28, CORR, 0, 0, 2, KEY(68, 1),
+                                        0, 0, 0, 0, 1, 2, 20, 2, 14};
+    CHECK_INT(probe_fake(cut, sizeof(cut), 1000, err, sizeof(err)), -1);
+#undef CORR
+#undef KEY
+#undef GV1
 }
 
 int main(void)
