@@ -28,8 +28,9 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SUITE=trixie
-# What install-deps.sh needs to run at all; it installs the rest itself.
-BASE_PKGS=(ca-certificates python3 python3-venv procps iproute2)
+# What install-deps.sh needs to run at all, and git (a checkout has it;
+# deploy/package-test.sh needs it); install-deps.sh installs the rest itself.
+BASE_PKGS=(ca-certificates python3 python3-venv procps iproute2 git)
 
 die() {
     echo "debian13.sh: error: $*" >&2
