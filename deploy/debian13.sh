@@ -5,12 +5,14 @@
 # and the integration suite inside it, against that root's own PostgreSQL 17,
 # OpenJDK 21 and librdkafka 2.8.0 (Kafka from the host's jar cache).
 #
-#   deploy/debian13.sh [--prepare] [--shell] [--refresh] [-- TEST.SH-ARGS...]
+#   deploy/debian13.sh [--prepare] [--shell] [--run CMD] [--refresh] [-- TEST.SH-ARGS...]
 #
 #   (no option)   run `deploy/test.sh --quick --no-deps` in the root, after
 #                 install-deps (default test.sh arguments: --quick)
 #   --prepare     only make the root and run install-deps in it
 #   --shell       an interactive shell in the root, with everything mounted
+#   --run CMD     run the shell command CMD in /src instead of the tests
+#                 (e.g. --run deploy/demo.sh)
 #   --refresh     make the root anew (it is otherwise cached)
 #
 # The root is cached in TF_DEBIAN13_CACHE (default /var/cache/tradeflow),
@@ -45,6 +47,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --prepare) mode=prepare ;;
         --shell) mode=shell ;;
+        --run) mode=run; run_cmd="${2:?--run needs a command}"; shift ;;
         --refresh) refresh=1 ;;
         --) shift; test_args=("$@"); break ;;
         -h | --help) sed -n '2,/^set -e/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
@@ -156,6 +159,7 @@ in_root bash -c 'echo "debian13.sh: librdkafka $(pkg-config --modversion rdkafka
 case "$mode" in
     prepare) exit 0 ;;
     shell) in_root bash -c 'cd /src && exec bash -i' </dev/tty; exit $? ;;
+    run) in_root bash -c "cd /src && $run_cmd" </dev/null; exit $? ;;
 esac
 
 # TRADEFLOW_KAFKA_VERSION unset (empty) means stack.sh's default.
