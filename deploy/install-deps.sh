@@ -47,6 +47,8 @@ pkgs=(build-essential cmake pkg-config librdkafka-dev libavro-dev libpq-dev
     kcat libjansson-dev libcsv-dev libcurl4-openssl-dev libmicrohttpd-dev prometheus
     clang "$clang_rt" valgrind python3 python3-venv util-linux help2man
     chromium openssl curl man-db systemd time)
+# file: CPack's dpkg-shlibdeps step needs it (the .deb's Depends).
+pkgs+=(file)
 missing=()
 for p in "${pkgs[@]}"; do
     installed "$p" || missing+=("$p")
