@@ -29,7 +29,7 @@
 # ctest arguments, e.g. "-R harness"), TF_CTEST_JOBS (integration tests run
 # at once; default 3, and 2 in the sanitizer pass), TRADEFLOW_KAFKA_VERSION
 # (the main stack's Kafka; default stack.sh's, 4.4.0), TF_OTHER_KAFKA (the
-# second line; default 3.9; "none" skips it), TF_OTHER_KAFKA_TESTS (its ctest
+# second line; default 3.9, or 4 when the main one is 3.x; "none" skips it), TF_OTHER_KAFKA_TESTS (its ctest
 # -R regex), TF_TEST_OTHER_KAFKA_PORT / TF_TEST_OTHER_PG_PORT (its ports).
 set -euo pipefail
 
@@ -75,7 +75,8 @@ asan_itjobs="${TF_CTEST_JOBS:-2}"
 # The second Kafka line: the producer, the consumer (groups, crashes, faults,
 # poison, rebuild), the alerts, the security tests (each on a private
 # secured stack of that line), the 3-broker failover and the platform probe.
-other_kafka="${TF_OTHER_KAFKA:-3.9}"
+# (4.4.0 when the main line is 3.x.)
+case "${TRADEFLOW_KAFKA_VERSION:-}" in 3 | 3.*) other_kafka="${TF_OTHER_KAFKA:-4}" ;; *) other_kafka="${TF_OTHER_KAFKA:-3.9}" ;; esac
 [ "$quick" = 1 ] && [ -z "${TF_OTHER_KAFKA:-}" ] && other_kafka=none
 other_tests="${TF_OTHER_KAFKA_TESTS:-^(produce_|aggregate_|alerts_|security_|cluster_failover|platform_kafka|harness_roundtrip)}"
 OTHER_STACK_DIR="$TRADEFLOW_STACK_DIR-kafka$other_kafka"
@@ -158,7 +159,6 @@ build() {
 }
 
 # run_ctest DIR LABEL [ARGS...]; the names of failed tests are kept for the
-# summary.
 # summary (RUN_TAG, if set, marks the JUnit file and the names: the other
 # Kafka line's run).
 run_ctest() {
