@@ -518,7 +518,8 @@ int tf_kafka_probe_consumer_protocol(const char *bootstrap, int timeout_ms, char
     q += sizeof(cid) - 1;
     *q++ = 0; /* header tagged fields */
     memcpy(q, sw, sizeof(sw) - 1);
-    if (write(fd, req, sizeof(req)) != (ssize_t)sizeof(req)) {
+    /* MSG_NOSIGNAL: a listener that closed at once must not raise SIGPIPE. */
+    if (send(fd, req, sizeof(req), MSG_NOSIGNAL) != (ssize_t)sizeof(req)) {
         snprintf(errstr, errlen, "%s:%s: cannot send ApiVersions: %s", host, port,
                  strerror(errno));
         goto out;
