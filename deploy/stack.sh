@@ -255,10 +255,13 @@ EOF
     if kafka_log4j2 "$KAFKA_VERSION"; then
         # The same as the 3.x file below, in log4j2's XML (log4j-core reads it
         # with no extra jar); the status logger reports config errors only.
+        # No log4j shutdown hook: Kafka logs its own shutdown after the JVM's
+        # hooks start, which log4j's hook would cut off (to stdout.log, "Unable
+        # to register Log4j shutdown hook"); the appender flushes each line.
         cat >"$d/log4j2.xml" <<'EOF'
 <?xml version="1.0" encoding="UTF-8"?>
 <!-- Written by deploy/stack.sh (Kafka 4.x, log4j2). -->
-<Configuration status="warn">
+<Configuration status="warn" shutdownHook="disable">
   <Appenders>
     <RollingFile name="file" fileName="${sys:kafka.logs.dir}/server.log"
                  filePattern="${sys:kafka.logs.dir}/server.log.%i">
