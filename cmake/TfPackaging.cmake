@@ -206,18 +206,24 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION "net")
 set(CPACK_DEBIAN_PACKAGE_PRIORITY "optional")
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://example.invalid/tradeflow")
-# Shared-library dependencies come from dpkg-shlibdeps (dpkg-dev) when it is
-# there; the fallback list names Debian 12's packages. python3 runs
-# tradeflow-genfeed; iso-codes gives tradeflow-produce --source its economy
-# codes (read at run time, so dpkg-shlibdeps cannot see it); no package
+# Shared-library dependencies come from dpkg-shlibdeps (dpkg-dev) when it and
+# `file` are there: the package then names the libraries of the release it was built on
+# (build the .deb on the Debian release it is for: 12 or 13, whose glibc
+# differs). The fallback list accepts both releases' names (Debian 13 renamed
+# some for the 64-bit time_t transition: libcurl4t64, libmicrohttpd12t64;
+# Avro C 1.12 is libavro24). python3 runs tradeflow-genfeed; iso-codes gives
+# tradeflow-produce --source its economy codes (read at run time, so
+# dpkg-shlibdeps cannot see it); no package
 # provides the other requirements.
 find_program(DPKG_SHLIBDEPS_EXECUTABLE dpkg-shlibdeps)
-if(DPKG_SHLIBDEPS_EXECUTABLE)
+# CPack runs `file` on each binary before dpkg-shlibdeps.
+find_program(TF_FILE_EXECUTABLE file)
+if(DPKG_SHLIBDEPS_EXECUTABLE AND TF_FILE_EXECUTABLE)
   set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
   set(CPACK_DEBIAN_PACKAGE_DEPENDS "python3, iso-codes")
 else()
   set(CPACK_DEBIAN_PACKAGE_DEPENDS
-    "librdkafka1 (>= 2.0), libavro23, libpq5, libjansson4, libcsv3, libcurl4, libmicrohttpd12, python3, iso-codes")
+    "librdkafka1 (>= 2.0), libavro24 | libavro23, libpq5, libjansson4, libcsv3, libcurl4t64 | libcurl4, libmicrohttpd12t64 | libmicrohttpd12, python3, iso-codes")
 endif()
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "kcat, postgresql-client")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "postgresql, prometheus-alertmanager")

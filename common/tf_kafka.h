@@ -74,6 +74,49 @@ int tf_kafka_create_topic(rd_kafka_t *rk, const char *topic, int partitions,
 int tf_kafka_topic_exists(rd_kafka_t *rk, const char *topic, int timeout_ms, char *errstr,
                           size_t errlen);
 
+/* ---- what the linked librdkafka can do against Kafka 4.x (docs/stack.md) */
+
+/* rd_kafka_version() values (0xMMmmrrpp) of the first releases that can:
+ * log in with SCRAM to a Kafka >= 4.0 broker (before 2.6.1 the client-final
+ * message repeats the client nonce, which Kafka 4.x refuses as "invalid
+ * credentials" whatever the password: librdkafka #4895), and use the KIP-848
+ * consumer group protocol (group.protocol=consumer, GA in 2.12.0). */
+#define TF_RDKAFKA_SCRAM_KAFKA4 0x02060100
+#define TF_RDKAFKA_KIP848_GA 0x020c0000
+
+/* The explanation to add to a rejected SASL login when librdkafka itself may
+ * be the cause: rdkafka_version (as rd_kafka_version() returns it) before
+ * 2.6.1 and sasl_mechanisms naming a SCRAM mechanism. Returns a static
+ * string, or NULL when they do not fit that cause (NULL mechanisms: none). */
+const char *tf_kafka_scram_hint(int rdkafka_version, const char *sasl_mechanisms);
+
+/* tf_kafka_scram_hint() for a client handle: the linked librdkafka and rk's
+ * sasl.mechanisms (NULL when it has no SASL mechanism set). */
+const char *tf_kafka_auth_hint(rd_kafka_t *rk);
+
+/* Whether a consumer should ask for the KIP-848 consumer group protocol:
+ * 1 when the user did not set group.protocol (user_setting NULL or empty),
+ * rdkafka_version >= 2.12.0 and the broker advertises ConsumerGroupHeartbeat
+ * (broker_cgh 1); else 0, the classic protocol (librdkafka's default:
+ * nothing to set), also when the broker's answer is unknown (broker_cgh -1).
+ * A user setting always wins (0: leave it as set). *why (may be NULL) gets a
+ * static phrase naming the rule that decided. Pure: no I/O. */
+int tf_kafka_use_kip848(const char *user_setting, int rdkafka_version, int broker_cgh,
+                        const char **why);
+
+/* Asks the first bootstrap server (host:port, the first of a comma-separated
+ * list) for its ApiVersions over a plain TCP connection, as a PLAINTEXT or
+ * SASL_PLAINTEXT listener answers (before any login; ApiVersions v3): 1
+ * if the broker offers the consumer protocol, i.e. lists
+ * ConsumerGroupHeartbeat (API key 68) and finalizes the group.version
+ * feature at 1 or more (Kafka 4.x by default; 3.9 lists the key but leaves
+ * group.version at 0), 0 if not (or a broker before 2.4, which refuses v3),
+ * -1 when it cannot tell (refused,
+ * no answer within timeout_ms, a TLS listener, a malformed reply), with the
+ * reason in errstr. Blocks up to timeout_ms. */
+int tf_kafka_probe_consumer_protocol(const char *bootstrap, int timeout_ms, char *errstr,
+                                     size_t errlen);
+
 /* The log callback installed by tf_kafka_conf_new(): librdkafka's syslog
  * level is kept, the facility becomes "kafka" and the message is prefixed
  * with librdkafka's own facility. Thread-safe (tf_log is). */

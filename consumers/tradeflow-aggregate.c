@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -680,9 +681,10 @@ static int others_done(app_t *app)
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     app_t *app = opaque;
-    (void)rk;
     if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION || err == RD_KAFKA_RESP_ERR__FATAL) {
-        TF_LOG(TF_LOG_CRIT, "kafka", "%s: %s", rd_kafka_err2name(err), reason);
+        const char *hint = err == RD_KAFKA_RESP_ERR__AUTHENTICATION ? tf_kafka_auth_hint(rk) : NULL;
+        TF_LOG(TF_LOG_CRIT, "kafka", "%s: %s%s%s", rd_kafka_err2name(err), reason,
+               hint ? "; " : "", hint ? hint : "");
         app->fatal = 1;
     } else {
         TF_LOG(TF_LOG_WARNING, "kafka", "%s: %s", rd_kafka_err2name(err), reason);
@@ -712,6 +714,60 @@ static void warm_topics(app_t *app)
     }
 }
 
+/* KIP-848 (docs/stack.md): the consumer group protocol when the linked
+ * librdkafka has it GA (>= 2.12) and the broker offers it, the classic one
+ * otherwise; a group.protocol of the user's always wins. The broker is asked
+ * (tf_kafka_probe_consumer_protocol) only when the answer matters and its
+ * listener speaks no TLS (PLAINTEXT, SASL_PLAINTEXT: ApiVersions comes
+ * before the login); behind TLS its support counts as unknown (classic). Returns 1 to ask for the consumer protocol. */
+/* The kafka.* settings choose_group_protocol needs (pass-through keys are
+ * not in tf_config_str: the last one set wins, as in librdkafka). */
+struct gp_keys {
+    const char *group_protocol, *security_protocol, *bootstrap;
+};
+
+static int gp_key(const char *name, const char *value, void *arg)
+{
+    struct gp_keys *k = arg;
+    if (strcmp(name, "group.protocol") == 0)
+        k->group_protocol = value;
+    else if (strcmp(name, "security.protocol") == 0)
+        k->security_protocol = value;
+    else if (strcmp(name, "bootstrap.servers") == 0 || strcmp(name, "metadata.broker.list") == 0)
+        k->bootstrap = value;
+    return 0;
+}
+
+static int choose_group_protocol(const app_t *app)
+{
+    struct gp_keys k = {NULL, NULL, NULL};
+    tf_config_foreach(app->cfg, "kafka.", gp_key, &k);
+    const char *user = k.group_protocol;
+    int cgh = -1;
+    char why_probe[256] = "";
+    if (!(user && *user) && rd_kafka_version() >= TF_RDKAFKA_KIP848_GA) {
+        const char *proto = k.security_protocol;
+        const char *bs = k.bootstrap;
+        if (!bs || !*bs)
+            bs = app->brokers && *app->brokers ? app->brokers : getenv(TF_KAFKA_BROKERS_ENV);
+        /* ApiVersions is answered before any SASL login; TLS is not spoken. */
+        if (proto && *proto && strcasecmp(proto, "plaintext") != 0 &&
+            strcasecmp(proto, "sasl_plaintext") != 0)
+            snprintf(why_probe, sizeof(why_probe), "security.protocol %s is not probed", proto);
+        else if ((cgh = tf_kafka_probe_consumer_protocol(bs, 3000, why_probe,
+                                                          sizeof(why_probe))) < 0)
+            TF_LOG(TF_LOG_WARNING, "kafka", "consumer group protocol probe: %s", why_probe);
+        else
+            why_probe[0] = '\0';
+    }
+    const char *why = "";
+    int use = tf_kafka_use_kip848(user, rd_kafka_version(), cgh, &why);
+    TF_LOG(TF_LOG_INFO, "kafka", "consumer group protocol: %s (librdkafka %s: %s%s%s)",
+           user && *user ? user : use ? "consumer" : "classic", rd_kafka_version_str(), why,
+           why_probe[0] ? "; " : "", why_probe);
+    return use;
+}
+
 static int setup_kafka(app_t *app, char *errstr, size_t errlen)
 {
     static const char *defaults[] = {
@@ -732,6 +788,7 @@ static int setup_kafka(app_t *app, char *errstr, size_t errlen)
          * requests queued behind it on the connection (metadata, watermarks
          * for --exit-at-end) wait with it: 100 ms, not 500. */
         "fetch.wait.max.ms=100", NULL};
+    int kip848 = choose_group_protocol(app);
     rd_kafka_conf_t *conf = tf_kafka_conf_new(app->brokers, errstr, errlen);
     if (!conf)
         return -1;
@@ -739,9 +796,17 @@ static int setup_kafka(app_t *app, char *errstr, size_t errlen)
     snprintf(kv, sizeof(kv), "group.id=%s", app->group);
     if (tf_kafka_conf_set(conf, kv, errstr, errlen))
         goto fail;
-    for (int i = 0; defaults[i]; i++)
+    for (int i = 0; defaults[i]; i++) {
+        /* The consumer protocol assigns on the broker and has no client
+         * session timeout: librdkafka refuses these two with it. */
+        if (kip848 && (strncmp(defaults[i], "partition.assignment.strategy=", 30) == 0 ||
+                       strncmp(defaults[i], "session.timeout.ms=", 19) == 0))
+            continue;
         if (tf_kafka_conf_set(conf, defaults[i], errstr, errlen))
             goto fail;
+    }
+    if (kip848 && tf_kafka_conf_set(conf, "group.protocol=consumer", errstr, errlen))
+        goto fail;
     /* Statistics feed the lag gauges; -X statistics.interval.ms overrides. */
     if (app->rdstats) {
         rd_kafka_conf_set_stats_cb(conf, stats_cb);

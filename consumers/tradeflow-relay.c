@@ -371,9 +371,9 @@ out:
 static void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     relay_t *r = opaque;
-    (void)rk;
+    const char *hint = err == RD_KAFKA_RESP_ERR__AUTHENTICATION ? tf_kafka_auth_hint(rk) : NULL;
     TF_LOG(err == RD_KAFKA_RESP_ERR__AUTHENTICATION ? TF_LOG_CRIT : TF_LOG_WARNING, "kafka",
-           "%s: %s", rd_kafka_err2name(err), reason);
+           "%s: %s%s%s", rd_kafka_err2name(err), reason, hint ? "; " : "", hint ? hint : "");
     if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION)
         r->auth_failed = 1;
 }

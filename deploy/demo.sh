@@ -34,7 +34,7 @@ cmake --build build -j"$(nproc)" 2>&1 | grep -E 'error|warning' || true
 [ -x build/bin/tradeflow-produce ] && [ -x build/bin/tradeflow-aggregate ] ||
     { echo "demo.sh: build failed" >&2; exit 1; }
 
-step "Starting the local stack (Kafka 3.9 KRaft + PostgreSQL 15 on 127.0.0.1)"
+step "Starting the local stack (Kafka 4.x KRaft + PostgreSQL on 127.0.0.1)"
 deploy/stack.sh up
 eval "$(deploy/stack.sh env)"
 # A clean slate for the demo's own database, topics and consumer group.

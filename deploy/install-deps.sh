@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# deploy/install-deps.sh - installs what a Debian 12 machine lacks to build,
-# test and demo tradeflow, then a Python virtualenv for independent checks.
+# deploy/install-deps.sh - installs what a Debian 12 or 13 machine lacks to
+# build, test and demo tradeflow, then a Python virtualenv for independent
+# checks.
 #
 # Idempotent and quiet: apt is not touched at all when every package is
 # present, pip not when the virtualenv already has its packages.
@@ -33,19 +34,31 @@ java_major() {
 
 command -v dpkg-query >/dev/null 2>&1 || die "this script knows Debian/Ubuntu (dpkg + apt) only; see docs/stack.md for the package list"
 
+# What differs between the releases: Debian 12 (bookworm) has PostgreSQL 15,
+# clang 14 and OpenJDK 17; Debian 13 (trixie) PostgreSQL 17, clang 19 and
+# OpenJDK 21 (no 17). Anything else is taken as Debian 12.
+codename="$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")"
+case "$codename" in
+    trixie) pg_major=17 clang_rt=libclang-rt-19-dev jdk=openjdk-21-jdk-headless ;;
+    *) pg_major=15 clang_rt=libclang-rt-14-dev jdk=openjdk-17-jdk-headless ;;
+esac
+
 pkgs=(build-essential cmake pkg-config librdkafka-dev libavro-dev libpq-dev
     kcat libjansson-dev libcsv-dev libcurl4-openssl-dev libmicrohttpd-dev prometheus
-    prometheus-alertmanager clang libclang-rt-14-dev valgrind python3 python3-venv util-linux
-    help2man chromium openssl curl man-db systemd time iso-codes)
+    prometheus-alertmanager clang "$clang_rt" valgrind python3 python3-venv util-linux help2man
+    chromium openssl curl man-db systemd time iso-codes)
+# file: CPack's dpkg-shlibdeps step needs it (the .deb's Depends).
+pkgs+=(file)
 missing=()
 for p in "${pkgs[@]}"; do
     installed "$p" || missing+=("$p")
 done
-# Any PostgreSQL 15 server package will do (the metapackage may be absent).
-[ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)
+# Any PostgreSQL server package of the release's version will do (the
+# metapackage may be absent).
+[ -x "/usr/lib/postgresql/$pg_major/bin/initdb" ] || missing+=("postgresql-$pg_major")
 # A JDK only when no Java 17+ is on the PATH; Maven only when mvn is absent.
 jv="$(java_major || true)"
-if [ -z "$jv" ] || [ "$jv" -lt 17 ]; then missing+=(openjdk-17-jdk-headless); fi
+if [ -z "$jv" ] || [ "$jv" -lt 17 ]; then missing+=("$jdk"); fi
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 
 if [ ${#missing[@]} -gt 0 ]; then

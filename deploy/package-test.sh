@@ -172,8 +172,9 @@ mv "$DEB" "$WORK/"
 DEB="$WORK/$(basename "$DEB")"
 dpkg-deb -I "$DEB" | sed -n 's/^ \(Package\|Version\|Depends\|Installed-Size\):/  \1:/p' >&2
 depends="$(dpkg-deb -f "$DEB" Depends)"
+# Debian 13 renamed some libraries for 64-bit time_t (libcurl4t64).
 for lib in librdkafka1 libpq5 libjansson4 libcsv3 libcurl4 python3 iso-codes; do
-    grep -qw "$lib" <<<"$depends" || fail "Depends lacks $lib: $depends"
+    grep -qwE "$lib(t64)?" <<<"$depends" || fail "Depends lacks $lib: $depends"
 done
 
 # ------------------------------------------------------------- 2. no sources

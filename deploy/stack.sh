@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # deploy/stack.sh - the real local stack for the demo and the tests:
-# Apache Kafka 3.9 (KRaft, combined broker+controller) and a private
-# PostgreSQL 15 cluster, both on 127.0.0.1 only, all state in one directory.
+# Apache Kafka 4.x (or 3.9; KRaft, combined broker+controller) and a private
+# PostgreSQL cluster (15 or 17), both on 127.0.0.1 only, all state in one
+# directory.
 #
-#   deploy/stack.sh up [--fresh] [--brokers N] [--registry] [--secure]
+#   deploy/stack.sh up [--fresh] [--brokers N] [--registry] [--secure] [--kafka VERSION]
 #   deploy/stack.sh down | status | env [--secure]
 #   deploy/stack.sh kill-broker N [KILL|TERM] | start-broker N
 #   deploy/stack.sh restart-pg [fast|immediate] [SECONDS down]
@@ -11,10 +12,20 @@
 # See docs/stack.md for the layout, the ports and troubleshooting.
 set -euo pipefail
 
-TF_KAFKA_VERSION="${TRADEFLOW_KAFKA_VERSION:-3.9.2}"
+# The Kafka of a new stack: 4.4.0 (the default, the newest 4.x on Maven
+# Central), or a line's short name: "4" (= 4.4.0), "3.9" (= 3.9.2).
+TF_KAFKA_DEFAULT=4.4.0
+kafka_version_of() {
+    case "$1" in
+        4 | 4.4) echo "$TF_KAFKA_DEFAULT" ;;
+        3 | 3.9) echo 3.9.2 ;;
+        *) echo "$1" ;;
+    esac
+}
+TF_KAFKA_VERSION="$(kafka_version_of "${TRADEFLOW_KAFKA_VERSION:-$TF_KAFKA_DEFAULT}")"
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STACK_DIR="${TRADEFLOW_STACK_DIR:-$REPO/.stack}"
-PG_BIN="${TRADEFLOW_PG_BIN:-/usr/lib/postgresql/15/bin}"
+PG_BIN="${TRADEFLOW_PG_BIN:-}"
 # Seconds to wait for a server to answer before giving up with its log.
 START_TIMEOUT="${TRADEFLOW_STACK_TIMEOUT:-90}"
 KAFKA_HEAP="${TRADEFLOW_KAFKA_HEAP:-512m}"
@@ -31,7 +42,7 @@ die() {
 say() { echo "stack.sh: $*" >&2; }
 
 usage() {
-    sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+    sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
     exit 2
 }
 
@@ -80,6 +91,11 @@ bootstrap() {
     echo "$list"
 }
 
+# Kafka 4.x logs through log4j2, 3.x through log4j 1 (reload4j): see
+# deploy/pom.xml.
+kafka_major() { echo "${1%%.*}"; }
+kafka_log4j2() { [ "$(kafka_major "$1")" -ge 4 ] 2>/dev/null; }
+
 jars_dir() {
     local cache="${XDG_CACHE_HOME:-$HOME/.cache}"
     echo "${TRADEFLOW_KAFKA_JARS:-$cache/tradeflow/kafka-$TF_KAFKA_VERSION}"
@@ -87,11 +103,11 @@ jars_dir() {
 
 need_java() {
     command -v java >/dev/null 2>&1 ||
-        die "java not found: Kafka needs a Java 17 runtime (run deploy/install-deps.sh, or apt-get install openjdk-17-jre-headless)"
+        die "java not found: Kafka needs a Java 17 runtime (run deploy/install-deps.sh, or apt-get install openjdk-17-jre-headless; Debian 13: openjdk-21-jre-headless)"
     local v
     v="$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)"
-    [ -n "$v" ] && [ "$v" -ge 11 ] ||
-        die "java ${v:-?} is too old: Kafka 3.9 needs Java 11 or newer (17 recommended)"
+    [ -n "$v" ] && [ "$v" -ge 17 ] ||
+        die "java ${v:-?} is too old: Kafka 4.x needs Java 17 or newer (Kafka 3.9: 11, 17 recommended)"
 }
 
 # Fetches the broker's jars into the cache once. A cache that exists is used
@@ -121,7 +137,7 @@ ensure_jars() {
         if ! timeout "${TRADEFLOW_MVN_TIMEOUT:-600}" mvn -B -q -Dstyle.color=never \
             -Daether.connector.connectTimeout=15000 -Daether.connector.requestTimeout=60000 \
             -f "$REPO/deploy/pom.xml" -Dkafka.version="$TF_KAFKA_VERSION" \
-            ${TRADEFLOW_MVN_ARGS:-} \
+            $(kafka_log4j2 "$TF_KAFKA_VERSION" || echo -Dtf.log4j1) ${TRADEFLOW_MVN_ARGS:-} \
             org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies \
             -DincludeScope=runtime -DoutputDirectory="$tmp" \
             >"$log" 2>&1; then
@@ -157,6 +173,19 @@ kafka_jvm_opts() {
 kafka_java() {
     kafka_jvm_opts
     java "${JVM_OPTS[@]}" "$@"
+}
+
+# The logging options of broker $1's JVMs: its log4j2.xml (Kafka 4.x) or
+# log4j.properties (3.x), and the directory they write to.
+kafka_log_opts() {
+    local d
+    d="$(broker_dir "$1")"
+    if kafka_log4j2 "$KAFKA_VERSION"; then
+        LOG_OPTS=(-Dlog4j2.configurationFile="$d/log4j2.xml")
+    else
+        LOG_OPTS=(-Dlog4j.configuration="file:$d/log4j.properties")
+    fi
+    LOG_OPTS+=(-Dkafka.logs.dir="$d/logs")
 }
 
 new_cluster_id() {
@@ -223,6 +252,34 @@ EOF
         secure_broker_props "$i" >>"$d/server.properties"
         chmod 600 "$d/server.properties"
     fi
+    if kafka_log4j2 "$KAFKA_VERSION"; then
+        # The same as the 3.x file below, in log4j2's XML (log4j-core reads it
+        # with no extra jar); the status logger reports config errors only.
+        # No log4j shutdown hook: Kafka logs its own shutdown after the JVM's
+        # hooks start, which log4j's hook would cut off (to stdout.log, "Unable
+        # to register Log4j shutdown hook"); the appender flushes each line.
+        cat >"$d/log4j2.xml" <<'EOF'
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- Written by deploy/stack.sh (Kafka 4.x, log4j2). -->
+<Configuration status="warn" shutdownHook="disable">
+  <Appenders>
+    <RollingFile name="file" fileName="${sys:kafka.logs.dir}/server.log"
+                 filePattern="${sys:kafka.logs.dir}/server.log.%i">
+      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
+      <Policies><SizeBasedTriggeringPolicy size="20MB"/></Policies>
+      <DefaultRolloverStrategy max="2"/>
+    </RollingFile>
+  </Appenders>
+  <Loggers>
+    <Root level="INFO"><AppenderRef ref="file"/></Root>
+    <Logger name="kafka.request.logger" level="WARN"/>
+    <Logger name="state.change.logger" level="WARN"/>
+    <Logger name="org.apache.kafka.clients.NetworkClient" level="WARN"/>
+  </Loggers>
+</Configuration>
+EOF
+        return 0
+    fi
     cat >"$d/log4j.properties" <<EOF
 log4j.rootLogger=INFO, file
 log4j.appender.file=org.apache.log4j.RollingFileAppender
@@ -242,8 +299,8 @@ format_broker() {
     d="$(broker_dir "$i")"
     # ---- --secure: the SCRAM user goes into the metadata (deploy/secure.sh)
     [ "${SECURE:-0}" = 1 ] && mapfile -t extra < <(secure_format_args)
-    kafka_java -cp "$JARS/*" -Dlog4j.configuration="file:$d/log4j.properties" \
-        -Dkafka.logs.dir="$d/logs" kafka.tools.StorageTool format \
+    kafka_log_opts "$i"
+    kafka_java -cp "$JARS/*" "${LOG_OPTS[@]}" kafka.tools.StorageTool format \
         -t "$CLUSTER_ID" -c "$d/server.properties" --ignore-formatted "${extra[@]}" \
         >"$d/logs/format.log" 2>&1 || {
         cat "$d/logs/format.log" >&2
@@ -275,8 +332,8 @@ start_broker_proc() {
     # It must not inherit the lock descriptors 8 and 9 either: a lock held
     # by a daemon would block every later stack.sh.
     kafka_jvm_opts
-    setsid java "${JVM_OPTS[@]}" -Dlog4j.configuration="file:$d/log4j.properties" \
-        -Dkafka.logs.dir="$d/logs" -Dtradeflow.stack="$STACK_DIR" \
+    kafka_log_opts "$i"
+    setsid java "${JVM_OPTS[@]}" "${LOG_OPTS[@]}" -Dtradeflow.stack="$STACK_DIR" \
         -cp "$JARS/*" kafka.Kafka "$d/server.properties" \
         >>"$d/logs/stdout.log" 2>&1 </dev/null 8>&- 9>&- &
     echo $! >"$d/kafka.pid"
@@ -346,14 +403,36 @@ choose_pg_dir() {
     fi
 }
 
+# The server binaries: TRADEFLOW_PG_BIN, else those of the version that
+# made the cluster (its PG_VERSION file), else the newest installed
+# /usr/lib/postgresql/<N>/bin (Debian 12: 15, Debian 13: 17).
+find_pg_bin() {
+    [ -n "$PG_BIN" ] && return 0
+    local v d
+    if [ -f "$(pg_dir)/data/PG_VERSION" ]; then
+        v="$(cat "$(pg_dir)/data/PG_VERSION")"
+        [ -x "/usr/lib/postgresql/$v/bin/pg_ctl" ] ||
+            die "the cluster in $(pg_dir) was made by PostgreSQL $v, whose server binaries are not in /usr/lib/postgresql/$v/bin (install postgresql-$v, set TRADEFLOW_PG_BIN, or up --fresh)"
+        PG_BIN="/usr/lib/postgresql/$v/bin"
+        return 0
+    fi
+    for d in $(printf "%s\n" /usr/lib/postgresql/*/bin | sort -t/ -k4,4n); do
+        [ -x "$d/initdb" ] && PG_BIN="$d"
+    done
+    [ -n "$PG_BIN" ] ||
+        die "no PostgreSQL server binaries in /usr/lib/postgresql/<N>/bin (run deploy/install-deps.sh: postgresql-15 on Debian 12, postgresql-17 on Debian 13; or set TRADEFLOW_PG_BIN)"
+}
+
 pg_running() {
+    find_pg_bin
     [ -f "$(pg_dir)/data/PG_VERSION" ] && as_pg "$PG_BIN/pg_ctl" status -D "$(pg_dir)/data" >/dev/null 2>&1
 }
 
 pg_init() {
     local p
     p="$(pg_dir)"
-    [ -x "$PG_BIN/initdb" ] || die "PostgreSQL 15 server binaries not found in $PG_BIN (apt-get install postgresql-15, or set TRADEFLOW_PG_BIN)"
+    find_pg_bin
+    [ -x "$PG_BIN/initdb" ] || die "PostgreSQL server binaries not found in $PG_BIN (apt-get install postgresql-15 or -17, or set TRADEFLOW_PG_BIN)"
     [ -f "$p/data/PG_VERSION" ] && return 0
     mkdir -p "$p/data" "$p/run"
     if is_root; then
@@ -415,6 +494,7 @@ pg_stop() {
     local mode="${1:-fast}"
     [ -f "$(pg_dir)/data/PG_VERSION" ] || return 0
     pg_running || return 0
+    find_pg_bin
     as_pg "$PG_BIN/pg_ctl" stop -D "$(pg_dir)/data" -m "$mode" -w -t 60 -s >/dev/null
 }
 
@@ -433,7 +513,7 @@ lock_stack() {
 }
 
 cmd_up() {
-    local fresh=0 brokers="" registry=0 secure=0 i
+    local fresh=0 brokers="" registry=0 secure=0 kafka="" i
     while [ $# -gt 0 ]; do
         case "$1" in
             --fresh) fresh=1 ;;
@@ -441,6 +521,8 @@ cmd_up() {
             --brokers=*) brokers="${1#*=}" ;;
             --registry) registry=1 ;;
             --secure) secure=1 ;;
+            --kafka) kafka="${2:?--kafka needs a version (4.4.0, 3.9.2, or 4 / 3.9)}"; shift ;;
+            --kafka=*) kafka="${1#*=}" ;;
             *) die "up: unknown option '$1'" ;;
         esac
         shift
@@ -448,6 +530,9 @@ cmd_up() {
     if [ -n "$brokers" ] && ! [[ "$brokers" =~ ^[1-9]$ ]]; then
         die "--brokers takes a number from 1 to 9"
     fi
+    [ -n "$kafka" ] && TF_KAFKA_VERSION="$(kafka_version_of "$kafka")"
+    [[ "$TF_KAFKA_VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
+        die "Kafka version '$TF_KAFKA_VERSION' is not of the form X.Y.Z (or 4 / 3.9)"
     need_java
     command -v psql >/dev/null 2>&1 || die "psql not found (apt-get install postgresql-client)"
     lock_stack
@@ -475,7 +560,10 @@ cmd_up() {
         if [ -n "${TRADEFLOW_PG_PORT:-}" ] && [ "$TRADEFLOW_PG_PORT" != "$PG_PORT" ]; then
             die "the stack in $STACK_DIR uses PostgreSQL port $PG_PORT, not $TRADEFLOW_PG_PORT: add --fresh to change it"
         fi
-        [ "$KAFKA_VERSION" = "$TF_KAFKA_VERSION" ] || TF_KAFKA_VERSION="$KAFKA_VERSION"
+        if [ -n "$kafka" ] && [ "$KAFKA_VERSION" != "$TF_KAFKA_VERSION" ]; then
+            die "the stack in $STACK_DIR runs Kafka $KAFKA_VERSION: use 'up --fresh --kafka $kafka' to recreate it"
+        fi
+        TF_KAFKA_VERSION="$KAFKA_VERSION"
         if [ "$secure" = 1 ] && [ "${SECURE:-0}" != 1 ]; then
             die "the stack in $STACK_DIR was created without --secure: use 'up --fresh --secure' to recreate it"
         fi
@@ -643,7 +731,7 @@ cmd_kill_broker() {
 cmd_start_broker() {
     broker_arg "${1:-}"
     need_java
-    JARS="$(jars_dir)"
+    JARS="${JARS:-$(jars_dir)}"
     [ -f "$JARS/.complete" ] || die "no Kafka jars in $JARS: run deploy/stack.sh up first"
     start_broker_proc "$1"
     # Only this broker must answer; the others may be down on purpose.

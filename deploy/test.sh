@@ -5,15 +5,19 @@
 #   2. builds build/ (RelWithDebInfo) and build-asan/ (-DTF_SANITIZE=ON)
 #   3. starts a private, fresh stack for the tests (its own directory and
 #      ports, so a developer's demo stack is left alone)
-#   4. ctest -L unit and -L integration in build/, then the same in
-#      build-asan/ (leak detection on, timeouts x3)
+#   4. ctest -L unit and -L integration in build/ against the stack's
+#      default Kafka (4.x); then a second stack with the other Kafka line
+#      (3.9) for the tests that depend most on the broker (TF_OTHER_KAFKA_TESTS);
+#      then unit and integration in build-asan/ (leak detection on, timeouts
+#      x3) against the default stack
 #   5. the fuzzers, briefly, unless ctest already ran them
-#   6. stops the test stack (also on failure or Ctrl-C) and prints a summary
+#   6. stops the test stacks (also on failure or Ctrl-C) and prints a summary
 #      with the wall time of each phase; exits non-zero if anything failed.
 #
 #   deploy/test.sh [--quick] [--keep-stack] [--no-deps] [-j N]
 #
-#   --quick        skip the sanitizer build and pass
+#   --quick        skip the sanitizer build and pass, and the other Kafka
+#                  line (unless TF_OTHER_KAFKA is set)
 #   --keep-stack   leave the test stack running afterwards (for debugging:
 #                  eval "$(TRADEFLOW_STACK_DIR=.stack-test deploy/stack.sh env)")
 #   --no-deps      do not run deploy/install-deps.sh
@@ -23,7 +27,10 @@
 # TF_TEST_KAFKA_PORT / TF_TEST_PG_PORT (default: first free of 19192/15532,
 # 19292/15632, ...), TF_FUZZ_SECONDS (default 10), TF_CTEST_ARGS (extra
 # ctest arguments, e.g. "-R harness"), TF_CTEST_JOBS (integration tests run
-# at once; default 3, and 2 in the sanitizer pass).
+# at once; default 3, and 2 in the sanitizer pass), TRADEFLOW_KAFKA_VERSION
+# (the main stack's Kafka; default stack.sh's, 4.4.0), TF_OTHER_KAFKA (the
+# second line; default 3.9, or 4 when the main one is 3.x; "none" skips it), TF_OTHER_KAFKA_TESTS (its ctest
+# -R regex), TF_TEST_OTHER_KAFKA_PORT / TF_TEST_OTHER_PG_PORT (its ports).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -65,6 +72,14 @@ read -r -a ctest_extra <<<"${TF_CTEST_ARGS:-}"
 # in its tests/*.cmake declaration.
 itjobs="${TF_CTEST_JOBS:-3}"
 asan_itjobs="${TF_CTEST_JOBS:-2}"
+# The second Kafka line: the producer, the consumer (groups, crashes, faults,
+# poison, rebuild), the alerts, the security tests (each on a private
+# secured stack of that line), the 3-broker failover and the platform probe.
+# (4.4.0 when the main line is 3.x.)
+case "${TRADEFLOW_KAFKA_VERSION:-}" in 3 | 3.*) other_kafka="${TF_OTHER_KAFKA:-4}" ;; *) other_kafka="${TF_OTHER_KAFKA:-3.9}" ;; esac
+[ "$quick" = 1 ] && [ -z "${TF_OTHER_KAFKA:-}" ] && other_kafka=none
+other_tests="${TF_OTHER_KAFKA_TESTS:-^(produce_|aggregate_|alerts_|security_|cluster_failover|platform_kafka|harness_roundtrip)}"
+OTHER_STACK_DIR="$TRADEFLOW_STACK_DIR-kafka$other_kafka"
 
 T_START=$SECONDS
 phases=()
@@ -112,6 +127,9 @@ stack_down() {
         deploy/stack.sh down >/dev/null 2>&1 7>&- || echo "test.sh: stack.sh down failed" >&2
         phases+=("$(printf '%-34s ok     %4d s' "stack down" $((SECONDS - t0)))")
     fi
+    if [ -f "$OTHER_STACK_DIR/stack.conf" ]; then
+        TRADEFLOW_STACK_DIR="$OTHER_STACK_DIR" deploy/stack.sh down >/dev/null 2>&1 7>&- || true
+    fi
 }
 
 on_exit() {
@@ -141,16 +159,17 @@ build() {
 }
 
 # run_ctest DIR LABEL [ARGS...]; the names of failed tests are kept for the
-# summary.
+# summary (RUN_TAG, if set, marks the JUnit file and the names: the other
+# Kafka line's run).
 run_ctest() {
-    local dir="$1" label="$2" rc=0 t
+    local dir="$1" label="$2" rc=0 t tag="${RUN_TAG:-}"
     shift 2
     rm -f "$dir/Testing/Temporary/LastTestsFailed.log"
     (cd "$dir" && ctest --output-on-failure --no-tests=ignore -L "^$label\$" \
-        --output-junit "$LOGS/$(basename "$dir")-$label.xml" "$@" "${ctest_extra[@]}") 7>&- || rc=$?
+        --output-junit "$LOGS/$(basename "$dir")-$label${tag:+-$tag}.xml" "$@" "${ctest_extra[@]}") 7>&- || rc=$?
     if [ -f "$dir/Testing/Temporary/LastTestsFailed.log" ]; then
         while IFS=: read -r _ t; do
-            failed_tests+=("$(basename "$dir")/$t")
+            failed_tests+=("$(basename "$dir")${tag:+[$tag]}/$t")
         done <"$dir/Testing/Temporary/LastTestsFailed.log"
     fi
     return $rc
@@ -219,6 +238,40 @@ if [ "$built" = 1 ]; then
     phase "build/ integration" run_ctest build integration -j"$itjobs" || true
 else
     skip "build/ tests" "build failed"
+fi
+
+# other_kafka_tests: a second fresh stack with the other Kafka line, on
+# the next free ports, for the broker-dependent tests; stopped afterwards.
+# The main stack keeps running for the sanitizer pass.
+other_kafka_tests() {
+    local rc=0 main_dir="$TRADEFLOW_STACK_DIR" save_k="${TF_TEST_KAFKA_PORT:-}" save_p="${TF_TEST_PG_PORT:-}"
+    local save_env
+    # As "export" lines: "declare -x" would make them local to this function.
+    save_env="$(export -p | sed -n -E 's/^declare -x ((TRADEFLOW_[A-Z_]*|PG[A-Z]*)=)/export \1/p')"
+    export TRADEFLOW_STACK_DIR="$OTHER_STACK_DIR" TRADEFLOW_KAFKA_VERSION="$other_kafka"
+    TF_TEST_KAFKA_PORT="${TF_TEST_OTHER_KAFKA_PORT:-}" TF_TEST_PG_PORT="${TF_TEST_OTHER_PG_PORT:-}"
+    [ -n "$TF_TEST_KAFKA_PORT" ] || unset TF_TEST_KAFKA_PORT
+    [ -n "$TF_TEST_PG_PORT" ] || unset TF_TEST_PG_PORT
+    if stack_up; then
+        RUN_TAG="kafka$other_kafka" run_ctest build integration -j"$itjobs" -R "$other_tests" || rc=$?
+        deploy/stack.sh down >/dev/null 2>&1 7>&- || echo "test.sh: stack.sh down ($OTHER_STACK_DIR) failed" >&2
+    else
+        rc=1
+    fi
+    unset TRADEFLOW_KAFKA_VERSION
+    eval "$save_env"
+    export TRADEFLOW_STACK_DIR="$main_dir"
+    [ -n "$save_k" ] && export TF_TEST_KAFKA_PORT="$save_k"
+    [ -n "$save_p" ] && export TF_TEST_PG_PORT="$save_p"
+    return $rc
+}
+
+if [ "$other_kafka" = none ]; then
+    skip "build/ integration, other Kafka" "$([ "$quick" = 1 ] && [ -z "${TF_OTHER_KAFKA:-}" ] && echo --quick || echo TF_OTHER_KAFKA=none)"
+elif [ "$built" = 1 ]; then
+    phase "build/ integration, Kafka $other_kafka" other_kafka_tests || true
+else
+    skip "build/ integration, other Kafka" "build failed"
 fi
 
 if [ "$asan_built" = 1 ]; then

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tf_kafka.h"
 #include "tf_log.h"
 
 struct tf_pub {
@@ -70,6 +71,12 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         char why[512];
         rd_kafka_fatal_error(rk, why, sizeof(why));
         TF_LOG(TF_LOG_ERR, "kafka", "fatal error: %s", why);
+        return;
+    }
+    /* A rejected login may be librdkafka's own doing (tf_kafka_auth_hint). */
+    const char *hint = err == RD_KAFKA_RESP_ERR__AUTHENTICATION ? tf_kafka_auth_hint(rk) : NULL;
+    if (hint) {
+        TF_LOG(TF_LOG_ERR, "kafka", "%s: %s; %s", rd_kafka_err2name(err), reason, hint);
         return;
     }
     /* "All brokers down" is the one a user must see; the rest (a broker

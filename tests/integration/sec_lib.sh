@@ -79,3 +79,20 @@ sec_must_fail_within() {
         fail "$1 did not exit within $secs s (a hang, not a clear failure)"
     fi
 }
+
+# sec_scram_broken: true when this build's librdkafka (before 2.6.1) cannot
+# log in with SCRAM to the stack's Kafka (4.0 or newer) at all, right
+# password or not (librdkafka #4895, docs/stack.md): Debian 12's 2.0.2
+# against the default Kafka 4.x. The security tests then check that refusal
+# and the programs' explanation, and run the rest over TLS without SASL.
+# Call after sec_stack_up.
+sec_scram_broken() {
+    local rv kv ma mi re
+    rv="$("$(tf_bin tradeflow-produce)" --version 2>/dev/null | sed -n 's/.*(librdkafka \([0-9][0-9.]*\).*/\1/p')"
+    kv="$(sed -n 's/^KAFKA_VERSION=//p' "$TRADEFLOW_STACK_DIR/stack.conf")"
+    [ -n "$rv" ] && [ -n "$kv" ] || fail "cannot tell the librdkafka ($rv) or Kafka ($kv) version"
+    IFS=. read -r ma mi re <<<"$rv"
+    [ "${kv%%.*}" -ge 4 ] || return 1
+    [ "$ma" -lt 2 ] && return 0
+    [ "$ma" -eq 2 ] && { [ "$mi" -lt 6 ] || { [ "$mi" -eq 6 ] && [ "${re:-0}" -lt 1 ]; }; }
+}
