@@ -134,6 +134,7 @@ fresh_db() {
     local db="$1"
     DBS+=("$db")
     sql postgres "CREATE DATABASE $db"
+    sql postgres "ALTER DATABASE $db SET track_functions = 'pl'"
     "$AGG" migrate --pg "dbname=$db" --log-level warning || die "migrating $db failed"
     # The Flink job's sink: a table shaped like reporting.partner_ranking.
     sql "$db" "CREATE SCHEMA flinkpeer; CREATE TABLE flinkpeer.partner_ranking
@@ -190,7 +191,7 @@ run_flink() { # NAME DB TOPIC
         tradeflow.peer.FlinkPeer --brokers "$B" --topic "$3" --group "bench-peers-$1-$TAG" \
         --schema-file "$REPO/schemas/CustomsRecord.avsc" --sql "$FLINK_DIR/partner_ranking.sql" \
         --jdbc-url "$url" --sink-table flinkpeer.partner_ranking \
-        --checkpoint-dir "$WORK/checkpoints-$1" $FLINK_ARGS >"$WORK/$1.json" 2>"$WORK/$1.log"
+        --checkpoint-dir "$WORK/checkpoints-$1" --threads-out "$WORK/$1.threads" $FLINK_ARGS >"$WORK/$1.json" 2>"$WORK/$1.log"
 }
 run_python() { # NAME DB TOPIC
     run "$1" "$PYTHON" "$PEER" --pg "dbname=$2" -b "$B" -t "$3" -g "bench-peers-$1-$TAG" \
@@ -261,7 +262,13 @@ gen_shape() { # N OUT SEED GENFEED-OPTIONS...
     rm -f "$WORK/calib.csv"
     [ "$per" -gt 0 ] || die "genfeed $* gave no records"
     scale="$(awk -v n="$n" -v per="$per" 'BEGIN { s = n * 1.08 / (per / 0.05); if (s < 0.01) s = 0.01; printf "%.4f", s }')"
-    "$GENFEED" --kind customs "$@" --scale "$scale" --seed "$seed" -q --out "$out.full"
+    local try got
+    for try in 1 2 3 4; do # (not linear at small scales: grow until it is enough)
+        "$GENFEED" --kind customs "$@" --scale "$scale" --seed "$seed" -q --out "$out.full"
+        got="$(($(wc -l <"$out.full") - 1))"
+        [ "$got" -ge "$n" ] && break
+        scale="$(awk -v s="$scale" -v n="$n" -v g="$got" 'BEGIN { printf "%.4f", s * n * 1.1 / (g > 0 ? g : 1) }')"
+    done
     head -n "$((n + 1))" "$out.full" >"$out"
     rm -f "$out.full"
     [ "$(($(wc -l <"$out") - 1))" -eq "$n" ] || die "genfeed $* gave fewer than $n records"
@@ -343,6 +350,11 @@ if [ "$RUNS" = 1 ]; then
         say "[$shape] the Flink job (load $(load1))"
         run_flink "${shape}_flink" "$DBO" "$T"
         sed 's/^/  flink: /' "$WORK/${shape}_flink.json" >&2
+        echo "== [$shape] the Flink job's CPU by thread (ThreadMXBean, sampled every 0.5 s) =="
+        sed 's/^/  /' "$WORK/${shape}_flink.threads" 2>/dev/null || true
+        echo "== [$shape] PostgreSQL time per function, ours =="
+        sql "$DBO" "SELECT '  ' || funcname || ' calls=' || calls || ' total_ms=' || round(total_time::numeric)
+                    FROM pg_stat_user_functions ORDER BY total_time DESC LIMIT 4"
         cmp="$(compare_flink "$DBO")"
         sum_o="$(ranking_sum "$DBO" reporting.partner_ranking)"
         same_py="-"

@@ -85,7 +85,11 @@ SELECT * FROM (
 CREATE TEMPORARY VIEW shares AS
 SELECT r.reporter, r.flow, r.lvl, r.basis, r.`period`, r.partner, r.v,
        CASE WHEN r.is_wld THEN CAST(NULL AS INT) ELSE CAST(r.rk AS INT) END AS rk,
-       CAST(ROUND(100 * r.v / NULLIF(t.total, 0), 4) AS DECIMAL(38, 4)) AS share_pct
+       -- (DECIMAL division keeps max(6, ...) digits: a quotient of DECIMAL(38, 2)s has 6, and
+       -- ROUND(.., 4) of that rounds twice, 1 in ~100 shares ends 0.0001 off PostgreSQL's
+       -- numeric; 20 digits in the dividend give 18 in the quotient.)
+       CAST(ROUND(CAST(100 * r.v AS DECIMAL(38, 20)) / NULLIF(t.total, 0), 4) AS DECIMAL(38, 4))
+           AS share_pct
   FROM ranked r
   JOIN totals t
     ON t.reporter = r.reporter AND t.flow = r.flow AND t.lvl = r.lvl AND t.basis = r.basis
@@ -112,7 +116,8 @@ INSERT INTO sink
 SELECT 'customs', c.reporter, c.flow, c.basis, c.`period`, c.lvl, c.partner, c.rk,
        CAST(c.v AS DECIMAL(22, 2)), c.share_pct,
        CAST(p.v AS DECIMAL(22, 2)),
-       CAST(CASE WHEN p.v <> 0 THEN ROUND(100 * (c.v - p.v) / p.v, 4) END AS DECIMAL(38, 4)),
+       CAST(CASE WHEN p.v <> 0 THEN ROUND(CAST(100 * (c.v - p.v) AS DECIMAL(38, 20)) / p.v, 4) END
+            AS DECIMAL(38, 4)),
        CAST(c.share_pct - p.share_pct AS DECIMAL(38, 4))
   FROM shares c
   LEFT JOIN (SELECT reporter, flow, lvl, basis, `period` + INTERVAL '1' YEAR AS next_period,

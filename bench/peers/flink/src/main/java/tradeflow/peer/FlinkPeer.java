@@ -13,6 +13,7 @@
 //          [--mini-batch-ms 1000] [--mini-batch-size 5000]
 //          [--rank-fn ROW_NUMBER|RANK] [--top-n 100000]
 //          [--flush-rows 5000] [--flush-interval 1s] [--rest-port 0]
+//          [--threads-out FILE (CPU seconds per thread group)] [--explain 1]
 // The PostgreSQL user and password come from PGUSER / PGPASSWORD.
 package tradeflow.peer;
 
@@ -122,6 +123,8 @@ public final class FlinkPeer {
         for (Map.Entry<String, String> e : vars.entrySet()) {
             script = script.replace("${" + e.getKey() + "}", e.getValue());
         }
+        ThreadCpu threads = new ThreadCpu();
+        threads.start();
         long t0 = System.nanoTime();
         TableResult result = null;
         for (String stmt : script.split(";\\s*\\n")) {
@@ -140,6 +143,10 @@ public final class FlinkPeer {
         }
         JobExecutionResult jr = result.getJobClient().get().getJobExecutionResult().get();
         double wall = (System.nanoTime() - t0) / 1e9;
+        String cpu = threads.report(Integer.parseInt(a.getOrDefault("threads", "14")));
+        if (a.containsKey("threads-out")) {
+            Files.writeString(Path.of(a.get("threads-out")), cpu, StandardCharsets.UTF_8);
+        }
         System.out.printf("{\"job_s\": %.3f, \"net_runtime_ms\": %d, \"parallelism\": %d, \"state_backend\": \"%s\", "
                 + "\"checkpoint_ms\": %d, \"mini_batch_ms\": %s, \"rank_fn\": \"%s\"}%n",
                 wall, jr.getNetRuntime(), par, a.get("state-backend"), cpMs, a.get("mini-batch-ms"), a.get("rank-fn"));
