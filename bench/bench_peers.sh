@@ -93,7 +93,7 @@ cleanup() {
     if [ "$STACK" = 1 ]; then
         TRADEFLOW_STACK_DIR="$REPO/.stack-peers" "$REPO/deploy/stack.sh" down >&2 || true
     fi
-    rm -rf "$WORK"
+    if [ "$KEEP" = 0 ]; then rm -rf "$WORK"; else echo "bench_peers: kept $WORK" >&2; fi
 }
 trap cleanup EXIT
 
