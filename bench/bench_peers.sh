@@ -289,6 +289,7 @@ if [ "$CASES" = 1 ]; then
     CT="bench.peers.cases.$TAG"
     DBC="bench_peers_cases_$TAG"
     say "exactness cases: publishing cases1.csv, then cases2.csv, to $CT"
+    CASE_MSGS=$(($(wc -l <"$FLINK_DIR/cases/cases1.csv") + $(wc -l <"$FLINK_DIR/cases/cases2.csv") - 2))
     produce "$CT" "$FLINK_DIR/cases/cases1.csv"
     produce "$CT" "$FLINK_DIR/cases/cases2.csv"
     fresh_db "$DBC"
@@ -382,12 +383,12 @@ echo "versions: $("$AGG" --version 2>&1 | head -1); Flink $FLINK_VERSION (MiniCl
 echo "load at the start: $UPTIME_START"
 echo "load at the end:   $(uptime)"
 printf "%-10s %-22s %8s %10s %9s %8s %8s %9s %7s\n" feed system "wall s" records/s "CPU s" "us/rec" "PG CPU s" "peak RSS" load1
-line() { # shape label name
+line() { # shape label name [messages]
     local f="$WORK/$3.time" w u s r pc l
-    [ -f "$f" ] || return 0
+    [ -s "$f" ] || return 0
     read -r w u s r <"$f"
     read -r pc l <"$WORK/$3.pg"
-    awk -v sh="$1" -v lab="$2" -v n="$N" -v w="$w" -v u="$u" -v s="$s" -v r="$r" -v pc="$pc" -v l="$l" 'BEGIN {
+    awk -v sh="$1" -v lab="$2" -v n="${4:-$N}" -v w="$w" -v u="$u" -v s="$s" -v r="$r" -v pc="$pc" -v l="$l" 'BEGIN {
         printf "%-10s %-22s %8.2f %10.0f %9.2f %8.1f %8s %7.0f MB %7s\n", sh, lab, w, n / w, u + s,
                (u + s) / n * 1e6, pc, r / 1024, l }'
 }
@@ -397,8 +398,8 @@ for shape in $SHAPES; do
     line "$shape" "Python peer" "${shape}_py"
 done
 if [ -n "$CASE_RESULT" ]; then
-    line cases tradeflow-aggregate cases_ours
-    line cases "Flink $FLINK_VERSION SQL" cases_flink
+    line cases tradeflow-aggregate cases_ours "$CASE_MSGS"
+    line cases "Flink $FLINK_VERSION SQL" cases_flink "$CASE_MSGS"
 fi
 echo "(records/s = feed records / wall time of the whole process, JVM start and job planning included;"
 echo " CPU = user+sys of the client process; PG CPU = PostgreSQL server processes over the same interval)"
@@ -407,7 +408,7 @@ echo
 printf "%-10s %-44s %10s %10s %s\n" feed goal measured target ""
 goal_lines() {
     local shape="$1" o f
-    [ -f "$WORK/${shape}_ours.time" ] && [ -f "$WORK/${shape}_flink.time" ] || return 0
+    [ -s "$WORK/${shape}_ours.time" ] && [ -s "$WORK/${shape}_flink.time" ] || return 0
     read -r ow ou os _ <"$WORK/${shape}_ours.time"
     read -r fw fu fs _ <"$WORK/${shape}_flink.time"
     awk -v sh="$shape" -v ow="$ow" -v ou="$ou" -v os="$os" -v fw="$fw" -v fu="$fu" -v fs="$fs" 'BEGIN {
