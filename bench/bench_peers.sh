@@ -376,7 +376,11 @@ fi
 
 # ---------------------------------------------------------------- 3. report
 echo
-echo "== tradeflow-aggregate vs its peers: $N SYNTHETIC customs records per feed, $PARTS partitions =="
+if [ "$RUNS" = 1 ]; then
+    echo "== tradeflow-aggregate vs its peers: $N SYNTHETIC customs records per feed, $PARTS partitions =="
+else
+    echo "== tradeflow-aggregate vs the Flink job: the exactness cases only =="
+fi
 echo "versions: $("$AGG" --version 2>&1 | head -1); Flink $FLINK_VERSION (MiniCluster, $JAVA_VERSION);" \
     "$("$PYTHON" --version 2>&1) + bench/peer_aggregate.py; $(psql -XAtqc 'SHOW server_version' | cut -d' ' -f1) PostgreSQL;" \
     "flink args: ${FLINK_ARGS:-defaults}"
