@@ -963,6 +963,10 @@ static long send_markers(run_t *run, tf_pub_t *pub, char *err, size_t errlen)
         snprintf(m.record_id, sizeof m.record_id, "%s", sc);
         memcpy(m.reporter, a + 1, (size_t)(b - a - 1));
         m.reporter[b - a - 1] = '\0';
+        /* A marker has no partner of its own, but the record contract needs
+         * one that differs from the reporter (and the Kafka key is
+         * reporter|partner): WLD, or ISO's user-assigned XXX for the
+         * (nonsensical) reporter WLD. The consumer reads only the scope. */
         snprintf(m.partner, sizeof m.partner, "%s", strcmp(m.reporter, "WLD") ? "WLD" : "XXX");
         snprintf(per, sizeof per, "%.4s-%.2s", b + 1, b + 5);
         char why[256];
